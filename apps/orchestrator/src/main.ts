@@ -1,0 +1,2 @@
+import { X } from '@atelier/contracts';
+console.log('x', X);

@@ -1,0 +1,35 @@
+import nx from '@nx/eslint-plugin';
+import tseslint from 'typescript-eslint';
+
+// Boundaries are the architecture: apps import libs only; contracts, resilience and
+// observability are leaves; testing helpers never reach production code.
+const depConstraints = [
+  { sourceTag: 'type:app', onlyDependOnLibsWithTags: ['type:lib'] },
+  { sourceTag: 'scope:contracts', onlyDependOnLibsWithTags: [] },
+  { sourceTag: 'scope:resilience', onlyDependOnLibsWithTags: [] },
+  { sourceTag: 'scope:observability', onlyDependOnLibsWithTags: [] },
+  { sourceTag: 'scope:messaging', onlyDependOnLibsWithTags: ['scope:contracts', 'scope:observability'] },
+  { sourceTag: 'scope:persistence', onlyDependOnLibsWithTags: ['scope:contracts', 'scope:observability'] },
+  { sourceTag: 'scope:llm', onlyDependOnLibsWithTags: ['scope:contracts', 'scope:resilience', 'scope:observability'] },
+  {
+    sourceTag: 'scope:agent-runtime',
+    onlyDependOnLibsWithTags: ['scope:contracts', 'scope:messaging', 'scope:persistence', 'scope:llm', 'scope:resilience', 'scope:observability'],
+  },
+  { sourceTag: 'scope:testing', onlyDependOnLibsWithTags: ['type:lib'] },
+];
+
+export default tseslint.config(
+  { ignores: ['**/node_modules/**', '**/dist/**', '**/generated/**', '.nx/**', 'coverage/**', 'tools/**'] },
+  ...nx.configs['flat/base'],
+  ...nx.configs['flat/typescript'],
+  {
+    files: ['**/*.ts'],
+    rules: {
+      '@nx/enforce-module-boundaries': [
+        'error',
+        { enforceBuildableLibDependency: false, allow: [], depConstraints, banTransitiveDependencies: false },
+      ],
+      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
+    },
+  },
+);

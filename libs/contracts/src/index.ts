@@ -1,0 +1,3 @@
+export * from './topology';
+export * from './steps';
+export * from './messages';

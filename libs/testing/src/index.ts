@@ -1,0 +1,1 @@
+// Helpers for tests only: real infrastructure on private ports, never mocks of it.
