@@ -1,2 +1,20 @@
-import { X } from '@atelier/contracts';
-console.log('x', X);
+import { runNestService } from '@atelier/observability';
+import { AppModule } from './app.module';
+import { loadOrchestratorConfig } from './config';
+import { registerRequestTrace, requestIdFor } from './http/request-trace';
+import { setUpOpenApi } from './openapi';
+
+void runNestService({
+  service: 'orchestrator',
+  loadConfig: () => loadOrchestratorConfig(),
+  module: (config) => AppModule.forRoot(config),
+  port: (config) => config.PORT,
+  host: (config) => config.LISTEN_HOST,
+  logLevel: (config) => config.LOG_LEVEL,
+  bodyLimit: (config) => config.HTTP_BODY_LIMIT_BYTES,
+  genReqId: requestIdFor,
+  configure: (app) => {
+    registerRequestTrace(app.getHttpAdapter().getInstance());
+    setUpOpenApi(app);
+  },
+});

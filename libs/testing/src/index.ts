@@ -1,1 +1,4 @@
 // Helpers for tests only: real infrastructure on private ports, never mocks of it.
+export * from './repo-root';
+export * from './test-database';
+export * from './service-process';

@@ -1,0 +1,58 @@
+import { type DynamicModule, Module } from '@nestjs/common';
+import { APP_FILTER, APP_GUARD } from '@nestjs/core';
+import { CONSUMERS, STREAMS } from '@atelier/contracts';
+import { JetStreamClient, MessagingModule } from '@atelier/messaging';
+import { ObservabilityModule } from '@atelier/observability';
+import { PersistenceModule, PrismaService } from '@atelier/persistence';
+import { ApiKeysController } from './api-keys/api-keys.controller';
+import { ApiKeyGuard } from './auth/api-key.guard';
+import { ApiKeyStore } from './auth/api-key.store';
+import { BootstrapKey } from './auth/bootstrap-key';
+import { ORCHESTRATOR_CONFIG, type OrchestratorConfig } from './config';
+import { QueuedStepRelay } from './coordinator/queued-step-relay';
+import { StepDispatcher } from './coordinator/step-dispatcher';
+import { StepResultsConsumer } from './coordinator/step-results.consumer';
+import { TaskAdvancer } from './coordinator/task-advancer.service';
+import { ProblemDetailsFilter } from './http/problem-details.filter';
+import { TaskQueriesService } from './tasks/task-queries.service';
+import { TaskSubmissionService } from './tasks/task-submission.service';
+import { TasksController } from './tasks/tasks.controller';
+
+@Module({})
+export class AppModule {
+  static forRoot(config: OrchestratorConfig): DynamicModule {
+    return {
+      module: AppModule,
+      imports: [
+        ObservabilityModule.forRoot({ service: 'orchestrator', logLevel: config.LOG_LEVEL, readiness: [PrismaService, JetStreamClient] }),
+        PersistenceModule.forRoot({ connectionString: config.DATABASE_URL, poolMax: config.DATABASE_POOL_MAX }),
+        MessagingModule.forRoot({
+          servers: config.NATS_URL,
+          name: 'orchestrator',
+          user: config.NATS_USER,
+          pass: config.NATS_PASSWORD,
+          token: config.NATS_TOKEN,
+          // The orchestrator owns the topology: it provisions every stream, and the
+          // consumers of the agents too, so queue depth is measurable before agents start.
+          streams: Object.values(STREAMS),
+          consumers: Object.values(CONSUMERS),
+          shutdownGraceMs: config.SHUTDOWN_GRACE_MS,
+        }),
+      ],
+      controllers: [TasksController, ApiKeysController],
+      providers: [
+        { provide: ORCHESTRATOR_CONFIG, useValue: config },
+        { provide: APP_GUARD, useClass: ApiKeyGuard },
+        { provide: APP_FILTER, useClass: ProblemDetailsFilter },
+        ApiKeyStore,
+        BootstrapKey,
+        TaskSubmissionService,
+        TaskQueriesService,
+        TaskAdvancer,
+        StepDispatcher,
+        StepResultsConsumer,
+        QueuedStepRelay,
+      ],
+    };
+  }
+}

@@ -1,0 +1,18 @@
+import { CommonEnv, env, loadConfig } from '@atelier/contracts';
+import { z } from 'zod';
+
+export const OrchestratorEnv = CommonEnv.extend({
+  PORT: env.port(8080),
+  LISTEN_HOST: z.string().regex(/^[0-9a-fA-F.:]+$|^localhost$/, 'must be an IP address').default('0.0.0.0'),
+  /** First admin key; minted (hashed) at start-up when set. */
+  ATELIER_BOOTSTRAP_API_KEY: env.secret(24).optional(),
+  RESULTS_CONCURRENCY: env.positiveInt(16, 1024),
+  HTTP_BODY_LIMIT_BYTES: env.positiveInt(256 * 1024, 64 * 1024 * 1024),
+});
+export type OrchestratorConfig = z.infer<typeof OrchestratorEnv>;
+
+export const ORCHESTRATOR_CONFIG = Symbol('ORCHESTRATOR_CONFIG');
+
+export function loadOrchestratorConfig(source: NodeJS.ProcessEnv = process.env): OrchestratorConfig {
+  return loadConfig(OrchestratorEnv, source);
+}

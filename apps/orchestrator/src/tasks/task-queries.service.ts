@@ -1,0 +1,71 @@
+import { Injectable } from '@nestjs/common';
+import type { ListTasksQuery } from '@atelier/contracts';
+import { Prisma, PrismaService, taskStatusFromApi } from '@atelier/persistence';
+import { type Caller, isAdmin } from '../auth/caller';
+import { Problem } from '../http/problem';
+import { toTaskView, type TaskView } from './task-view';
+
+interface Cursor {
+  createdAt: string;
+  id: string;
+}
+
+@Injectable()
+export class TaskQueriesService {
+  constructor(private readonly prisma: PrismaService) {}
+
+  /** Another tenant's task is indistinguishable from a missing one: 404 either way. */
+  async get(caller: Caller, id: string): Promise<TaskView> {
+    const task = await this.prisma.task.findFirst({
+      where: { id, ...(isAdmin(caller) ? {} : { tenantId: caller.tenantId }) },
+      include: { tenant: true, steps: { orderBy: [{ queuedAt: 'asc' }, { key: 'asc' }] } },
+    });
+    if (!task) throw Problem.notFound(`No task ${id}.`);
+    const costs = await this.prisma.llmCall.groupBy({ by: ['stepId'], where: { taskId: id }, _sum: { costUsd: true } });
+    const costByStep = new Map(costs.map((row) => [row.stepId, row._sum.costUsd ?? new Prisma.Decimal(0)]));
+    return toTaskView(task, task.tenant.name, task.steps, costByStep);
+  }
+
+  /** Newest first, keyset pagination on (createdAt, id) so pages stay stable while tasks arrive. */
+  async list(caller: Caller, query: ListTasksQuery): Promise<{ items: TaskView[]; nextCursor: string | null }> {
+    const cursor = query.cursor ? decodeCursor(query.cursor) : undefined;
+    const rows = await this.prisma.task.findMany({
+      where: {
+        ...(isAdmin(caller) ? {} : { tenantId: caller.tenantId }),
+        ...(query.status ? { status: taskStatusFromApi(query.status) } : {}),
+        ...(cursor
+          ? { OR: [{ createdAt: { lt: new Date(cursor.createdAt) } }, { createdAt: new Date(cursor.createdAt), id: { lt: cursor.id } }] }
+          : {}),
+      },
+      orderBy: [{ createdAt: 'desc' }, { id: 'desc' }],
+      take: query.limit + 1,
+      include: { tenant: true, steps: { orderBy: [{ queuedAt: 'asc' }, { key: 'asc' }] } },
+    });
+    const page = rows.slice(0, query.limit);
+    const costs = page.length
+      ? await this.prisma.llmCall.groupBy({ by: ['stepId'], where: { taskId: { in: page.map((t) => t.id) } }, _sum: { costUsd: true } })
+      : [];
+    const costByStep = new Map(costs.map((row) => [row.stepId, row._sum.costUsd ?? new Prisma.Decimal(0)]));
+    const last = page.at(-1);
+    return {
+      items: page.map((task) => toTaskView(task, task.tenant.name, task.steps, costByStep)),
+      nextCursor: rows.length > query.limit && last ? encodeCursor({ createdAt: last.createdAt.toISOString(), id: last.id }) : null,
+    };
+  }
+}
+
+function encodeCursor(cursor: Cursor): string {
+  return Buffer.from(JSON.stringify(cursor)).toString('base64url');
+}
+
+function decodeCursor(value: string): Cursor {
+  try {
+    const parsed = JSON.parse(Buffer.from(value, 'base64url').toString('utf8')) as Partial<Cursor>;
+    if (typeof parsed.id === 'string' && /^[0-9a-f-]{36}$/.test(parsed.id) && typeof parsed.createdAt === 'string' && !Number.isNaN(Date.parse(parsed.createdAt))) {
+      return { id: parsed.id, createdAt: parsed.createdAt };
+    }
+  } catch {
+    // fall through to the validation problem
+  }
+  throw Problem.validation([{ field: 'cursor', message: 'is not a cursor returned by this API' }]);
+}

@@ -1,0 +1,64 @@
+import { Body, Controller, Get, Headers, HttpCode, Param, Post, Query, Req, Res } from '@nestjs/common';
+import { ApiBearerAuth, ApiBody, ApiHeader, ApiOperation, ApiQuery, ApiResponse, ApiTags } from '@nestjs/swagger';
+import { ListTasksQuery, SubmitTaskRequest, TaskIdParam } from '@atelier/contracts';
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import { z } from 'zod';
+import { CurrentCaller, RequireScope } from '../auth/auth.decorators';
+import type { Caller } from '../auth/caller';
+import { Problem } from '../http/problem';
+import { ZodValidationPipe } from '../http/zod-validation.pipe';
+import { TaskQueriesService } from './task-queries.service';
+import { TaskSubmissionService } from './task-submission.service';
+
+const IdempotencyKey = z.string().regex(/^[\x21-\x7e]{1,200}$/, 'must be 1-200 printable ASCII characters').optional();
+
+@ApiTags('tasks')
+@ApiBearerAuth()
+@Controller('v1/tasks')
+export class TasksController {
+  constructor(
+    private readonly submission: TaskSubmissionService,
+    private readonly queries: TaskQueriesService,
+  ) {}
+
+  @Post()
+  @HttpCode(202)
+  @RequireScope('tasks:write')
+  @ApiOperation({ summary: 'Submit a task; it runs asynchronously. Same Idempotency-Key and body → the same task.' })
+  @ApiBody({ schema: z.toJSONSchema(SubmitTaskRequest, { io: 'input' }) as object })
+  @ApiHeader({ name: 'Idempotency-Key', required: false })
+  @ApiResponse({ status: 202, description: '{id, status, links}' })
+  async submit(
+    @Body(new ZodValidationPipe(SubmitTaskRequest)) body: SubmitTaskRequest,
+    @Headers('idempotency-key') idempotencyKeyHeader: string | undefined,
+    @CurrentCaller() caller: Caller,
+    @Req() request: FastifyRequest,
+    @Res({ passthrough: true }) reply: FastifyReply,
+  ) {
+    const key = IdempotencyKey.safeParse(idempotencyKeyHeader);
+    if (!key.success) throw Problem.validation([{ field: 'Idempotency-Key', message: key.error.issues[0]?.message ?? 'is invalid' }]);
+    const idempotencyKey = key.data;
+    const task = await this.submission.submit(caller, body, { requestId: request.id, trace: request.trace, idempotencyKey });
+    const self = `/v1/tasks/${task.id}`;
+    void reply.header('location', self);
+    return { id: task.id, status: task.status, links: { self, events: `${self}/events`, audit: `${self}/audit` } };
+  }
+
+  @Get(':id')
+  @RequireScope('tasks:read')
+  @ApiOperation({ summary: 'A task with its steps, cost and, once completed, result.document (markdown).' })
+  get(@Param('id') id: string, @CurrentCaller() caller: Caller) {
+    if (!TaskIdParam.safeParse(id).success) throw Problem.notFound(`No task ${id}.`);
+    return this.queries.get(caller, id);
+  }
+
+  @Get()
+  @RequireScope('tasks:read')
+  @ApiOperation({ summary: "The caller's tasks, newest first, with cursor pagination." })
+  @ApiQuery({ name: 'status', required: false })
+  @ApiQuery({ name: 'limit', required: false })
+  @ApiQuery({ name: 'cursor', required: false })
+  list(@Query(new ZodValidationPipe(ListTasksQuery, 'query')) query: ListTasksQuery, @CurrentCaller() caller: Caller) {
+    return this.queries.list(caller, query);
+  }
+}

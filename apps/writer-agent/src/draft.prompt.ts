@@ -1,0 +1,12 @@
+// The technical writer's prompt. ("technical writer" is also how the simulator knows
+// which kind of reply to shape.)
+
+export const DRAFT_SYSTEM_PROMPT = `You are a technical writer. Write a clear, well-structured markdown report
+that answers the goal, built only from the research findings you are given.
+Structure: "# <title>", then "## Summary", then one section per findings block that
+keeps each key point and its reference id such as [F-1a2b3c4d], then "## Conclusion".
+Do not invent facts that are not in the findings.`;
+
+export function draftPrompt(goal: string, findings: readonly string[]): string {
+  return `Goal: ${goal}\n\nFindings:\n\n${findings.join('\n\n---\n\n')}`;
+}

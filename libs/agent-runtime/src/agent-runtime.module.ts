@@ -1,0 +1,48 @@
+import { type DynamicModule, Module } from '@nestjs/common';
+import { agentConsumer, agentStream } from '@atelier/contracts';
+import { JetStreamClient, MessagingModule } from '@atelier/messaging';
+import { ObservabilityModule } from '@atelier/observability';
+import { PersistenceModule, PrismaService } from '@atelier/persistence';
+import type { AgentConfig } from './agent-config';
+import type { AgentDefinition } from './agent-definition';
+import { LlmClient } from './llm-client';
+import { StepConsumer } from './step-consumer';
+import { StepExecutor } from './step-executor';
+import { StepStore } from './step-store';
+import { AGENT_CONFIG, AGENT_DEFINITION } from './tokens';
+
+@Module({})
+export class AgentRuntimeModule {
+  static forRoot(definition: AgentDefinition, config: AgentConfig): DynamicModule {
+    return {
+      module: AgentRuntimeModule,
+      imports: [
+        ObservabilityModule.forRoot({
+          service: `${definition.agent}-agent`,
+          logLevel: config.LOG_LEVEL,
+          readiness: [PrismaService, JetStreamClient, StepConsumer],
+        }),
+        PersistenceModule.forRoot({ connectionString: config.DATABASE_URL, poolMax: config.DATABASE_POOL_MAX }),
+        MessagingModule.forRoot({
+          servers: config.NATS_URL,
+          name: `${definition.agent}-agent`,
+          user: config.NATS_USER,
+          pass: config.NATS_PASSWORD,
+          token: config.NATS_TOKEN,
+          // Idempotent: an agent can start before the orchestrator and still find its queue.
+          streams: [agentStream(definition.agent)],
+          consumers: [agentConsumer(definition.agent)],
+          shutdownGraceMs: config.SHUTDOWN_GRACE_MS,
+        }),
+      ],
+      providers: [
+        { provide: AGENT_DEFINITION, useValue: definition },
+        { provide: AGENT_CONFIG, useValue: config },
+        LlmClient,
+        StepStore,
+        StepExecutor,
+        StepConsumer,
+      ],
+    };
+  }
+}

@@ -1,0 +1,20 @@
+import { Inject, Injectable } from '@nestjs/common';
+import { AnthropicGateway, loadPricing } from '@atelier/llm';
+import { AGENT_CONFIG } from './tokens';
+import type { AgentConfig } from './agent-config';
+
+/** The process's one Anthropic gateway (SDK retries off; our policies decide). */
+@Injectable()
+export class LlmClient {
+  readonly gateway: AnthropicGateway;
+
+  constructor(@Inject(AGENT_CONFIG) config: AgentConfig) {
+    this.gateway = new AnthropicGateway({
+      // The simulator accepts any key; a placeholder keeps the SDK from refusing to start.
+      apiKey: config.ANTHROPIC_API_KEY ?? 'simulator',
+      baseURL: config.ANTHROPIC_BASE_URL,
+      timeoutMs: config.LLM_TIMEOUT_MS,
+      pricing: loadPricing(config.LLM_PRICING_OVERRIDES),
+    });
+  }
+}

@@ -1,0 +1,46 @@
+import { type BeforeApplicationShutdown, Inject, Injectable, type OnApplicationBootstrap } from '@nestjs/common';
+import { agentConsumer } from '@atelier/contracts';
+import { type ConsumerHandle, JetStreamClient } from '@atelier/messaging';
+import { LOGGER, type Logger } from '@atelier/observability';
+import type { AgentConfig } from './agent-config';
+import type { AgentDefinition } from './agent-definition';
+import { StepExecutor } from './step-executor';
+import { AGENT_CONFIG, AGENT_DEFINITION } from './tokens';
+
+/** Pulls the agent's steps with bounded concurrency; also the `consumer` readiness check. */
+@Injectable()
+export class StepConsumer implements OnApplicationBootstrap, BeforeApplicationShutdown {
+  readonly name = 'consumer';
+  private handle?: ConsumerHandle;
+  /** Aborted when shutdown's grace period is over, so in-flight model calls stop. */
+  private readonly shutdown = new AbortController();
+
+  constructor(
+    @Inject(AGENT_DEFINITION) private readonly definition: AgentDefinition,
+    @Inject(AGENT_CONFIG) private readonly config: AgentConfig,
+    private readonly executor: StepExecutor,
+    private readonly nats: JetStreamClient,
+    @Inject(LOGGER) private readonly logger: Logger,
+  ) {}
+
+  onApplicationBootstrap(): void {
+    const spec = agentConsumer(this.definition.agent);
+    this.handle = this.nats.startConsumer({
+      stream: spec.stream,
+      durable: spec.durable,
+      concurrency: this.config.AGENT_CONCURRENCY,
+      handler: (message) => this.executor.execute(message, this.shutdown.signal),
+    });
+    this.logger.info({ stream: spec.stream, consumer: spec.durable, concurrency: this.config.AGENT_CONCURRENCY }, 'consuming steps');
+  }
+
+  /** SIGTERM: stop pulling, let in-flight steps finish within the grace period, then abort and nak the rest. */
+  async beforeApplicationShutdown(): Promise<void> {
+    await this.handle?.stop(this.config.SHUTDOWN_GRACE_MS);
+    this.shutdown.abort(new Error('agent shutting down'));
+  }
+
+  async isReady(): Promise<void> {
+    if (!this.handle?.running) throw new Error('step consumer is not running');
+  }
+}

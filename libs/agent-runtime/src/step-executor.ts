@@ -1,0 +1,204 @@
+import { Inject, Injectable } from '@nestjs/common';
+import {
+  agentConsumer,
+  HEADERS,
+  messageIds,
+  StepDispatchV1,
+  SUBJECTS,
+  type AgentName,
+  type StepDispatch,
+  type StepError,
+  type StepResult,
+} from '@atelier/contracts';
+import { LlmCallError, resolveModelRoute, UnknownModelError } from '@atelier/llm';
+import { type InboundMessage, JetStreamClient } from '@atelier/messaging';
+import { childSpan, formatTraceparent, LOGGER, type Logger, traceFrom, type TraceContext } from '@atelier/observability';
+import { LlmCallOutcome, type Step, stepStatusToApi } from '@atelier/persistence';
+import type { AgentDefinition } from './agent-definition';
+import { LlmClient } from './llm-client';
+import { type LlmReply, type LlmRequest, type StepContext, StepFailure } from './step-handler';
+import { type StepIdentity, StepStore } from './step-store';
+import { AGENT_DEFINITION } from './tokens';
+
+/** How often a running step tells JetStream it is alive: well inside ack_wait. */
+const HEARTBEAT_DIVISOR = 3;
+
+/**
+ * One delivery of one step message, start to finish: validate, claim, run the handler,
+ * store the outcome, publish the result, settle the message. Delivery is at-least-once;
+ * the step row makes execution effectively-once.
+ */
+@Injectable()
+export class StepExecutor {
+  private readonly agent: AgentName;
+  private readonly consumer;
+
+  constructor(
+    @Inject(AGENT_DEFINITION) private readonly definition: AgentDefinition,
+    private readonly store: StepStore,
+    private readonly llm: LlmClient,
+    private readonly nats: JetStreamClient,
+    @Inject(LOGGER) private readonly logger: Logger,
+  ) {
+    this.agent = definition.agent;
+    this.consumer = agentConsumer(definition.agent);
+  }
+
+  async execute(message: InboundMessage, signal: AbortSignal): Promise<void> {
+    const parsed = StepDispatchV1.safeParse(message.data);
+    if (!parsed.success || parsed.data.agent !== this.agent) {
+      this.logger.error({ subject: message.subject, issues: parsed.error?.issues.slice(0, 5) }, 'invalid step message terminated');
+      message.term('invalid step.dispatch message');
+      return;
+    }
+    const dispatch = parsed.data;
+    const trace = traceFrom(message.header(HEADERS.traceparent));
+    const id: StepIdentity = { taskId: dispatch.taskId, stepId: dispatch.stepId, tenantId: dispatch.tenantId, traceId: trace.traceId };
+    const log = this.logger.child({ taskId: id.taskId, stepId: id.stepId, kind: dispatch.kind, traceId: trace.traceId, spanId: trace.spanId });
+
+    const claim = await this.store.claim(id, this.agent);
+    if (claim.type === 'missing') {
+      log.error('step message for an unknown step terminated');
+      message.term('unknown step');
+      return;
+    }
+    if (claim.type === 'finished') {
+      // A redelivery of a step that already finished: never run it again, just make
+      // sure the orchestrator has heard about it.
+      const completed = stepStatusToApi(claim.step.status) === 'completed';
+      await this.publishResult(dispatch, trace, completed ? 'completed' : 'failed', (claim.step.error ?? undefined) as StepError | undefined);
+      message.ack();
+      return;
+    }
+
+    const heartbeat = setInterval(() => message.working(), this.consumer.ackWaitMs / HEARTBEAT_DIVISOR);
+    try {
+      const output = await this.runHandler(dispatch, claim.step, id, signal, log);
+      const completed = await this.store.complete(id, this.agent, output);
+      if (completed) log.info({ attempt: claim.step.attempt }, 'step completed');
+      await this.publishResult(dispatch, trace, 'completed');
+      message.ack();
+    } catch (error) {
+      const failure = toStepError(error);
+      const lastDelivery = message.deliveryCount >= this.consumer.maxDeliver;
+      if (failure.retryable && !lastDelivery && !signal.aborted) {
+        log.warn({ err: error, delivery: message.deliveryCount }, 'step attempt failed; will be redelivered');
+        message.nak(this.consumer.backoffMs[Math.min(message.deliveryCount - 1, this.consumer.backoffMs.length - 1)]);
+        return;
+      }
+      if (signal.aborted) {
+        message.nak(0);
+        return;
+      }
+      log.error({ err: error, code: failure.code }, 'step failed');
+      await this.store.fail(id, this.agent, failure);
+      await this.publishResult(dispatch, trace, 'failed', failure);
+      message.ack();
+    } finally {
+      clearInterval(heartbeat);
+    }
+  }
+
+  private runHandler(dispatch: StepDispatch, step: Step, id: StepIdentity, signal: AbortSignal, logger: Logger) {
+    const handler = this.definition.handlers[dispatch.kind];
+    if (!handler) throw new StepFailure('HANDLER_ERROR', `agent ${this.agent} has no handler for ${dispatch.kind}`, false);
+    let callIndex = 0;
+    const context: StepContext = {
+      agent: this.agent,
+      kind: dispatch.kind,
+      taskId: id.taskId,
+      stepId: id.stepId,
+      tenantId: id.tenantId,
+      attempt: step.attempt,
+      input: step.input as Record<string, unknown>,
+      signal,
+      logger,
+      complete: (request) => this.callModel(dispatch, step, id, `${id.stepId}:${step.attempt}:${++callIndex}`, request, signal),
+    };
+    return handler(context);
+  }
+
+  private async callModel(
+    dispatch: StepDispatch,
+    step: Step,
+    id: StepIdentity,
+    attemptId: string,
+    request: LlmRequest,
+    signal: AbortSignal,
+  ): Promise<LlmReply> {
+    const route = resolveModelRoute(dispatch.kind);
+    const model = request.model ?? route.model;
+    const common = { attemptId, model, attempt: step.attempt };
+    try {
+      const reply = await this.llm.gateway.complete({
+        model,
+        system: request.system,
+        messages: [{ role: 'user', content: request.prompt }],
+        maxTokens: request.maxTokens ?? route.maxTokens,
+        signal,
+      });
+      await this.store.recordCall(id, this.agent, {
+        ...common,
+        model: reply.model,
+        inputTokens: reply.usage.inputTokens,
+        outputTokens: reply.usage.outputTokens,
+        cacheCreationInputTokens: reply.usage.cacheCreationInputTokens,
+        cacheReadInputTokens: reply.usage.cacheReadInputTokens,
+        costUsd: reply.costUsd.toFixed(),
+        latencyMs: reply.latencyMs,
+        requestId: reply.requestId ?? null,
+        outcome: LlmCallOutcome.SUCCESS,
+        errorType: null,
+      });
+      return { text: reply.text, model: reply.model, stopReason: reply.stopReason };
+    } catch (error) {
+      if (error instanceof LlmCallError) {
+        const answered = error.classification.status !== undefined;
+        await this.store.recordCall(id, this.agent, {
+          ...common,
+          inputTokens: 0,
+          outputTokens: 0,
+          cacheCreationInputTokens: 0,
+          cacheReadInputTokens: 0,
+          // An error answer is not billed; a call that never answered may be (the spend
+          // work prices those at their reservation).
+          costUsd: '0',
+          latencyMs: error.latencyMs,
+          requestId: error.requestId ?? null,
+          outcome: answered ? LlmCallOutcome.ERROR : LlmCallOutcome.UNKNOWN,
+          errorType: error.classification.kind,
+        });
+      }
+      throw error;
+    }
+  }
+
+  private async publishResult(dispatch: StepDispatch, trace: TraceContext, status: StepResult['status'], error?: StepError): Promise<void> {
+    const result: StepResult = {
+      type: 'step.result',
+      version: 1,
+      taskId: dispatch.taskId,
+      stepId: dispatch.stepId,
+      tenantId: dispatch.tenantId,
+      status,
+      ...(status === 'failed' && error ? { error } : {}),
+    };
+    await this.nats.publishJson(SUBJECTS.stepResults, result, {
+      msgId: messageIds.result(dispatch.stepId, status),
+      headers: { [HEADERS.traceparent]: formatTraceparent(childSpan(trace)), [HEADERS.tenant]: dispatch.tenantId },
+    });
+  }
+}
+
+function toStepError(error: unknown): StepError {
+  if (error instanceof StepFailure) return { code: error.code, message: error.message, retryable: error.retryable };
+  if (error instanceof UnknownModelError) return { code: 'UNKNOWN_MODEL', message: error.message, retryable: false };
+  if (error instanceof LlmCallError) {
+    return {
+      code: error.classification.retryable ? 'LLM_UNAVAILABLE' : 'LLM_ERROR',
+      message: `The model call failed (${error.classification.kind}${error.classification.status ? `, HTTP ${error.classification.status}` : ''}).`,
+      retryable: error.classification.retryable,
+    };
+  }
+  return { code: 'HANDLER_ERROR', message: 'The step handler failed unexpectedly.', retryable: true };
+}

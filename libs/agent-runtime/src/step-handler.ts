@@ -1,0 +1,50 @@
+import type { AgentName, StepErrorCode, StepKind } from '@atelier/contracts';
+import type { Logger } from '@atelier/observability';
+
+export interface LlmRequest {
+  system: string;
+  /** The user turn; the agent's prompt built from the step input. */
+  prompt: string;
+  /** Defaults to the step kind's route (libs/llm model routing). */
+  model?: string;
+  maxTokens?: number;
+}
+
+export interface LlmReply {
+  text: string;
+  model: string;
+  stopReason: string | null;
+}
+
+export interface StepContext {
+  readonly agent: AgentName;
+  readonly kind: StepKind;
+  readonly taskId: string;
+  readonly stepId: string;
+  readonly tenantId: string;
+  readonly attempt: number;
+  readonly input: Readonly<Record<string, unknown>>;
+  /** Aborted when the step must stop (shutdown grace exceeded, cancellation). */
+  readonly signal: AbortSignal;
+  readonly logger: Logger;
+  /** Calls Claude; every attempt is recorded in llm_calls and the audit trail. */
+  complete(request: LlmRequest): Promise<LlmReply>;
+}
+
+/** What an agent app provides per step kind: prompts and parsing, nothing else. */
+export type StepHandler = (context: StepContext) => Promise<Record<string, unknown>>;
+
+export type StepHandlers = Partial<Record<StepKind, StepHandler>>;
+
+/** A handler's way to fail a step with a reason a user can read. */
+export class StepFailure extends Error {
+  override readonly name = 'StepFailure';
+  constructor(
+    readonly code: StepErrorCode,
+    message: string,
+    readonly retryable: boolean,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+  }
+}

@@ -1,0 +1,141 @@
+import { createHash } from 'node:crypto';
+import { Injectable } from '@nestjs/common';
+import type { AgentName, StepError } from '@atelier/contracts';
+import { appendAudit, LlmCallOutcome, Prisma, PrismaService, type Step, StepStatus, TaskStatus } from '@atelier/persistence';
+
+export interface StepIdentity {
+  taskId: string;
+  stepId: string;
+  tenantId: string;
+  traceId: string;
+}
+
+export type Claim =
+  | { type: 'claimed'; step: Step }
+  | { type: 'finished'; step: Step }
+  | { type: 'missing' };
+
+export interface RecordedCall {
+  attemptId: string;
+  model: string;
+  attempt: number;
+  inputTokens: number;
+  outputTokens: number;
+  cacheCreationInputTokens: number;
+  cacheReadInputTokens: number;
+  costUsd: string;
+  latencyMs: number;
+  requestId: string | null;
+  outcome: LlmCallOutcome;
+  errorType: string | null;
+}
+
+const actorOf = (agent: AgentName) => `service:${agent}-agent` as const;
+
+/** The agent's writes: each state change and its audit event in one transaction. */
+@Injectable()
+export class StepStore {
+  constructor(private readonly prisma: PrismaService) {}
+
+  /**
+   * Takes a step for execution. A queued step, or a running one whose earlier delivery
+   * died (JetStream redelivers only unacknowledged messages), is claimed; a finished one
+   * is reported so its stored result can be re-published instead of running it again.
+   */
+  claim(id: StepIdentity, agent: AgentName): Promise<Claim> {
+    return this.prisma.$transaction(async (tx) => {
+      const claimed = await tx.step.updateManyAndReturn({
+        where: { id: id.stepId, taskId: id.taskId, agent, status: { in: [StepStatus.QUEUED, StepStatus.RUNNING] } },
+        data: { status: StepStatus.RUNNING, attempt: { increment: 1 }, startedAt: new Date() },
+      });
+      const step = claimed[0];
+      if (!step) {
+        const existing = await tx.step.findFirst({ where: { id: id.stepId, taskId: id.taskId } });
+        return existing ? { type: 'finished', step: existing } : { type: 'missing' };
+      }
+      await tx.task.updateMany({ where: { id: id.taskId, status: TaskStatus.QUEUED }, data: { status: TaskStatus.RUNNING } });
+      await appendAudit(tx, {
+        action: 'step.started',
+        actor: actorOf(agent),
+        subject: `step:${step.id}`,
+        tenantId: id.tenantId,
+        taskId: id.taskId,
+        traceId: id.traceId,
+        data: { key: step.key, kind: step.kind, attempt: step.attempt },
+      });
+      return { type: 'claimed', step };
+    });
+  }
+
+  /** Every model call attempt, successful or not, lands in the ledger with its audit event. */
+  async recordCall(id: StepIdentity, agent: AgentName, call: RecordedCall): Promise<void> {
+    await this.prisma.$transaction(async (tx) => {
+      await tx.llmCall.create({
+        data: { ...call, stepId: id.stepId, taskId: id.taskId, tenantId: id.tenantId },
+      });
+      await appendAudit(tx, {
+        action: 'llm.call',
+        actor: actorOf(agent),
+        subject: `step:${id.stepId}`,
+        tenantId: id.tenantId,
+        taskId: id.taskId,
+        traceId: id.traceId,
+        requestId: call.requestId,
+        data: {
+          model: call.model,
+          attempt: call.attempt,
+          attemptId: call.attemptId,
+          inputTokens: call.inputTokens,
+          outputTokens: call.outputTokens,
+          cacheCreationInputTokens: call.cacheCreationInputTokens,
+          cacheReadInputTokens: call.cacheReadInputTokens,
+          costUsd: call.costUsd,
+          latencyMs: call.latencyMs,
+          outcome: call.outcome.toLowerCase(),
+          errorType: call.errorType,
+        },
+      });
+    });
+  }
+
+  /** Completes a running step; false when it was no longer running (someone else finished it). */
+  complete(id: StepIdentity, agent: AgentName, output: Record<string, unknown>): Promise<boolean> {
+    return this.prisma.$transaction(async (tx) => {
+      const { count } = await tx.step.updateMany({
+        where: { id: id.stepId, status: StepStatus.RUNNING },
+        data: { status: StepStatus.COMPLETED, output: output as Prisma.InputJsonObject, error: Prisma.DbNull, completedAt: new Date() },
+      });
+      if (count === 0) return false;
+      await appendAudit(tx, {
+        action: 'step.completed',
+        actor: actorOf(agent),
+        subject: `step:${id.stepId}`,
+        tenantId: id.tenantId,
+        taskId: id.taskId,
+        traceId: id.traceId,
+        data: { outputSha256: createHash('sha256').update(JSON.stringify(output)).digest('hex') },
+      });
+      return true;
+    });
+  }
+
+  fail(id: StepIdentity, agent: AgentName, error: StepError): Promise<boolean> {
+    return this.prisma.$transaction(async (tx) => {
+      const { count } = await tx.step.updateMany({
+        where: { id: id.stepId, status: { in: [StepStatus.QUEUED, StepStatus.RUNNING] } },
+        data: { status: StepStatus.FAILED, error, completedAt: new Date() },
+      });
+      if (count === 0) return false;
+      await appendAudit(tx, {
+        action: 'step.failed',
+        actor: actorOf(agent),
+        subject: `step:${id.stepId}`,
+        tenantId: id.tenantId,
+        taskId: id.taskId,
+        traceId: id.traceId,
+        data: { ...error },
+      });
+      return true;
+    });
+  }
+}

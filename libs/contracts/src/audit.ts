@@ -1,0 +1,23 @@
+/** The audit event catalog (docs/audit.md): every decision and action the platform records. */
+export const AUDIT_ACTIONS = [
+  'task.submitted',
+  'task.planned',
+  'step.queued',
+  'step.started',
+  'step.completed',
+  'step.failed',
+  'step.dead_lettered',
+  'llm.call',
+  'llm.cache_hit',
+  'budget.denied',
+  'budget.alert',
+  'guardrail.flagged',
+  'task.completed',
+  'task.failed',
+  'task.cancelled',
+  'apikey.created',
+  'apikey.revoked',
+  'budget.updated',
+  'access.denied',
+] as const;
+export type AuditAction = (typeof AUDIT_ACTIONS)[number];

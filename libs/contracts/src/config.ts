@@ -1,0 +1,63 @@
+import { z } from 'zod';
+
+// Twelve-factor configuration: every process validates its environment at boot and
+// stops with one line per bad variable, naming it, never printing a secret's value.
+
+export class ConfigError extends Error {
+  override readonly name = 'ConfigError';
+  constructor(readonly problems: string[]) {
+    super(problems.join('\n'));
+  }
+}
+
+export function loadConfig<S extends z.ZodObject>(schema: S, env: NodeJS.ProcessEnv = process.env): z.infer<S> {
+  // Empty strings count as unset: `FOO=` in a manifest means "use the default".
+  const source = Object.fromEntries(Object.entries(env).filter(([, value]) => value !== undefined && value !== ''));
+  const parsed = schema.safeParse(source);
+  if (parsed.success) return parsed.data;
+  throw new ConfigError(
+    parsed.error.issues.map((issue) => {
+      const variable = String(issue.path[0] ?? '(environment)');
+      const problem = issue.code === 'invalid_type' && source[variable] === undefined ? 'is required' : issue.message;
+      return `config: ${variable} ${problem}`;
+    }),
+  );
+}
+
+export const env = {
+  port: (fallback: number) => z.coerce.number().int().min(0).max(65535).default(fallback),
+  url: (protocols: string[]) =>
+    z.string().refine(
+      (value) => {
+        try {
+          return protocols.includes(new URL(value).protocol.replace(':', ''));
+        } catch {
+          return false;
+        }
+      },
+      { message: `must be a URL (${protocols.join(', ')})` },
+    ),
+  natsServers: () =>
+    z
+      .string()
+      .default('nats://127.0.0.1:4222')
+      .refine((value) => value.split(',').every((server) => /^(nats|tls):\/\/[^\s]+$/.test(server.trim())), {
+        message: 'must be nats:// URLs separated by commas',
+      }),
+  logLevel: () => z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  positiveInt: (fallback: number, max = 1_000_000) => z.coerce.number().int().min(1).max(max).default(fallback),
+  secret: (minLength: number) => z.string().min(minLength, `must be at least ${minLength} characters`),
+};
+
+/** Variables every service reads. */
+export const CommonEnv = z.object({
+  DATABASE_URL: env.url(['postgres', 'postgresql']),
+  NATS_URL: env.natsServers(),
+  NATS_USER: z.string().optional(),
+  NATS_PASSWORD: z.string().optional(),
+  NATS_TOKEN: z.string().optional(),
+  LOG_LEVEL: env.logLevel(),
+  DATABASE_POOL_MAX: env.positiveInt(10, 200),
+  SHUTDOWN_GRACE_MS: env.positiveInt(10_000, 600_000),
+  OTEL_EXPORTER_OTLP_ENDPOINT: env.url(['http', 'https']).optional(),
+});

@@ -1,0 +1,79 @@
+import 'reflect-metadata';
+import type { DynamicModule, INestApplication, LoggerService } from '@nestjs/common';
+import { NestFactory } from '@nestjs/core';
+import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
+import type { Logger } from 'pino';
+import type { Registry } from 'prom-client';
+import { createLogger } from './logger';
+import { createHttpMetrics } from './metrics';
+import { METRICS_REGISTRY } from './readiness-check';
+
+export interface NestServiceOptions<C> {
+  service: string;
+  /** Validates the environment; a ConfigError stops the process with one line per variable. */
+  loadConfig: () => C;
+  module: (config: C) => DynamicModule;
+  port: (config: C) => number;
+  host?: (config: C) => string;
+  logLevel: (config: C) => string;
+  bodyLimit?: (config: C) => number;
+  /** Extra set-up before listening (OpenAPI, hooks). */
+  configure?: (app: NestFastifyApplication, config: C) => void | Promise<void>;
+  genReqId?: (request: { headers: Record<string, string | string[] | undefined> }) => string;
+}
+
+/** Shared process lifecycle of every Nest service: config, JSON logs, metrics, SIGTERM. */
+export async function runNestService<C>(options: NestServiceOptions<C>): Promise<INestApplication> {
+  let config: C;
+  try {
+    config = options.loadConfig();
+  } catch (error) {
+    if ((error as Error).name === 'ConfigError') {
+      process.stderr.write(`${(error as Error).message}\n`);
+      process.exit(1);
+    }
+    throw error;
+  }
+  const logger = createLogger({ service: options.service, level: options.logLevel(config) });
+  const adapter = new FastifyAdapter({
+    logger: false,
+    bodyLimit: options.bodyLimit?.(config) ?? 1024 * 1024,
+    ...(options.genReqId ? { genReqId: options.genReqId } : {}),
+  });
+  try {
+    const app = await NestFactory.create<NestFastifyApplication>(options.module(config), adapter, {
+      logger: nestLogger(logger),
+      bufferLogs: false,
+    });
+    observeHttp(app);
+    await options.configure?.(app, config);
+    app.enableShutdownHooks(['SIGTERM', 'SIGINT']);
+    const port = options.port(config);
+    await app.listen(port, options.host?.(config) ?? '0.0.0.0');
+    logger.info({ url: await app.getUrl() }, `${options.service} listening`);
+    return app;
+  } catch (error) {
+    logger.fatal({ err: error }, `${options.service} failed to start`);
+    process.exit(1);
+  }
+}
+
+function observeHttp(app: NestFastifyApplication): void {
+  const metrics = createHttpMetrics(app.get<Registry>(METRICS_REGISTRY));
+  const fastify = app.getHttpAdapter().getInstance();
+  fastify.addHook('onResponse', async (request, reply) => {
+    // The route template, not the raw URL, keeps label cardinality bounded.
+    const route = request.routeOptions?.url ?? 'unmatched';
+    metrics.observe(request.method, route, reply.statusCode, reply.elapsedTime / 1000);
+  });
+}
+
+function nestLogger(logger: Logger): LoggerService {
+  return {
+    log: (message: unknown, context?: string) => logger.debug({ context }, String(message)),
+    error: (message: unknown, trace?: string, context?: string) => logger.error({ context, trace }, String(message)),
+    warn: (message: unknown, context?: string) => logger.warn({ context }, String(message)),
+    debug: (message: unknown, context?: string) => logger.debug({ context }, String(message)),
+    verbose: (message: unknown, context?: string) => logger.trace({ context }, String(message)),
+  };
+}
