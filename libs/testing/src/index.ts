@@ -2,3 +2,5 @@
 export * from './repo-root';
 export * from './test-database';
 export * from './service-process';
+export * from './llm-simulator';
+export * from './nats-server';

@@ -1,0 +1,31 @@
+import { connect, type NatsConnection } from '@nats-io/transport-node';
+
+export interface NatsConnectionOptions {
+  /** One URL or several, e.g. `nats://nats:4222`. */
+  readonly servers: string | readonly string[];
+  /** Shows up in the server's connection list, so name it after the process. */
+  readonly name: string;
+  readonly user?: string;
+  readonly pass?: string;
+  readonly token?: string;
+}
+
+/**
+ * Connects and never gives up: a worker without NATS has nothing to do, so it waits
+ * (first connect included) rather than exiting, and readiness reports the outage.
+ */
+export function connectNats(options: NatsConnectionOptions): Promise<NatsConnection> {
+  return connect({
+    servers: typeof options.servers === 'string' ? options.servers : [...options.servers],
+    name: options.name,
+    user: options.user,
+    pass: options.pass,
+    token: options.token,
+    maxReconnectAttempts: -1,
+    waitOnFirstConnect: true,
+    // A restarting server is usually back within a second or two; one attempt per
+    // second (plus jitter, so a fleet does not reconnect in lockstep) finds it quickly.
+    reconnectTimeWait: 1_000,
+    reconnectJitter: 500,
+  });
+}
