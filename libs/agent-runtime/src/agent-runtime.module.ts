@@ -16,6 +16,9 @@ export class AgentRuntimeModule {
   static forRoot(definition: AgentDefinition, config: AgentConfig): DynamicModule {
     return {
       module: AgentRuntimeModule,
+      // Global so ObservabilityModule can inject StepConsumer as a readiness check.
+      global: true,
+      exports: [StepConsumer],
       imports: [
         ObservabilityModule.forRoot({
           service: `${definition.agent}-agent`,

@@ -21,7 +21,7 @@ export class ApiKeysController {
   @ApiBody({ schema: z.toJSONSchema(CreateApiKeyRequest, { io: 'input' }) as object })
   @ApiResponse({ status: 201, description: '{id, key, tenant, scopes, name, createdAt}' })
   async create(
-    @Body(new ZodValidationPipe(CreateApiKeyRequest)) body: CreateApiKeyRequest,
+    @Body(new ZodValidationPipe(CreateApiKeyRequest)) body: z.infer<typeof CreateApiKeyRequest>,
     @CurrentCaller() caller: Caller,
     @Req() request: FastifyRequest,
   ) {

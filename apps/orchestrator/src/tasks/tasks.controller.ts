@@ -29,7 +29,7 @@ export class TasksController {
   @ApiHeader({ name: 'Idempotency-Key', required: false })
   @ApiResponse({ status: 202, description: '{id, status, links}' })
   async submit(
-    @Body(new ZodValidationPipe(SubmitTaskRequest)) body: SubmitTaskRequest,
+    @Body(new ZodValidationPipe(SubmitTaskRequest)) body: z.infer<typeof SubmitTaskRequest>, // not the schema's own name: decorator metadata would reflect the zod object
     @Headers('idempotency-key') idempotencyKeyHeader: string | undefined,
     @CurrentCaller() caller: Caller,
     @Req() request: FastifyRequest,
@@ -58,7 +58,7 @@ export class TasksController {
   @ApiQuery({ name: 'status', required: false })
   @ApiQuery({ name: 'limit', required: false })
   @ApiQuery({ name: 'cursor', required: false })
-  list(@Query(new ZodValidationPipe(ListTasksQuery, 'query')) query: ListTasksQuery, @CurrentCaller() caller: Caller) {
+  list(@Query(new ZodValidationPipe(ListTasksQuery, 'query')) query: z.infer<typeof ListTasksQuery>, @CurrentCaller() caller: Caller) {
     return this.queries.list(caller, query);
   }
 }
