@@ -32,4 +32,19 @@ export default tseslint.config(
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
     },
   },
+  {
+    // Tests may use the test helpers (real infrastructure on private ports); production code may not.
+    files: ['**/*.spec.ts', '**/*.e2e-spec.ts'],
+    rules: {
+      '@nx/enforce-module-boundaries': [
+        'error',
+        {
+          enforceBuildableLibDependency: false,
+          allow: ['@atelier/testing'],
+          depConstraints,
+          banTransitiveDependencies: false,
+        },
+      ],
+    },
+  },
 );

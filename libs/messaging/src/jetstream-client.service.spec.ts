@@ -1,5 +1,4 @@
 import { CONSUMERS, STREAMS } from '@atelier/contracts';
-// eslint-disable-next-line @nx/enforce-module-boundaries -- specs run against a private nats-server; production code never imports testing
 import { startNatsServer, type NatsTestServer } from '@atelier/testing';
 import type { INestApplicationContext } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';

@@ -1,5 +1,4 @@
 import { CONSUMERS, type ConsumerSpec, STREAMS, type StreamSpec } from '@atelier/contracts';
-// eslint-disable-next-line @nx/enforce-module-boundaries -- specs run against a private nats-server; production code never imports testing
 import { startNatsServer, type NatsTestServer } from '@atelier/testing';
 import { type JetStreamManager, jetstreamManager } from '@nats-io/jetstream';
 import { type NatsConnection, nanos } from '@nats-io/transport-node';

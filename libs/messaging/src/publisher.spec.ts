@@ -1,5 +1,4 @@
 import { HEADERS } from '@atelier/contracts';
-// eslint-disable-next-line @nx/enforce-module-boundaries -- specs run against a private nats-server; production code never imports testing
 import { startNatsServer, type NatsTestServer } from '@atelier/testing';
 import { type JetStreamClient, type JetStreamManager, jetstreamManager } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
