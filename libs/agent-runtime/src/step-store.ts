@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { Injectable } from '@nestjs/common';
-import type { AgentName, StepError } from '@atelier/contracts';
-import { appendAudit, LlmCallOutcome, Prisma, PrismaService, type Step, StepStatus, TaskStatus } from '@atelier/persistence';
+import type { AgentName, AuditAction, StepError } from '@atelier/contracts';
+import { appendAudit, type AuditEventInput, LlmCallOutcome, Prisma, PrismaService, type Step, StepStatus, TaskStatus } from '@atelier/persistence';
 
 export interface StepIdentity {
   taskId: string;
@@ -30,7 +30,10 @@ export interface RecordedCall {
   errorType: string | null;
 }
 
-const actorOf = (agent: AgentName) => `service:${agent}-agent` as const;
+/** The audit envelope every agent write shares: who (the agent), which step, which task and trace. */
+function stepEvent(id: StepIdentity, agent: AgentName, action: AuditAction, data: Prisma.InputJsonObject, requestId?: string | null): AuditEventInput {
+  return { action, actor: `service:${agent}-agent`, subject: `step:${id.stepId}`, tenantId: id.tenantId, taskId: id.taskId, traceId: id.traceId, requestId: requestId ?? null, data };
+}
 
 /** The agent's writes: each state change and its audit event in one transaction. */
 @Injectable()
@@ -54,15 +57,7 @@ export class StepStore {
         return existing ? { type: 'finished', step: existing } : { type: 'missing' };
       }
       await tx.task.updateMany({ where: { id: id.taskId, status: TaskStatus.QUEUED }, data: { status: TaskStatus.RUNNING } });
-      await appendAudit(tx, {
-        action: 'step.started',
-        actor: actorOf(agent),
-        subject: `step:${step.id}`,
-        tenantId: id.tenantId,
-        taskId: id.taskId,
-        traceId: id.traceId,
-        data: { key: step.key, kind: step.kind, attempt: step.attempt },
-      });
+      await appendAudit(tx, stepEvent(id, agent, 'step.started', { key: step.key, kind: step.kind, attempt: step.attempt }));
       return { type: 'claimed', step };
     });
   }
@@ -73,15 +68,13 @@ export class StepStore {
       await tx.llmCall.create({
         data: { ...call, stepId: id.stepId, taskId: id.taskId, tenantId: id.tenantId },
       });
-      await appendAudit(tx, {
-        action: 'llm.call',
-        actor: actorOf(agent),
-        subject: `step:${id.stepId}`,
-        tenantId: id.tenantId,
-        taskId: id.taskId,
-        traceId: id.traceId,
-        requestId: call.requestId,
-        data: {
+      await appendAudit(
+        tx,
+        stepEvent(
+          id,
+          agent,
+          'llm.call',
+          {
           model: call.model,
           attempt: call.attempt,
           attemptId: call.attemptId,
@@ -93,8 +86,10 @@ export class StepStore {
           latencyMs: call.latencyMs,
           outcome: call.outcome.toLowerCase(),
           errorType: call.errorType,
-        },
-      });
+          },
+          call.requestId,
+        ),
+      );
     });
   }
 
@@ -106,15 +101,7 @@ export class StepStore {
         data: { status: StepStatus.COMPLETED, output: output as Prisma.InputJsonObject, error: Prisma.DbNull, completedAt: new Date() },
       });
       if (count === 0) return false;
-      await appendAudit(tx, {
-        action: 'step.completed',
-        actor: actorOf(agent),
-        subject: `step:${id.stepId}`,
-        tenantId: id.tenantId,
-        taskId: id.taskId,
-        traceId: id.traceId,
-        data: { outputSha256: createHash('sha256').update(JSON.stringify(output)).digest('hex') },
-      });
+      await appendAudit(tx, stepEvent(id, agent, 'step.completed', { outputSha256: createHash('sha256').update(JSON.stringify(output)).digest('hex') }));
       return true;
     });
   }
@@ -126,15 +113,7 @@ export class StepStore {
         data: { status: StepStatus.FAILED, error, completedAt: new Date() },
       });
       if (count === 0) return false;
-      await appendAudit(tx, {
-        action: 'step.failed',
-        actor: actorOf(agent),
-        subject: `step:${id.stepId}`,
-        tenantId: id.tenantId,
-        taskId: id.taskId,
-        traceId: id.traceId,
-        data: { ...error },
-      });
+      await appendAudit(tx, stepEvent(id, agent, 'step.failed', { ...error }));
       return true;
     });
   }
