@@ -1,7 +1,7 @@
 import { type DynamicModule, Module } from '@nestjs/common';
 import { APP_FILTER, APP_GUARD } from '@nestjs/core';
 import { CONSUMERS, STREAMS } from '@atelier/contracts';
-import { JetStreamClient, MessagingModule } from '@atelier/messaging';
+import { JetStreamClient, MessagingModule, natsConnectionFromEnv } from '@atelier/messaging';
 import { ObservabilityModule } from '@atelier/observability';
 import { PersistenceModule, PrismaService } from '@atelier/persistence';
 import { ApiKeysController } from './api-keys/api-keys.controller';
@@ -27,11 +27,7 @@ export class AppModule {
         ObservabilityModule.forRoot({ service: 'orchestrator', logLevel: config.LOG_LEVEL, readiness: [PrismaService, JetStreamClient] }),
         PersistenceModule.forRoot({ connectionString: config.DATABASE_URL, poolMax: config.DATABASE_POOL_MAX }),
         MessagingModule.forRoot({
-          servers: config.NATS_URL,
-          name: 'orchestrator',
-          user: config.NATS_USER,
-          pass: config.NATS_PASSWORD,
-          token: config.NATS_TOKEN,
+          ...natsConnectionFromEnv(config, 'orchestrator'),
           // The orchestrator owns the topology: it provisions every stream, and the
           // consumers of the agents too, so queue depth is measurable before agents start.
           streams: Object.values(STREAMS),

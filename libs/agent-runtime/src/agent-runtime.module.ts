@@ -1,6 +1,6 @@
 import { type DynamicModule, Module } from '@nestjs/common';
 import { agentConsumer, agentStream } from '@atelier/contracts';
-import { JetStreamClient, MessagingModule } from '@atelier/messaging';
+import { JetStreamClient, MessagingModule, natsConnectionFromEnv } from '@atelier/messaging';
 import { ObservabilityModule } from '@atelier/observability';
 import { PersistenceModule, PrismaService } from '@atelier/persistence';
 import type { AgentConfig } from './agent-config';
@@ -27,11 +27,7 @@ export class AgentRuntimeModule {
         }),
         PersistenceModule.forRoot({ connectionString: config.DATABASE_URL, poolMax: config.DATABASE_POOL_MAX }),
         MessagingModule.forRoot({
-          servers: config.NATS_URL,
-          name: `${definition.agent}-agent`,
-          user: config.NATS_USER,
-          pass: config.NATS_PASSWORD,
-          token: config.NATS_TOKEN,
+          ...natsConnectionFromEnv(config, `${definition.agent}-agent`),
           // Idempotent: an agent can start before the orchestrator and still find its queue.
           streams: [agentStream(definition.agent)],
           consumers: [agentConsumer(definition.agent)],

@@ -79,15 +79,16 @@ export class StepExecutor {
       await this.publishResult(dispatch, trace, 'completed');
       message.ack();
     } catch (error) {
-      const failure = toStepError(error);
-      const lastDelivery = message.deliveryCount >= this.consumer.maxDeliver;
-      if (failure.retryable && !lastDelivery && !signal.aborted) {
-        log.warn({ err: error, delivery: message.deliveryCount }, 'step attempt failed; will be redelivered');
-        message.nak(this.consumer.backoffMs[Math.min(message.deliveryCount - 1, this.consumer.backoffMs.length - 1)]);
+      if (signal.aborted) {
+        // Shutting down: hand the step to another replica now, not after a back-off.
+        message.nak(0);
         return;
       }
-      if (signal.aborted) {
-        message.nak(0);
+      const failure = toStepError(error);
+      const lastDelivery = message.deliveryCount >= this.consumer.maxDeliver;
+      if (failure.retryable && !lastDelivery) {
+        log.warn({ err: error, delivery: message.deliveryCount }, 'step attempt failed; will be redelivered');
+        message.nak(this.consumer.backoffMs[Math.min(message.deliveryCount - 1, this.consumer.backoffMs.length - 1)]);
         return;
       }
       log.error({ err: error, code: failure.code }, 'step failed');

@@ -1,5 +1,5 @@
 // Framework-free core: connection, provisioning, publishing, consuming, queue depth.
-export { connectNats, type NatsConnectionOptions } from './nats-connection';
+export { connectNats, natsConnectionFromEnv, type NatsConnectionOptions } from './nats-connection';
 export { ensureConsumers, ensureStreams } from './provisioning';
 export { publishJson, type PublishJsonOptions } from './publisher';
 export { type InboundMessage } from './inbound-message';

@@ -29,3 +29,11 @@ export function connectNats(options: NatsConnectionOptions): Promise<NatsConnect
     reconnectJitter: 500,
   });
 }
+
+/** The NATS settings every service reads from its environment (see CommonEnv in contracts). */
+export function natsConnectionFromEnv(
+  env: { NATS_URL: string; NATS_USER?: string; NATS_PASSWORD?: string; NATS_TOKEN?: string },
+  name: string,
+): NatsConnectionOptions {
+  return { servers: env.NATS_URL, name, user: env.NATS_USER, pass: env.NATS_PASSWORD, token: env.NATS_TOKEN };
+}
