@@ -6,8 +6,10 @@ import { PersistenceModule, PrismaService } from '@atelier/persistence';
 import type { AgentConfig } from './agent-config';
 import type { AgentDefinition } from './agent-definition';
 import { LlmClient } from './llm-client';
+import { ModelCaller } from './model-caller';
 import { StepConsumer } from './step-consumer';
 import { StepExecutor } from './step-executor';
+import { StepResultPublisher } from './step-result-publisher';
 import { StepStore } from './step-store';
 import { AGENT_CONFIG, AGENT_DEFINITION } from './tokens';
 
@@ -39,6 +41,8 @@ export class AgentRuntimeModule {
         { provide: AGENT_CONFIG, useValue: config },
         LlmClient,
         StepStore,
+        ModelCaller,
+        StepResultPublisher,
         StepExecutor,
         StepConsumer,
       ],

@@ -1,22 +1,13 @@
 import { Inject, Injectable } from '@nestjs/common';
-import {
-  agentConsumer,
-  HEADERS,
-  messageIds,
-  StepDispatchV1,
-  SUBJECTS,
-  type AgentName,
-  type StepDispatch,
-  type StepError,
-  type StepResult,
-} from '@atelier/contracts';
-import { LlmCallError, resolveModelRoute, UnknownModelError } from '@atelier/llm';
-import { type InboundMessage, JetStreamClient } from '@atelier/messaging';
-import { childSpan, formatTraceparent, LOGGER, type Logger, traceFrom, type TraceContext } from '@atelier/observability';
-import { LlmCallOutcome, type Step, stepStatusToApi } from '@atelier/persistence';
+import { agentConsumer, HEADERS, StepDispatchV1, type AgentName, type StepDispatch, type StepError } from '@atelier/contracts';
+import { LlmCallError, UnknownModelError } from '@atelier/llm';
+import type { InboundMessage } from '@atelier/messaging';
+import { LOGGER, type Logger, traceFrom } from '@atelier/observability';
+import { type Step, stepStatusToApi } from '@atelier/persistence';
 import type { AgentDefinition } from './agent-definition';
-import { LlmClient } from './llm-client';
-import { type LlmReply, type LlmRequest, type StepContext, StepFailure } from './step-handler';
+import { ModelCaller } from './model-caller';
+import { type StepContext, StepFailure } from './step-handler';
+import { StepResultPublisher } from './step-result-publisher';
 import { type StepIdentity, StepStore } from './step-store';
 import { AGENT_DEFINITION } from './tokens';
 
@@ -36,8 +27,8 @@ export class StepExecutor {
   constructor(
     @Inject(AGENT_DEFINITION) private readonly definition: AgentDefinition,
     private readonly store: StepStore,
-    private readonly llm: LlmClient,
-    private readonly nats: JetStreamClient,
+    private readonly models: ModelCaller,
+    private readonly results: StepResultPublisher,
     @Inject(LOGGER) private readonly logger: Logger,
   ) {
     this.agent = definition.agent;
@@ -66,7 +57,7 @@ export class StepExecutor {
       // A redelivery of a step that already finished: never run it again, just make
       // sure the orchestrator has heard about it.
       const completed = stepStatusToApi(claim.step.status) === 'completed';
-      await this.publishResult(dispatch, trace, completed ? 'completed' : 'failed', (claim.step.error ?? undefined) as StepError | undefined);
+      await this.results.publish(dispatch, trace, completed ? 'completed' : 'failed', (claim.step.error ?? undefined) as StepError | undefined);
       message.ack();
       return;
     }
@@ -76,7 +67,7 @@ export class StepExecutor {
       const output = await this.runHandler(dispatch, claim.step, id, signal, log);
       const completed = await this.store.complete(id, this.agent, output);
       if (completed) log.info({ attempt: claim.step.attempt }, 'step completed');
-      await this.publishResult(dispatch, trace, 'completed');
+      await this.results.publish(dispatch, trace, 'completed');
       message.ack();
     } catch (error) {
       if (signal.aborted) {
@@ -93,7 +84,7 @@ export class StepExecutor {
       }
       log.error({ err: error, code: failure.code }, 'step failed');
       await this.store.fail(id, this.agent, failure);
-      await this.publishResult(dispatch, trace, 'failed', failure);
+      await this.results.publish(dispatch, trace, 'failed', failure);
       message.ack();
     } finally {
       clearInterval(heartbeat);
@@ -114,80 +105,9 @@ export class StepExecutor {
       input: step.input as Record<string, unknown>,
       signal,
       logger,
-      complete: (request) => this.callModel(dispatch, step, id, `${id.stepId}:${step.attempt}:${++callIndex}`, request, signal),
+      complete: (request) => this.models.call({ id, kind: dispatch.kind, attempt: step.attempt, callIndex: ++callIndex }, request, signal),
     };
     return handler(context);
-  }
-
-  private async callModel(
-    dispatch: StepDispatch,
-    step: Step,
-    id: StepIdentity,
-    attemptId: string,
-    request: LlmRequest,
-    signal: AbortSignal,
-  ): Promise<LlmReply> {
-    const route = resolveModelRoute(dispatch.kind);
-    const model = request.model ?? route.model;
-    const common = { attemptId, model, attempt: step.attempt };
-    try {
-      const reply = await this.llm.gateway.complete({
-        model,
-        system: request.system,
-        messages: [{ role: 'user', content: request.prompt }],
-        maxTokens: request.maxTokens ?? route.maxTokens,
-        signal,
-      });
-      await this.store.recordCall(id, this.agent, {
-        ...common,
-        model: reply.model,
-        inputTokens: reply.usage.inputTokens,
-        outputTokens: reply.usage.outputTokens,
-        cacheCreationInputTokens: reply.usage.cacheCreationInputTokens,
-        cacheReadInputTokens: reply.usage.cacheReadInputTokens,
-        costUsd: reply.costUsd.toFixed(),
-        latencyMs: reply.latencyMs,
-        requestId: reply.requestId ?? null,
-        outcome: LlmCallOutcome.SUCCESS,
-        errorType: null,
-      });
-      return { text: reply.text, model: reply.model, stopReason: reply.stopReason };
-    } catch (error) {
-      if (error instanceof LlmCallError) {
-        const answered = error.classification.status !== undefined;
-        await this.store.recordCall(id, this.agent, {
-          ...common,
-          inputTokens: 0,
-          outputTokens: 0,
-          cacheCreationInputTokens: 0,
-          cacheReadInputTokens: 0,
-          // An error answer is not billed; a call that never answered may be (the spend
-          // work prices those at their reservation).
-          costUsd: '0',
-          latencyMs: error.latencyMs,
-          requestId: error.requestId ?? null,
-          outcome: answered ? LlmCallOutcome.ERROR : LlmCallOutcome.UNKNOWN,
-          errorType: error.classification.kind,
-        });
-      }
-      throw error;
-    }
-  }
-
-  private async publishResult(dispatch: StepDispatch, trace: TraceContext, status: StepResult['status'], error?: StepError): Promise<void> {
-    const result: StepResult = {
-      type: 'step.result',
-      version: 1,
-      taskId: dispatch.taskId,
-      stepId: dispatch.stepId,
-      tenantId: dispatch.tenantId,
-      status,
-      ...(status === 'failed' && error ? { error } : {}),
-    };
-    await this.nats.publishJson(SUBJECTS.stepResults, result, {
-      msgId: messageIds.result(dispatch.stepId, status),
-      headers: { [HEADERS.traceparent]: formatTraceparent(childSpan(trace)), [HEADERS.tenant]: dispatch.tenantId },
-    });
   }
 }
 

@@ -1,0 +1,26 @@
+import { Injectable } from '@nestjs/common';
+import { HEADERS, messageIds, SUBJECTS, type StepDispatch, type StepError, type StepResult } from '@atelier/contracts';
+import { JetStreamClient } from '@atelier/messaging';
+import { childSpan, formatTraceparent, type TraceContext } from '@atelier/observability';
+
+/** Tells the orchestrator a step finished; the message id makes a second publish of the same outcome a no-op. */
+@Injectable()
+export class StepResultPublisher {
+  constructor(private readonly nats: JetStreamClient) {}
+
+  async publish(dispatch: StepDispatch, trace: TraceContext, status: StepResult['status'], error?: StepError): Promise<void> {
+    const result: StepResult = {
+      type: 'step.result',
+      version: 1,
+      taskId: dispatch.taskId,
+      stepId: dispatch.stepId,
+      tenantId: dispatch.tenantId,
+      status,
+      ...(status === 'failed' && error ? { error } : {}),
+    };
+    await this.nats.publishJson(SUBJECTS.stepResults, result, {
+      msgId: messageIds.result(dispatch.stepId, status),
+      headers: { [HEADERS.traceparent]: formatTraceparent(childSpan(trace)), [HEADERS.tenant]: dispatch.tenantId },
+    });
+  }
+}
