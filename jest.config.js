@@ -7,6 +7,8 @@ const { compilerOptions } = JSON.parse(readFileSync(`${__dirname}/tsconfig.base.
 const esmOnly = [
   '@nestjs', 'file-type', 'uid', 'load-esm', 'strtok3', 'token-types', '@tokenizer',
   'uint8array-extras', 'cockatiel',
+  // CommonJS, but loads node:http with a dynamic import(), which jest's vm refuses.
+  '@opentelemetry/otlp-exporter-base',
 ];
 
 module.exports = {

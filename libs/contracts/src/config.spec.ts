@@ -29,6 +29,13 @@ describe(loadConfig.name, () => {
     expect(() => loadConfig(CommonEnv, { DATABASE_URL: '' })).toThrow('config: DATABASE_URL is required');
   });
 
+  it('takes OTLP over HTTP, protobuf or JSON, and refuses gRPC', () => {
+    expect(loadConfig(CommonEnv, { ...valid, OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json' }).OTEL_EXPORTER_OTLP_PROTOCOL).toBe('http/json');
+    expect(() => loadConfig(CommonEnv, { ...valid, OTEL_EXPORTER_OTLP_PROTOCOL: 'grpc' })).toThrow(
+      'config: OTEL_EXPORTER_OTLP_PROTOCOL must be http/protobuf or http/json',
+    );
+  });
+
   it('accepts several NATS servers', () => {
     expect(loadConfig(CommonEnv, { ...valid, NATS_URL: 'nats://a:4222, nats://b:4222' }).NATS_URL).toContain('nats://b:4222');
   });

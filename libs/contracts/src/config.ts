@@ -60,4 +60,6 @@ export const CommonEnv = z.object({
   DATABASE_POOL_MAX: env.positiveInt(10, 200),
   SHUTDOWN_GRACE_MS: env.positiveInt(10_000, 600_000),
   OTEL_EXPORTER_OTLP_ENDPOINT: env.url(['http', 'https']).optional(),
+  /** OTLP over HTTP only: gRPC would add a large dependency for nothing the collector lacks. */
+  OTEL_EXPORTER_OTLP_PROTOCOL: z.enum(['http/protobuf', 'http/json'], { message: 'must be http/protobuf or http/json' }).optional(),
 });

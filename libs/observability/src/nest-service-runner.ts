@@ -4,9 +4,11 @@ import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
+import { registerHttpServerSpans } from './http-server-spans';
 import { createLogger } from './logger';
-import { createHttpMetrics } from './metrics';
-import { METRICS_REGISTRY } from './readiness-check';
+import { metricsCatalog } from './metrics-catalog';
+import { METRICS_REGISTRY, TRACING } from './readiness-check';
+import type { Tracing } from './tracing';
 
 export interface NestServiceOptions<C> {
   service: string;
@@ -59,12 +61,14 @@ export async function runNestService<C>(options: NestServiceOptions<C>): Promise
 }
 
 function observeHttp(app: NestFastifyApplication): void {
-  const metrics = createHttpMetrics(app.get<Registry>(METRICS_REGISTRY));
+  const metrics = metricsCatalog(app.get<Registry>(METRICS_REGISTRY));
   const fastify = app.getHttpAdapter().getInstance();
+  if (app.get<Tracing | null>(TRACING, { strict: false })) registerHttpServerSpans(fastify);
   fastify.addHook('onResponse', async (request, reply) => {
     // The route template, not the raw URL, keeps label cardinality bounded.
-    const route = request.routeOptions?.url ?? 'unmatched';
-    metrics.observe(request.method, route, reply.statusCode, reply.elapsedTime / 1000);
+    const labels = { method: request.method, route: request.routeOptions?.url ?? 'unmatched', status: String(reply.statusCode) };
+    metrics.httpRequestDuration.observe(labels, reply.elapsedTime / 1000);
+    metrics.httpRequests.inc(labels);
   });
 }
 

@@ -4,3 +4,4 @@ export * from './test-database';
 export * from './service-process';
 export * from './llm-simulator';
 export * from './nats-server';
+export * from './otlp-receiver';
