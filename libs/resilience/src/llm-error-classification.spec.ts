@@ -50,6 +50,16 @@ describe(classifyLlmError.name, () => {
     expect(classifyLlmError(new Error('boom'))).toEqual({ retryable: false, kind: 'unknown' });
   });
 
+  it('treats an answer cut mid-body and socket failures as retryable connection failures', () => {
+    // what the SDK 1.12 lets through when the simulator's `stream-cut` drops the socket
+    const cutJson = new TypeError('terminated', { cause: Object.assign(new Error('other side closed'), { name: 'SocketError', code: 'UND_ERR_SOCKET' }) });
+    const cutStream = Object.assign(new Error('terminated', { cause: new TypeError('terminated') }), { name: 'AnthropicError' });
+    expect(classifyLlmError(cutJson)).toMatchObject({ retryable: true, kind: 'connection' });
+    expect(classifyLlmError(cutStream)).toMatchObject({ retryable: true, kind: 'connection' });
+    expect(classifyLlmError(Object.assign(new Error('read ECONNRESET'), { code: 'ECONNRESET' }))).toMatchObject({ kind: 'connection' });
+    expect(classifyLlmError(Object.assign(new Error('headers timeout'), { code: 'UND_ERR_HEADERS_TIMEOUT' }))).toMatchObject({ retryable: true, kind: 'timeout' });
+  });
+
   it('knows the policies’ own errors and cockatiel’s', () => {
     expect(classifyLlmError(new AttemptTimeoutError('m', 1000))).toMatchObject({ retryable: true, kind: 'timeout' });
     expect(classifyLlmError(new CircuitOpenError('m', undefined))).toMatchObject({ kind: 'circuit_open' });

@@ -60,6 +60,8 @@ function classify(error: unknown, depth: number): LlmErrorClassification {
 
   const status = typeof candidate.status === 'number' ? candidate.status : undefined;
   if (status === undefined) {
+    const network = classifyNetworkFailure(error);
+    if (network) return network;
     return depth < MAX_CAUSE_DEPTH && candidate.cause !== undefined ? classify(candidate.cause, depth + 1) : { retryable: false, kind: 'unknown' };
   }
   const retryAfterMs = retryAfter(candidate.headers);
@@ -78,6 +80,24 @@ function classifyOwn(error: unknown): LlmErrorClassification | undefined {
   }
   if (error instanceof BulkheadFullError || isBulkheadRejectedError(error)) return { retryable: true, kind: 'bulkhead_full', errorType: 'bulkhead_full' };
   if (error instanceof CallCancelledError || isTaskCancelledError(error)) return { retryable: false, kind: 'aborted', errorType: 'aborted' };
+  return undefined;
+}
+
+const TIMEOUT_CODES = new Set(['ETIMEDOUT', 'UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT']);
+const CONNECTION_CODES = new Set(['ECONNRESET', 'ECONNREFUSED', 'ECONNABORTED', 'EPIPE', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'UND_ERR_SOCKET', 'UND_ERR_CLOSED']);
+
+/**
+ * A connection that failed below the SDK: the answer was cut mid-body (fetch's
+ * `TypeError: terminated`, which the SDK passes through or wraps) or the socket failed.
+ * Retryable: nothing of a cut answer is ever used.
+ */
+function classifyNetworkFailure(error: unknown): LlmErrorClassification | undefined {
+  const candidate = error as { code?: unknown; message?: unknown };
+  const code = typeof candidate?.code === 'string' ? candidate.code : undefined;
+  if (code && TIMEOUT_CODES.has(code)) return { retryable: true, kind: 'timeout', errorType: 'timeout' };
+  if ((code && CONNECTION_CODES.has(code)) || (error instanceof Error && error.message === 'terminated')) {
+    return { retryable: true, kind: 'connection', errorType: 'connection_error' };
+  }
   return undefined;
 }
 
