@@ -1,6 +1,6 @@
 import { CallCancelledError } from './resilience-errors';
 import { apiError } from './test/fake-api-error';
-import { AttemptsFailedError, type GiveUpEvent, type RetryEvent, RetryPolicy } from './retry-policy';
+import { AttemptsFailedError, type GiveUpEvent, type RetryEvent, type RetryExecuteOptions, RetryPolicy } from './retry-policy';
 
 const settings = { maxAttempts: 3, initialDelayMs: 500, maxDelayMs: 20_000 };
 
@@ -17,6 +17,22 @@ describe(RetryPolicy.name, () => {
     policy.onRetry((event) => retries.push(event));
     policy.onGiveUp((event) => giveUps.push(event));
     return { retries, giveUps };
+  }
+
+  /** Runs `policy` on a model call that always fails with `error`, the fake clock running to the end. */
+  async function alwaysFailing(policy: RetryPolicy, error: Error, options: Partial<RetryExecuteOptions> = {}) {
+    let calls = 0;
+    const outcome = policy
+      .execute(
+        async () => {
+          calls++;
+          throw error;
+        },
+        { key: 'claude-sonnet-5-5', signal: new AbortController().signal, ...options },
+      )
+      .catch((caught: unknown) => caught);
+    await jest.runAllTimersAsync();
+    return { error: (await outcome) as AttemptsFailedError, calls };
   }
 
   it('waits at least the retry-after of a 429 before the next attempt', async () => {
@@ -62,17 +78,7 @@ describe(RetryPolicy.name, () => {
   it('does not retry a 400 and says why in words', async () => {
     const policy = new RetryPolicy(settings);
     const { retries, giveUps } = recorder(policy);
-    let calls = 0;
-    const failure = policy
-      .execute(
-        async () => {
-          calls++;
-          throw apiError(400, {}, 'invalid_request_error');
-        },
-        { key: 'claude-sonnet-5-5', signal: new AbortController().signal },
-      )
-      .catch((error: unknown) => error);
-    const error = (await failure) as AttemptsFailedError;
+    const { error, calls } = await alwaysFailing(policy, apiError(400, {}, 'invalid_request_error'));
     expect(calls).toBe(1);
     expect(retries).toEqual([]);
     expect(error).toBeInstanceOf(AttemptsFailedError);
@@ -82,17 +88,7 @@ describe(RetryPolicy.name, () => {
   });
 
   it('honours x-should-retry: false on an otherwise retryable status', async () => {
-    const policy = new RetryPolicy(settings);
-    let calls = 0;
-    const error = await policy
-      .execute(
-        async () => {
-          calls++;
-          throw apiError(503, { 'x-should-retry': 'false' });
-        },
-        { key: 'm', signal: new AbortController().signal },
-      )
-      .catch((caught: unknown) => caught);
+    const { error, calls } = await alwaysFailing(new RetryPolicy(settings), apiError(503, { 'x-should-retry': 'false' }));
     expect(calls).toBe(1);
     expect(error).toMatchObject({ reason: 'not_retryable' });
   });
@@ -100,18 +96,7 @@ describe(RetryPolicy.name, () => {
   it('stops after maxAttempts with the last failure in the reason', async () => {
     const policy = new RetryPolicy(settings);
     const { giveUps } = recorder(policy);
-    let calls = 0;
-    const failure = policy
-      .execute(
-        async () => {
-          calls++;
-          throw apiError(529, {}, 'overloaded_error');
-        },
-        { key: 'claude-sonnet-5-5', signal: new AbortController().signal },
-      )
-      .catch((error: unknown) => error);
-    await jest.runAllTimersAsync();
-    const error = (await failure) as AttemptsFailedError;
+    const { error, calls } = await alwaysFailing(policy, apiError(529, {}, 'overloaded_error'));
     expect(calls).toBe(3);
     expect(error.reason).toBe('attempts_exhausted');
     expect(error.message).toBe('claude-sonnet-5-5 was overloaded (HTTP 529 overloaded_error); gave up after 3 attempts');
@@ -122,39 +107,20 @@ describe(RetryPolicy.name, () => {
     jest.spyOn(Math, 'random').mockReturnValue(0.999);
     const policy = new RetryPolicy({ maxAttempts: 6, initialDelayMs: 500, maxDelayMs: 3_000 });
     const { retries } = recorder(policy);
-    const failure = policy
-      .execute(
-        async () => {
-          throw apiError(500);
-        },
-        { key: 'm', signal: new AbortController().signal },
-      )
-      .catch(() => undefined);
-    await jest.runAllTimersAsync();
-    await failure;
+    await alwaysFailing(policy, apiError(500));
     // ceilings 500, 1000, 2000, 3000 (capped), 3000; full jitter draws below each one
     expect(retries.map((event) => event.delayMs)).toEqual([499, 999, 1998, 2997, 2997]);
 
     jest.spyOn(Math, 'random').mockReturnValue(0);
     const zero = recorder(policy);
-    const again = policy.execute(async () => Promise.reject(apiError(500)), { key: 'm', signal: new AbortController().signal }).catch(() => undefined);
-    await jest.runAllTimersAsync();
-    await again;
+    await alwaysFailing(policy, apiError(500));
     expect(zero.retries.every((event) => event.delayMs === 0)).toBe(true);
   });
 
   it('gives up at once, with the reason, when retry-after is longer than the time left', async () => {
     const policy = new RetryPolicy(settings);
     const { retries } = recorder(policy);
-    const deadline = Date.now() + 10_000;
-    const error = (await policy
-      .execute(
-        async () => {
-          throw apiError(429, { 'retry-after': '30' });
-        },
-        { key: 'claude-haiku-5-5', signal: new AbortController().signal, deadline },
-      )
-      .catch((caught: unknown) => caught)) as AttemptsFailedError;
+    const { error } = await alwaysFailing(policy, apiError(429, { 'retry-after': '30' }), { key: 'claude-haiku-5-5', deadline: Date.now() + 10_000 });
     expect(retries).toEqual([]);
     expect(error.reason).toBe('out_of_time');
     expect(error.message).toBe(
@@ -184,33 +150,16 @@ describe(RetryPolicy.name, () => {
   });
 
   it('lets failures that are not model-call failures through untouched', async () => {
-    const policy = new RetryPolicy(settings);
     const denial = Object.assign(new Error('budget exceeded'), { name: 'StepFailure' });
-    let calls = 0;
-    await expect(
-      policy.execute(
-        async () => {
-          calls++;
-          throw denial;
-        },
-        { key: 'm', signal: new AbortController().signal },
-      ),
-    ).rejects.toBe(denial);
+    const { error, calls } = await alwaysFailing(new RetryPolicy(settings), denial);
+    expect(error).toBe(denial);
     expect(calls).toBe(1);
   });
 
   it('does not retry where the caller says a fallback should take over', async () => {
-    const policy = new RetryPolicy(settings);
-    let calls = 0;
-    const error = await policy
-      .execute(
-        async () => {
-          calls++;
-          throw apiError(529);
-        },
-        { key: 'm', signal: new AbortController().signal, retryWhen: (classification) => classification.kind !== 'overloaded' },
-      )
-      .catch((caught: unknown) => caught);
+    const { error, calls } = await alwaysFailing(new RetryPolicy(settings), apiError(529), {
+      retryWhen: (classification) => classification.kind !== 'overloaded',
+    });
     expect(calls).toBe(1);
     expect(error).toMatchObject({ reason: 'not_retryable', classification: { kind: 'overloaded' } });
   });
