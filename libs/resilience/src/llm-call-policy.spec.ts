@@ -162,6 +162,21 @@ describe(LlmCallPolicy.name, () => {
     expect(breakers.state(SONNET)).toBe('closed');
   });
 
+  it('moves on as soon as the breaker opens during a model’s own retries', async () => {
+    const serverError = () => fails(apiError(500));
+    const { fn, ledger } = scripted([serverError(), serverError(), serverError(), ok('haiku')]);
+    const outcome = await run(policy.execute({ ...settings, retry: { ...settings.retry, maxAttempts: 5 } }, fn));
+    // the breaker (threshold 3) opened on the third failure: no fourth attempt on sonnet, no back-off spent on it
+    expect(ledger.map(({ model }) => model)).toEqual([SONNET, SONNET, SONNET, HAIKU]);
+    expect(outcome.options[0]).toEqual({
+      model: SONNET,
+      outcome: 'failed',
+      kind: 'circuit_open',
+      attempts: 3,
+      reason: 'claude-sonnet-5-5 failed 3 times and its circuit breaker opened',
+    });
+  });
+
   it('passes a failure that is not the model’s through untouched, without retry or fallback', async () => {
     const denial = Object.assign(new Error('budget exceeded'), { name: 'StepFailure' });
     const { fn, ledger } = scripted([fails(denial)]);

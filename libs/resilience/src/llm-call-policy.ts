@@ -187,9 +187,11 @@ export class LlmCallPolicy {
         } catch (error) {
           if (!(error instanceof AttemptsFailedError)) throw error;
           const { kind } = error.classification;
-          options.push({ model, outcome: reached === 0 ? 'skipped' : 'failed', reason: error.message, kind, attempts: reached });
+          // The breaker may open during this model's own retries: say so rather than "skipped".
+          const reason = kind === 'circuit_open' && reached > 0 ? `${model} failed ${reached} times and its circuit breaker opened` : error.message;
+          options.push({ model, outcome: reached === 0 ? 'skipped' : 'failed', reason, kind, attempts: reached });
           if (next !== undefined && fallbackOn.has(kind)) {
-            this.fallbackEvent.emit({ from: model, to: next, kind, reason: error.message });
+            this.fallbackEvent.emit({ from: model, to: next, kind, reason });
             continue;
           }
           options.push(...notTried(index + 1));
