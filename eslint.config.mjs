@@ -16,6 +16,8 @@ const depConstraints = [
     onlyDependOnLibsWithTags: ['scope:contracts', 'scope:messaging', 'scope:persistence', 'scope:llm', 'scope:resilience', 'scope:observability'],
   },
   { sourceTag: 'scope:testing', onlyDependOnLibsWithTags: ['type:lib'] },
+  // Deploy tooling (chart checks, k8s/ rendering) reads the topology from contracts only.
+  { sourceTag: 'type:tooling', onlyDependOnLibsWithTags: ['scope:contracts'] },
 ];
 
 export default tseslint.config(

@@ -30,6 +30,8 @@ for (const top of ['apps', 'libs']) {
     for await (const file of sources(join(root, top, project, 'src'))) files.push(file);
   }
 }
+// The deploy tooling (chart checks, k8s/ rendering) is a project outside apps/ and libs/.
+for await (const file of sources(join(root, 'deploy', 'src'))) files.push(file);
 await Promise.all(
   files.map(async (file) => {
     const rel = relative(root, file);
