@@ -16,8 +16,8 @@ const depConstraints = [
     onlyDependOnLibsWithTags: ['scope:contracts', 'scope:messaging', 'scope:persistence', 'scope:llm', 'scope:resilience', 'scope:observability'],
   },
   { sourceTag: 'scope:testing', onlyDependOnLibsWithTags: ['type:lib'] },
-  // Deploy tooling (chart checks, k8s/ rendering) reads the topology from contracts only.
-  { sourceTag: 'type:tooling', onlyDependOnLibsWithTags: ['scope:contracts'] },
+  // Deploy tooling (chart checks, k8s/ rendering): the topology from contracts, the workspace root from testing.
+  { sourceTag: 'type:tooling', onlyDependOnLibsWithTags: ['scope:contracts', 'scope:testing'] },
 ];
 
 export default tseslint.config(
