@@ -99,6 +99,8 @@ export function schemaProblems(objects: RenderedObject[]): string[] {
   return [...problems, ...unknownFieldProblems(checked)];
 }
 
+const parsedLibraries = new Map<string, ts.SourceFile | undefined>();
+
 /**
  * Type-checks each object as a literal of its kubernetes-models interface: TypeScript's
  * excess-property check names every field the API does not have, at any depth.
@@ -125,12 +127,17 @@ function unknownFieldProblems(objects: RenderedObject[]): string[] {
   };
   const host = ts.createCompilerHost(options);
   const { getSourceFile, fileExists, readFile } = host;
-  host.getSourceFile = (name, language, ...rest) =>
-    name === fileName ? ts.createSourceFile(name, source, language) : getSourceFile.call(host, name, language, ...rest);
+  host.getSourceFile = (name, language, ...rest) => {
+    if (name === fileName) return ts.createSourceFile(name, source, language);
+    // The declaration files never change during a run: parse each once.
+    if (!parsedLibraries.has(name)) parsedLibraries.set(name, getSourceFile.call(host, name, language, ...rest));
+    return parsedLibraries.get(name);
+  };
   host.fileExists = (name) => name === fileName || fileExists.call(host, name);
   host.readFile = (name) => (name === fileName ? source : readFile.call(host, name));
   const program = ts.createProgram([fileName], options, host);
-  return ts.getPreEmitDiagnostics(program).map((diagnostic) => {
+  const file = program.getSourceFile(fileName);
+  return [...program.getSyntacticDiagnostics(file), ...program.getSemanticDiagnostics(file)].map((diagnostic) => {
     const message = ts.flattenDiagnosticMessageText(diagnostic.messageText, ' ');
     if (diagnostic.file?.fileName !== fileName || diagnostic.start === undefined) return message;
     const { line } = diagnostic.file.getLineAndCharacterOfPosition(diagnostic.start);
