@@ -1,5 +1,6 @@
 import Decimal from 'decimal.js';
-import { BATCH_DISCOUNT, type ModelPrice, PRICING_TABLE } from './pricing-table';
+import { z } from 'zod';
+import { BATCH_DISCOUNT, type ModelPrice, PRICING_TABLE, type TokenRates } from './pricing-table';
 
 export class UnknownModelError extends Error {
   override readonly name = 'UnknownModelError';
@@ -8,76 +9,124 @@ export class UnknownModelError extends Error {
   }
 }
 
+export type PromptCacheTtl = '5m' | '1h';
+
 export interface TokenUsage {
+  /** Prompt tokens neither written to nor read from the prompt cache. */
   inputTokens: number;
   outputTokens: number;
+  /** Prompt tokens written to the cache, whatever their TTL. */
   cacheCreationInputTokens?: number;
   /** The part of cacheCreationInputTokens written with a 1-hour TTL. */
   cacheCreation1hInputTokens?: number;
   cacheReadInputTokens?: number;
 }
 
+export interface WorstCaseRequest {
+  /** Every prompt token (fresh, cache-written and cache-read), as counted or over-estimated. */
+  promptTokens: number;
+  maxTokens: number;
+  /** Set when the request marks blocks with cache_control: any prompt token may then be billed as a cache write. */
+  cacheTtl?: PromptCacheTtl | null;
+}
+
 export interface Pricing {
   /** Exact match only: `claude-sonnet-5-5-x` is not `claude-sonnet-5-5`. */
   priceFor(model: string): ModelPrice;
   costOf(model: string, usage: TokenUsage, options?: { batch?: boolean }): Decimal;
-  worstCaseCost(model: string, inputTokens: number, maxTokens: number): Decimal;
+  /** The most a request can cost: what a reservation must hold before the call. */
+  worstCaseCost(model: string, request: WorstCaseRequest, options?: { batch?: boolean }): Decimal;
+  models(): string[];
 }
 
-const PRICE_FIELDS = ['inputPerMTok', 'outputPerMTok', 'cacheWrite5mPerMTok', 'cacheWrite1hPerMTok', 'cacheReadPerMTok'] as const;
 const MILLION = new Decimal(1_000_000);
+const RATE_FIELDS = ['inputPerMTok', 'outputPerMTok', 'cacheWrite5mPerMTok', 'cacheWrite1hPerMTok', 'cacheReadPerMTok'] as const;
+
+const Rate = z
+  .union([z.string(), z.number()])
+  .transform(String)
+  .pipe(z.string().regex(/^\d{1,6}(\.\d{1,9})?$/, 'must be a non-negative decimal'));
+const RatesOverride = z.object({
+  inputPerMTok: Rate.optional(),
+  outputPerMTok: Rate.optional(),
+  cacheWrite5mPerMTok: Rate.optional(),
+  cacheWrite1hPerMTok: Rate.optional(),
+  cacheReadPerMTok: Rate.optional(),
+});
+const LongPromptOverride = RatesOverride.required().extend({ thresholdTokens: z.number().int().positive() }).strict();
+/** A row may be partial for a priced model; `longPrompt: null` removes a tier. */
+const RowOverride = RatesOverride.extend({ longPrompt: LongPromptOverride.nullable().optional() }).strict();
+const Overrides = z.record(z.string().regex(/^[a-z0-9][a-z0-9.-]{0,99}$/, 'model ids are lowercase letters, digits, dots and dashes'), RowOverride);
 
 /** The dated table, with LLM_PRICING_OVERRIDES (JSON: model → full or partial price row) on top. */
 export function loadPricing(overridesJson?: string): Pricing {
-  const table: Record<string, ModelPrice> = { ...PRICING_TABLE };
+  const table = new Map<string, ModelPrice>(Object.entries(PRICING_TABLE));
   if (overridesJson) {
-    let overrides: unknown;
-    try {
-      overrides = JSON.parse(overridesJson);
-    } catch {
-      throw new Error('config: LLM_PRICING_OVERRIDES must be a JSON object of model → prices');
-    }
-    if (!overrides || typeof overrides !== 'object' || Array.isArray(overrides)) {
-      throw new Error('config: LLM_PRICING_OVERRIDES must be a JSON object of model → prices');
-    }
-    for (const [model, row] of Object.entries(overrides as Record<string, Record<string, unknown>>)) {
-      const merged = { ...table[model] } as Partial<ModelPrice>;
-      for (const [field, value] of Object.entries(row ?? {})) {
-        if (!(PRICE_FIELDS as readonly string[]).includes(field) || !/^\d+(\.\d+)?$/.test(String(value))) {
-          throw new Error(`config: LLM_PRICING_OVERRIDES has an invalid ${model}.${field}`);
-        }
-        merged[field as keyof ModelPrice] = String(value);
-      }
-      const missing = PRICE_FIELDS.filter((field) => merged[field] === undefined);
+    for (const [model, row] of Object.entries(parseOverrides(overridesJson))) {
+      const { longPrompt, ...rates } = row;
+      const merged: Partial<ModelPrice> = { ...table.get(model) };
+      for (const field of RATE_FIELDS) if (rates[field] !== undefined) merged[field] = rates[field];
+      if (longPrompt === null) delete merged.longPrompt;
+      else if (longPrompt) merged.longPrompt = longPrompt;
+      const missing = RATE_FIELDS.filter((field) => merged[field] === undefined);
       if (missing.length) throw new Error(`config: LLM_PRICING_OVERRIDES for new model ${model} lacks ${missing.join(', ')}`);
-      table[model] = merged as ModelPrice;
+      table.set(model, merged as ModelPrice);
     }
   }
 
   const priceFor = (model: string): ModelPrice => {
-    const price = Object.prototype.hasOwnProperty.call(table, model) ? table[model] : undefined;
+    const price = table.get(model);
     if (!price) throw new UnknownModelError(model);
     return price;
   };
+  const ratesFor = (price: ModelPrice, promptTokens: number): TokenRates =>
+    price.longPrompt && promptTokens > price.longPrompt.thresholdTokens ? price.longPrompt : price;
+  const discounted = (cost: Decimal, batch?: boolean) => (batch ? cost.times(BATCH_DISCOUNT) : cost);
 
   return {
     priceFor,
+    models: () => [...table.keys()],
     costOf(model, usage, options = {}) {
       const price = priceFor(model);
       const cacheWrite = usage.cacheCreationInputTokens ?? 0;
       const cacheWrite1h = Math.min(usage.cacheCreation1hInputTokens ?? 0, cacheWrite);
+      const cacheRead = usage.cacheReadInputTokens ?? 0;
+      const rates = ratesFor(price, usage.inputTokens + cacheWrite + cacheRead);
       const cost = new Decimal(usage.inputTokens)
-        .times(price.inputPerMTok)
-        .plus(new Decimal(usage.outputTokens).times(price.outputPerMTok))
-        .plus(new Decimal(cacheWrite - cacheWrite1h).times(price.cacheWrite5mPerMTok))
-        .plus(new Decimal(cacheWrite1h).times(price.cacheWrite1hPerMTok))
-        .plus(new Decimal(usage.cacheReadInputTokens ?? 0).times(price.cacheReadPerMTok))
+        .times(rates.inputPerMTok)
+        .plus(new Decimal(usage.outputTokens).times(rates.outputPerMTok))
+        .plus(new Decimal(cacheWrite - cacheWrite1h).times(rates.cacheWrite5mPerMTok))
+        .plus(new Decimal(cacheWrite1h).times(rates.cacheWrite1hPerMTok))
+        .plus(new Decimal(cacheRead).times(rates.cacheReadPerMTok))
         .dividedBy(MILLION);
-      return options.batch ? cost.times(BATCH_DISCOUNT) : cost;
+      return discounted(cost, options.batch);
     },
-    worstCaseCost(model, inputTokens, maxTokens) {
-      const price = priceFor(model);
-      return new Decimal(inputTokens).times(price.inputPerMTok).plus(new Decimal(maxTokens).times(price.outputPerMTok)).dividedBy(MILLION);
+    worstCaseCost(model, request, options = {}) {
+      const rates = ratesFor(priceFor(model), request.promptTokens);
+      // With cache_control any prompt token may be billed as a cache write at the mark's
+      // TTL, which costs more than fresh input; reads always cost less.
+      const promptRates = [rates.inputPerMTok];
+      if (request.cacheTtl) promptRates.push(rates.cacheWrite5mPerMTok);
+      if (request.cacheTtl === '1h') promptRates.push(rates.cacheWrite1hPerMTok);
+      const promptRate = Decimal.max(...promptRates);
+      const cost = promptRate
+        .times(request.promptTokens)
+        .plus(new Decimal(request.maxTokens).times(rates.outputPerMTok))
+        .dividedBy(MILLION);
+      return discounted(cost, options.batch);
     },
   };
+}
+
+function parseOverrides(json: string): z.infer<typeof Overrides> {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(json);
+  } catch {
+    throw new Error('config: LLM_PRICING_OVERRIDES must be a JSON object of model → prices');
+  }
+  const parsed = Overrides.safeParse(raw);
+  if (parsed.success) return parsed.data;
+  const issue = parsed.error.issues[0];
+  throw new Error(`config: LLM_PRICING_OVERRIDES has an invalid ${issue?.path.join('.') || 'value'}: ${issue?.message ?? 'invalid'}`);
 }

@@ -1,8 +1,11 @@
-export { Prisma, PrismaClient, TaskStatus, StepStatus, LlmCallOutcome, BudgetScope, BudgetPeriod, ReservationState } from './generated/prisma/client';
-export type { Tenant, ApiKey, Task, Step, LlmCall, AuditEvent, Budget, SpendReservation } from './generated/prisma/client';
+export { Prisma, PrismaClient, TaskStatus, StepStatus, LlmCallOutcome, BudgetScope, BudgetPeriod, ReservationState, BudgetAlertState } from './generated/prisma/client';
+export type { Tenant, ApiKey, Task, Step, LlmCall, AuditEvent, Budget, SpendReservation, BudgetAlert } from './generated/prisma/client';
 export * from './prisma.service';
 export * from './persistence.module';
 export * from './audit-writer';
 export * from './status-mapping';
 export * from './migration-runner';
 export * from './database-bootstrap';
+export * from './spend/clock';
+export * from './spend/budget-window';
+export * from './spend/spend-ledger';

@@ -1,0 +1,278 @@
+import { randomUUID } from 'node:crypto';
+import Decimal from 'decimal.js';
+import { createTestDatabase, type TestDatabase } from '@atelier/testing';
+import { createPrismaClient, type PrismaService } from '../prisma.service';
+import type { Clock } from './clock';
+import { type ReserveRequest, SpendLedger } from './spend-ledger';
+
+// The ledger against real Postgres, with a clock the test moves (UTC windows roll over
+// when the clock crosses midnight; the database itself is never faked).
+
+class TestClock implements Clock {
+  constructor(public at: Date) {}
+  now(): Date {
+    return this.at;
+  }
+}
+
+describe(SpendLedger.name, () => {
+  let db: TestDatabase;
+  let prisma: PrismaService;
+  const clock = new TestClock(new Date('2026-11-23T12:00:00.000Z'));
+  let ledger: SpendLedger;
+
+  beforeAll(async () => {
+    db = await createTestDatabase('atelier_ledger');
+    prisma = createPrismaClient({ connectionString: db.url, poolMax: 4 });
+    ledger = new SpendLedger(prisma, clock);
+  });
+
+  afterAll(async () => {
+    await prisma?.$disconnect();
+    await db?.drop();
+  });
+
+  async function newTask(options: { responseCache?: boolean } = {}) {
+    const tenant = await prisma.tenant.create({ data: { name: `t-${randomUUID().slice(0, 8)}` } });
+    const task = await prisma.task.create({ data: { tenantId: tenant.id, workflow: 'research-report', input: { goal: 'g' }, responseCache: options.responseCache ?? true } });
+    const step = await prisma.step.create({ data: { taskId: task.id, key: 'investigate', kind: 'research.investigate', agent: 'research', input: {} } });
+    return { tenantId: tenant.id, taskId: task.id, stepId: step.id };
+  }
+
+  async function budget(scope: 'GLOBAL' | 'TENANT' | 'TASK', limitUsd: string, target: { tenantId: string; taskId: string }, period: 'TOTAL' | 'DAY' | 'MONTH' = 'TOTAL', windowStart = clock.now()) {
+    const scopeKey = scope === 'GLOBAL' ? 'global' : scope === 'TENANT' ? `tenant:${target.tenantId}` : `task:${target.taskId}`;
+    return prisma.budget.create({
+      data: { scope, scopeKey, period, limitUsd, windowStart, tenantId: scope === 'GLOBAL' ? null : target.tenantId, taskId: scope === 'TASK' ? target.taskId : null },
+    });
+  }
+
+  const request = (target: { tenantId: string; taskId: string; stepId: string }, amountUsd: string, attemptId = `${target.stepId}:1:${randomUUID()}:1`): ReserveRequest => ({
+    attemptId,
+    target,
+    amountUsd,
+    ttlMs: 60_000,
+    model: 'claude-haiku-5-5',
+    attempt: 1,
+    actor: 'service:research-agent',
+    traceId: 'trace-1',
+  });
+
+  const money = async (id: string) => {
+    const row = await prisma.budget.findUniqueOrThrow({ where: { id } });
+    return { spent: row.spentUsd.toFixed(), reserved: row.reservedUsd.toFixed() };
+  };
+
+  afterEach(() => {
+    clock.at = new Date('2026-11-23T12:00:00.000Z');
+  });
+
+  it('holds the worst case on every applicable budget, all or nothing, and says which budget refused', async () => {
+    const target = await newTask();
+    const task = await budget('TASK', '0.01', target);
+    const tenant = await budget('TENANT', '1', target);
+    const other = await newTask();
+    const foreign = await budget('TENANT', '1', other);
+
+    const granted = await ledger.reserve(request(target, '0.006'));
+    expect(granted).toEqual({ granted: true, amountUsd: '0.006', budgetIds: [task.id, tenant.id].sort(), replayed: false });
+    expect(await money(task.id)).toEqual({ spent: '0', reserved: '0.006' });
+    expect(await money(tenant.id)).toEqual({ spent: '0', reserved: '0.006' });
+    expect(await money(foreign.id)).toEqual({ spent: '0', reserved: '0' });
+
+    const denied = await ledger.reserve(request(target, '0.005'));
+    expect(denied).toMatchObject({ granted: false, amountUsd: '0.005', blocking: [{ id: task.id, scope: 'task', period: 'total', limitUsd: '0.01', spentUsd: '0', reservedUsd: '0.006', fits: false }] });
+    // Refused means nothing moved, not even on the budgets that had room.
+    expect(await money(tenant.id)).toEqual({ spent: '0', reserved: '0.006' });
+    expect(await prisma.spendReservation.count({ where: { taskId: target.taskId } })).toBe(1);
+  });
+
+  it('reserves once per attempt id however often it is asked', async () => {
+    const target = await newTask();
+    const task = await budget('TASK', '1', target);
+    const same = request(target, '0.1');
+    const results = await Promise.all([ledger.reserve(same), ledger.reserve(same), ledger.reserve(same)]);
+    expect(results.filter((result) => result.granted && !result.replayed)).toHaveLength(1);
+    expect(results.every((result) => result.granted)).toBe(true);
+    expect(await money(task.id)).toEqual({ spent: '0', reserved: '0.1' });
+  });
+
+  it('settles a success at its actual cost in the ledger, with its audit event, and releases the rest once', async () => {
+    const target = await newTask();
+    const task = await budget('TASK', '1', target);
+    const reserve = request(target, '0.02');
+    await ledger.reserve(reserve);
+    const settlement = {
+      attemptId: reserve.attemptId,
+      outcome: 'success' as const,
+      costUsd: new Decimal('0.001234567891234'),
+      usage: { inputTokens: 120, outputTokens: 80, cacheCreationInputTokens: 30, cacheCreation1hInputTokens: 10, cacheReadInputTokens: 5 },
+      latencyMs: 42,
+      requestId: 'req_1',
+    };
+    const first = await ledger.settle(settlement);
+    // 12 decimals, rounded up: never charge less than priced.
+    expect(first).toMatchObject({ settled: true, costUsd: '0.001234567892', alerts: [] });
+    expect(await ledger.settle(settlement)).toMatchObject({ settled: false });
+    expect(await money(task.id)).toEqual({ spent: '0.001234567892', reserved: '0' });
+
+    const call = await prisma.llmCall.findUniqueOrThrow({ where: { attemptId: reserve.attemptId } });
+    expect(call).toMatchObject({ outcome: 'SUCCESS', inputTokens: 120, outputTokens: 80, cacheCreationInputTokens: 30, cacheCreation1hInputTokens: 10, cacheReadInputTokens: 5, latencyMs: 42, requestId: 'req_1', model: 'claude-haiku-5-5', cacheHit: false });
+    expect(call.costUsd.toFixed()).toBe('0.001234567892');
+    expect(call.reservedUsd?.toFixed()).toBe('0.02');
+    const audit = await prisma.auditEvent.findMany({ where: { taskId: target.taskId, action: 'llm.call' } });
+    expect(audit).toHaveLength(1);
+    expect(audit[0]).toMatchObject({ actor: 'service:research-agent', subject: `step:${target.stepId}`, traceId: 'trace-1', requestId: 'req_1' });
+    expect(audit[0]?.data).toMatchObject({ attemptId: reserve.attemptId, costUsd: '0.001234567892', reservedUsd: '0.02', outcome: 'success' });
+    expect((await prisma.spendReservation.findUniqueOrThrow({ where: { attemptId: reserve.attemptId } })).state).toBe('SETTLED');
+  });
+
+  it('bills an answered error 0, a call that never answered its whole reservation, and a call never sent nothing at all', async () => {
+    const target = await newTask();
+    const task = await budget('TASK', '1', target);
+    const [answered, lost, unsent] = [request(target, '0.1'), request(target, '0.2'), request(target, '0.3')];
+    for (const r of [answered, lost, unsent]) await ledger.reserve(r);
+    await ledger.settle({ attemptId: answered.attemptId, outcome: 'error', errorType: 'overloaded', latencyMs: 5 });
+    await ledger.settle({ attemptId: lost.attemptId, outcome: 'unknown', errorType: 'timeout', latencyMs: 30_000 });
+    await ledger.settle({ attemptId: unsent.attemptId, outcome: 'not_sent' });
+    expect(await money(task.id)).toEqual({ spent: '0.2', reserved: '0' });
+
+    const calls = await prisma.llmCall.findMany({ where: { taskId: target.taskId }, orderBy: { costUsd: 'asc' } });
+    expect(calls.map((c) => [c.outcome, c.costUsd.toFixed(), c.errorType])).toEqual([
+      ['ERROR', '0', 'overloaded'],
+      ['UNKNOWN', '0.2', 'timeout'],
+    ]);
+    const states = await prisma.spendReservation.findMany({ where: { taskId: target.taskId }, orderBy: { amountUsd: 'asc' } });
+    expect(states.map((s) => s.state)).toEqual(['RELEASED', 'UNKNOWN_OUTCOME', 'RELEASED']);
+  });
+
+  it('starts a daily budget again at UTC midnight, booking a hold that spans midnight in the day it settles', async () => {
+    const target = await newTask();
+    clock.at = new Date('2026-11-23T23:59:59.999Z');
+    const daily = await budget('TENANT', '0.05', target, 'DAY', new Date('2026-11-23T00:00:00.000Z'));
+    const spend = request(target, '0.04');
+    await ledger.reserve(spend);
+    await ledger.settle({ attemptId: spend.attemptId, outcome: 'success', costUsd: '0.04' });
+    const spanning = request(target, '0.01');
+    expect(await ledger.reserve(spanning)).toMatchObject({ granted: true });
+    expect(await ledger.reserve(request(target, '0.01'))).toMatchObject({ granted: false });
+
+    clock.at = new Date('2026-11-24T00:00:00.000Z');
+    // The new day starts with nothing spent, but the hold made yesterday still counts.
+    expect(await ledger.reserve(request(target, '0.045'))).toMatchObject({ granted: false, blocking: [{ spentUsd: '0', reservedUsd: '0.01' }] });
+    const today = request(target, '0.04');
+    expect(await ledger.reserve(today)).toMatchObject({ granted: true });
+    const row = await prisma.budget.findUniqueOrThrow({ where: { id: daily.id } });
+    expect(row.windowStart.toISOString()).toBe('2026-11-24T00:00:00.000Z');
+    expect(await money(daily.id)).toEqual({ spent: '0', reserved: '0.05' });
+
+    await ledger.settle({ attemptId: spanning.attemptId, outcome: 'success', costUsd: '0.003' });
+    await ledger.settle({ attemptId: today.attemptId, outcome: 'success', costUsd: '0.004' });
+    expect(await money(daily.id)).toEqual({ spent: '0.007', reserved: '0' });
+    // What the day's window holds equals the ledger rows written in that UTC day.
+    const [{ total }] = await prisma.$queryRawUnsafe<{ total: string }[]>(
+      `SELECT sum(cost_usd)::text AS total FROM llm_calls WHERE tenant_id = $1::uuid AND created_at >= '2026-11-24T00:00:00Z'`,
+      target.tenantId,
+    );
+    expect(new Decimal(total).equals('0.007')).toBe(true);
+  });
+
+  it('starts a monthly budget again on the first of the month, and never rolls back for a clock that lags', async () => {
+    const target = await newTask();
+    clock.at = new Date('2026-11-30T23:00:00.000Z');
+    const monthly = await budget('TENANT', '1', target, 'MONTH', new Date('2026-11-01T00:00:00.000Z'));
+    const spend = request(target, '0.9');
+    await ledger.reserve(spend);
+    await ledger.settle({ attemptId: spend.attemptId, outcome: 'success', costUsd: '0.9' });
+    clock.at = new Date('2026-12-01T00:00:00.000Z');
+    const december = request(target, '0.5');
+    expect(await ledger.reserve(december)).toMatchObject({ granted: true });
+    clock.at = new Date('2026-11-30T23:59:59.000Z');
+    await ledger.settle({ attemptId: december.attemptId, outcome: 'success', costUsd: '0.5' });
+    const row = await prisma.budget.findUniqueOrThrow({ where: { id: monthly.id } });
+    expect(row.windowStart.toISOString()).toBe('2026-12-01T00:00:00.000Z');
+    expect(await money(monthly.id)).toEqual({ spent: '0.5', reserved: '0' });
+  });
+
+  it('fires each alert threshold once per window, with its audit event and outbox row', async () => {
+    const target = await newTask();
+    const daily = await budget('TASK', '1', target, 'DAY', new Date('2026-11-23T00:00:00.000Z'));
+    const spendAt = async (cost: string) => {
+      const r = request(target, cost);
+      await ledger.reserve(r);
+      return (await ledger.settle({ attemptId: r.attemptId, outcome: 'success', costUsd: cost })).alerts.map((a) => a.threshold);
+    };
+    expect(await spendAt('0.4')).toEqual([]);
+    expect(await spendAt('0.45')).toEqual([50, 80]);
+    expect(await spendAt('0.1')).toEqual([]);
+    expect(await spendAt('0.05')).toEqual([100]);
+    clock.at = new Date('2026-11-24T08:00:00.000Z');
+    expect(await spendAt('0.6')).toEqual([50]);
+
+    const alerts = await prisma.budgetAlert.findMany({ where: { budgetId: daily.id }, orderBy: [{ windowStart: 'asc' }, { threshold: 'asc' }] });
+    expect(alerts.map((a) => [a.windowStart.toISOString().slice(0, 10), a.threshold, a.spentUsd.toFixed(), a.state])).toEqual([
+      ['2026-11-23', 50, '0.85', 'PENDING'],
+      ['2026-11-23', 80, '0.85', 'PENDING'],
+      ['2026-11-23', 100, '1', 'PENDING'],
+      ['2026-11-24', 50, '0.6', 'PENDING'],
+    ]);
+    const audit = await prisma.auditEvent.findMany({ where: { action: 'budget.alert', subject: `budget:${daily.id}` } });
+    expect(audit.map((event) => (event.data as { threshold: number }).threshold).sort((a, b) => a - b)).toEqual([50, 50, 80, 100]);
+    expect(audit[0]).toMatchObject({ tenantId: target.tenantId, taskId: target.taskId, actor: 'service:research-agent' });
+  });
+
+  it('sweeps holds past their TTL as unknown outcomes at the reserved amount, once, across sweepers', async () => {
+    const target = await newTask();
+    const task = await budget('TASK', '1', target);
+    const expired = [request(target, '0.1'), request(target, '0.2')].map((r) => ({ ...r, ttlMs: 1_000 }));
+    const live = { ...request(target, '0.3'), ttlMs: 120_000 };
+    for (const r of [...expired, live]) await ledger.reserve(r);
+
+    clock.at = new Date(clock.now().getTime() + 5_000);
+    const sweeps = await Promise.all([ledger.sweepExpired(100, 'service:orchestrator'), ledger.sweepExpired(100, 'service:orchestrator')]);
+    expect(sweeps.reduce((sum, sweep) => sum + sweep.count, 0)).toBe(2);
+    expect(await money(task.id)).toEqual({ spent: '0.3', reserved: '0.3' });
+    const calls = await prisma.llmCall.findMany({ where: { taskId: target.taskId } });
+    expect(calls.map((c) => [c.outcome, c.costUsd.toFixed(), c.errorType, c.latencyMs]).sort()).toEqual([
+      ['UNKNOWN', '0.1', 'holder_lost', 5_000],
+      ['UNKNOWN', '0.2', 'holder_lost', 5_000],
+    ]);
+    const audit = await prisma.auditEvent.findMany({ where: { taskId: target.taskId, action: 'llm.call' } });
+    expect(audit.every((event) => event.actor === 'service:orchestrator' && (event.data as { heldBy: string }).heldBy === 'service:research-agent')).toBe(true);
+    // The holder coming back late changes nothing: the sweep already billed it.
+    expect(await ledger.settle({ attemptId: expired[0]!.attemptId, outcome: 'success', costUsd: '0.01' })).toMatchObject({ settled: false });
+    expect((await ledger.sweepExpired(100, 'service:orchestrator')).count).toBe(0);
+  });
+
+  it('answers identical requests from the response cache at cost 0, unless the task opted out or the entry expired', async () => {
+    const target = await newTask();
+    const first = request(target, '0.01');
+    await ledger.reserve(first);
+    const key = `key-${randomUUID()}`;
+    await ledger.settle({
+      attemptId: first.attemptId,
+      outcome: 'success',
+      costUsd: '0.002',
+      responseCache: { key, ttlSeconds: 600, response: { text: 'cached answer', stopReason: 'end_turn' } },
+    });
+    const take = (over: Partial<Parameters<SpendLedger['takeCachedResponse']>[0]> = {}) =>
+      ledger.takeCachedResponse({ key, attemptId: `${target.stepId}:2:1:1`, target, attempt: 2, actor: 'service:research-agent', traceId: 't', ...over });
+
+    expect(await take()).toEqual({ model: 'claude-haiku-5-5', response: { text: 'cached answer', stopReason: 'end_turn' } });
+    const hit = await prisma.llmCall.findUniqueOrThrow({ where: { attemptId: `${target.stepId}:2:1:1` } });
+    expect(hit).toMatchObject({ cacheHit: true, outcome: 'SUCCESS', inputTokens: 0 });
+    expect(hit.costUsd.toFixed()).toBe('0');
+    expect(await prisma.auditEvent.count({ where: { taskId: target.taskId, action: 'llm.cache_hit' } })).toBe(1);
+
+    const optedOut = await newTask({ responseCache: false });
+    expect(await take({ target: { ...optedOut, tenantId: target.tenantId }, attemptId: 'other:1:1:1' })).toBeUndefined();
+    const elsewhere = await newTask();
+    expect(await take({ target: elsewhere, attemptId: 'foreign:1:1:1' })).toBeUndefined();
+    clock.at = new Date(clock.now().getTime() + 601_000);
+    expect(await take({ attemptId: `${target.stepId}:3:1:1` })).toBeUndefined();
+
+    const noStore = request(optedOut, '0.01');
+    await ledger.reserve(noStore);
+    await ledger.settle({ attemptId: noStore.attemptId, outcome: 'success', costUsd: '0.001', responseCache: { key: `k-${randomUUID()}`, ttlSeconds: 600, response: {} } });
+    expect(await prisma.llmResponseCacheEntry.count({ where: { tenantId: optedOut.tenantId } })).toBe(0);
+  });
+});
