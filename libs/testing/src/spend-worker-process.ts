@@ -1,0 +1,60 @@
+import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { promisify } from 'node:util';
+import { repoRoot } from './repo-root';
+import type { WorkerCommand, WorkerOutcome } from './spend-worker';
+
+export interface SpendWorker {
+  /** Sends one command; resolves with the worker's answer. */
+  run(command: Exclude<WorkerCommand, { op: 'exit' }>): Promise<WorkerOutcome[]>;
+  stop(): Promise<void>;
+}
+
+let building: Promise<unknown> | undefined;
+
+/** Starts the built spend worker (dist/libs/testing/src/spend-worker.js) as its own OS process, connected to `databaseUrl`. */
+export async function startSpendWorker(databaseUrl: string, poolMax = 5): Promise<SpendWorker> {
+  const root = repoRoot();
+  const entry = join(root, 'dist', 'libs', 'testing', 'src', 'spend-worker.js');
+  if (!existsSync(entry)) await (building ??= promisify(execFile)(process.execPath, [join(root, 'tools', 'build.mjs')], { cwd: root }));
+  const child = spawn(process.execPath, [entry], {
+    cwd: root,
+    env: { PATH: process.env['PATH'] ?? '', DATABASE_URL: databaseUrl, POOL_MAX: String(poolMax) },
+    stdio: ['pipe', 'pipe', 'pipe'],
+  });
+  const stderr: string[] = [];
+  child.stderr?.on('data', (chunk: Buffer) => stderr.push(chunk.toString('utf8')));
+  const lines = createInterface({ input: child.stdout! })[Symbol.asyncIterator]();
+  const next = async (): Promise<{ ready?: boolean; outcomes?: WorkerOutcome[] }> => {
+    const line = await lines.next();
+    if (line.done) throw new Error(`spend worker exited:\n${stderr.join('').slice(-2000)}`);
+    return JSON.parse(line.value);
+  };
+  try {
+    if (!(await next()).ready) throw new Error('spend worker did not report ready');
+  } catch (error) {
+    child.kill('SIGKILL');
+    throw error;
+  }
+  return {
+    async run(command) {
+      child.stdin!.write(`${JSON.stringify(command)}\n`);
+      return (await next()).outcomes ?? [];
+    },
+    stop: () => stopWorker(child),
+  };
+}
+
+function stopWorker(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
+  return new Promise((resolve) => {
+    const kill = setTimeout(() => child.kill('SIGKILL'), 5_000);
+    child.once('exit', () => {
+      clearTimeout(kill);
+      resolve();
+    });
+    child.stdin!.end(`${JSON.stringify({ op: 'exit' })}\n`);
+  });
+}

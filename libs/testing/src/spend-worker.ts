@@ -1,0 +1,75 @@
+import { createInterface } from 'node:readline';
+import { createPrismaClient, type ReserveRequest, SpendLedger } from '@atelier/persistence';
+
+// An OS process that runs spend-ledger operations for concurrency tests and benchmarks
+// (started by startSpendWorker). It reads one JSON command per stdin line and answers
+// one JSON line on stdout, so a test can release several workers at the same instant.
+
+export interface WorkerReservation {
+  request: Omit<ReserveRequest, 'ttlMs' | 'actor'> & { ttlMs?: number };
+  /** Settle right after a granted reservation, at this cost. */
+  settleUsd?: string;
+}
+
+export type WorkerCommand =
+  | { op: 'reserve'; reservations: WorkerReservation[] }
+  | { op: 'settle'; settlements: { attemptId: string; costUsd: string }[] }
+  | { op: 'exit' };
+
+export interface WorkerOutcome {
+  attemptId: string;
+  granted?: boolean;
+  settled?: boolean;
+  /** Postgres error code or message when an operation failed (a deadlock would show here as 40P01). */
+  error?: string;
+}
+
+async function main(): Promise<void> {
+  const url = process.env['DATABASE_URL'];
+  if (!url) throw new Error('DATABASE_URL is required');
+  const prisma = createPrismaClient({ connectionString: url, poolMax: Number(process.env['POOL_MAX'] ?? 5) });
+  await prisma.$connect();
+  const ledger = new SpendLedger(prisma);
+  const reply = (message: unknown) => process.stdout.write(`${JSON.stringify(message)}\n`);
+  const failure = (error: unknown) => String((error as { code?: string; message?: string }).code ?? (error as Error).message);
+
+  reply({ ready: true });
+  for await (const line of createInterface({ input: process.stdin })) {
+    const command = JSON.parse(line) as WorkerCommand;
+    if (command.op === 'exit') break;
+    if (command.op === 'reserve') {
+      const outcomes = await Promise.all(
+        command.reservations.map(async ({ request, settleUsd }): Promise<WorkerOutcome> => {
+          try {
+            const result = await ledger.reserve({ ttlMs: 60_000, actor: 'service:spend-worker', ...request });
+            if (!result.granted || settleUsd === undefined) return { attemptId: request.attemptId, granted: result.granted };
+            const settled = await ledger.settle({ attemptId: request.attemptId, outcome: 'success', costUsd: settleUsd });
+            return { attemptId: request.attemptId, granted: true, settled: settled.settled };
+          } catch (error) {
+            return { attemptId: request.attemptId, error: failure(error) };
+          }
+        }),
+      );
+      reply({ op: 'reserve', outcomes });
+    } else {
+      const outcomes = await Promise.all(
+        command.settlements.map(async ({ attemptId, costUsd }): Promise<WorkerOutcome> => {
+          try {
+            return { attemptId, settled: (await ledger.settle({ attemptId, outcome: 'success', costUsd })).settled };
+          } catch (error) {
+            return { attemptId, error: failure(error) };
+          }
+        }),
+      );
+      reply({ op: 'settle', outcomes });
+    }
+  }
+  await prisma.$disconnect();
+}
+
+if (require.main === module) {
+  main().catch((error: Error) => {
+    process.stderr.write(`spend worker failed: ${error.stack ?? error.message}\n`);
+    process.exit(1);
+  });
+}
