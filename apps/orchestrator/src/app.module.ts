@@ -8,6 +8,7 @@ import { ApiKeysController } from './api-keys/api-keys.controller';
 import { ApiKeyGuard } from './auth/api-key.guard';
 import { ApiKeyStore } from './auth/api-key.store';
 import { BootstrapKey } from './auth/bootstrap-key';
+import { BudgetsModule } from './budgets/budgets.module';
 import { ORCHESTRATOR_CONFIG, type OrchestratorConfig } from './config';
 import { QueuedStepRelay } from './coordinator/queued-step-relay';
 import { StepDispatcher } from './coordinator/step-dispatcher';
@@ -34,6 +35,7 @@ export class AppModule {
           consumers: Object.values(CONSUMERS),
           shutdownGraceMs: config.SHUTDOWN_GRACE_MS,
         }),
+        BudgetsModule.forRoot(config),
       ],
       controllers: [TasksController, ApiKeysController],
       providers: [

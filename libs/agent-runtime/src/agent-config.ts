@@ -1,4 +1,5 @@
-import { CommonEnv, env, loadConfig } from '@atelier/contracts';
+import { CommonEnv, ConfigError, env, loadConfig } from '@atelier/contracts';
+import { loadModelRoutes, loadPricing, type ModelRoutes, type Pricing } from '@atelier/llm';
 import { z } from 'zod';
 
 export const AgentEnv = CommonEnv.extend({
@@ -10,6 +11,16 @@ export const AgentEnv = CommonEnv.extend({
   LLM_MODE: z.enum(['anthropic', 'simulator']).optional(),
   LLM_TIMEOUT_MS: env.positiveInt(120_000, 3_600_000),
   LLM_PRICING_OVERRIDES: z.string().optional(),
+  /** JSON: step kind → {model?, maxTokens?} on top of the default routes. */
+  LLM_ROUTES: z.string().optional(),
+  /** Count prompt tokens with count_tokens before reserving (`off`: a safe byte-based over-estimate, one round trip less). */
+  LLM_COUNT_TOKENS: z.enum(['on', 'off']).default('on'),
+  /** Prompt caching of system prompts and shared context, at this TTL. */
+  LLM_PROMPT_CACHE: z.enum(['off', '5m', '1h']).default('5m'),
+  /** How long identical requests are answered from the response cache; 0 turns it off. */
+  LLM_RESPONSE_CACHE_TTL_SECONDS: z.coerce.number().int().min(0).max(30 * 24 * 3600).default(3600),
+  /** After this the sweeper presumes a call's holder dead and bills its reservation; must exceed LLM_TIMEOUT_MS. Default: LLM_TIMEOUT_MS + 60 s. */
+  SPEND_RESERVATION_TTL_MS: z.coerce.number().int().min(1_000).max(4 * 3_600_000).optional(),
   AGENT_CONCURRENCY: env.positiveInt(8, 256),
 });
 export type AgentConfigInput = z.infer<typeof AgentEnv>;
@@ -17,9 +28,15 @@ export type AgentConfigInput = z.infer<typeof AgentEnv>;
 export interface AgentConfig extends AgentConfigInput {
   LLM_MODE: 'anthropic' | 'simulator';
   ANTHROPIC_BASE_URL: string | undefined;
+  SPEND_RESERVATION_TTL_MS: number;
+  /** The price table with LLM_PRICING_OVERRIDES applied (validated at boot). */
+  pricing: Pricing;
+  /** Model and max_tokens per step kind with LLM_ROUTES applied (validated at boot). */
+  routes: ModelRoutes;
 }
 
 const SIMULATOR_URL = 'http://127.0.0.1:8090';
+const RESERVATION_TTL_MARGIN_MS = 60_000;
 
 export function loadAgentConfig(source: NodeJS.ProcessEnv = process.env): AgentConfig {
   const config = loadConfig(
@@ -27,13 +44,27 @@ export function loadAgentConfig(source: NodeJS.ProcessEnv = process.env): AgentC
       if (value.LLM_MODE === 'anthropic' && !value.ANTHROPIC_API_KEY) {
         ctx.addIssue({ code: 'custom', path: ['ANTHROPIC_API_KEY'], message: 'is required when LLM_MODE=anthropic' });
       }
+      if (value.SPEND_RESERVATION_TTL_MS !== undefined && value.SPEND_RESERVATION_TTL_MS <= value.LLM_TIMEOUT_MS) {
+        ctx.addIssue({ code: 'custom', path: ['SPEND_RESERVATION_TTL_MS'], message: 'must exceed LLM_TIMEOUT_MS, or live calls would be billed as lost' });
+      }
     }),
     source,
   );
+  let pricing: Pricing;
+  let routes: ModelRoutes;
+  try {
+    pricing = loadPricing(config.LLM_PRICING_OVERRIDES);
+    routes = loadModelRoutes(pricing, config.LLM_ROUTES);
+  } catch (error) {
+    throw new ConfigError([(error as Error).message]);
+  }
   const mode = config.LLM_MODE ?? (config.ANTHROPIC_API_KEY ? 'anthropic' : 'simulator');
   return {
     ...config,
     LLM_MODE: mode,
     ANTHROPIC_BASE_URL: config.ANTHROPIC_BASE_URL ?? (mode === 'simulator' ? SIMULATOR_URL : undefined),
+    SPEND_RESERVATION_TTL_MS: config.SPEND_RESERVATION_TTL_MS ?? config.LLM_TIMEOUT_MS + RESERVATION_TTL_MARGIN_MS,
+    pricing,
+    routes,
   };
 }

@@ -1,5 +1,5 @@
 import { Inject, Injectable } from '@nestjs/common';
-import { AnthropicGateway, loadPricing } from '@atelier/llm';
+import { AnthropicGateway } from '@atelier/llm';
 import { AGENT_CONFIG } from './tokens';
 import type { AgentConfig } from './agent-config';
 
@@ -14,7 +14,7 @@ export class LlmClient {
       apiKey: config.ANTHROPIC_API_KEY ?? 'simulator',
       baseURL: config.ANTHROPIC_BASE_URL,
       timeoutMs: config.LLM_TIMEOUT_MS,
-      pricing: loadPricing(config.LLM_PRICING_OVERRIDES),
+      pricing: config.pricing,
     });
   }
 }

@@ -3,6 +3,8 @@ import type { Logger } from '@atelier/observability';
 
 export interface LlmRequest {
   system: string;
+  /** Context several calls share (findings, a draft under review): sent before the prompt and prompt-cached with the system prompt. */
+  context?: string;
   /** The user turn; the agent's prompt built from the step input. */
   prompt: string;
   /** Defaults to the step kind's route (libs/llm model routing). */
@@ -27,7 +29,7 @@ export interface StepContext {
   /** Aborted when the step must stop (shutdown grace exceeded, cancellation). */
   readonly signal: AbortSignal;
   readonly logger: Logger;
-  /** Calls Claude; every attempt is recorded in llm_calls and the audit trail. */
+  /** Calls Claude within the task's budgets; every attempt is recorded in llm_calls and the audit trail. A refused call fails the step with BUDGET_EXCEEDED. */
   complete(request: LlmRequest): Promise<LlmReply>;
 }
 

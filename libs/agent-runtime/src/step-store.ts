@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { Injectable } from '@nestjs/common';
 import type { AgentName, AuditAction, StepError } from '@atelier/contracts';
-import { appendAudit, type AuditEventInput, LlmCallOutcome, Prisma, PrismaService, type Step, StepStatus, TaskStatus } from '@atelier/persistence';
+import { appendAudit, type AuditEventInput, Prisma, PrismaService, type Step, StepStatus, TaskStatus } from '@atelier/persistence';
 
 export interface StepIdentity {
   taskId: string;
@@ -14,21 +14,6 @@ export type Claim =
   | { type: 'claimed'; step: Step }
   | { type: 'finished'; step: Step }
   | { type: 'missing' };
-
-export interface RecordedCall {
-  attemptId: string;
-  model: string;
-  attempt: number;
-  inputTokens: number;
-  outputTokens: number;
-  cacheCreationInputTokens: number;
-  cacheReadInputTokens: number;
-  costUsd: string;
-  latencyMs: number;
-  requestId: string | null;
-  outcome: LlmCallOutcome;
-  errorType: string | null;
-}
 
 /** The audit envelope every agent write shares: who (the agent), which step, which task and trace. */
 function stepEvent(id: StepIdentity, agent: AgentName, action: AuditAction, data: Prisma.InputJsonObject, requestId?: string | null): AuditEventInput {
@@ -59,37 +44,6 @@ export class StepStore {
       await tx.task.updateMany({ where: { id: id.taskId, status: TaskStatus.QUEUED }, data: { status: TaskStatus.RUNNING } });
       await appendAudit(tx, stepEvent(id, agent, 'step.started', { key: step.key, kind: step.kind, attempt: step.attempt }));
       return { type: 'claimed', step };
-    });
-  }
-
-  /** Every model call attempt, successful or not, lands in the ledger with its audit event. */
-  async recordCall(id: StepIdentity, agent: AgentName, call: RecordedCall): Promise<void> {
-    await this.prisma.$transaction(async (tx) => {
-      await tx.llmCall.create({
-        data: { ...call, stepId: id.stepId, taskId: id.taskId, tenantId: id.tenantId },
-      });
-      await appendAudit(
-        tx,
-        stepEvent(
-          id,
-          agent,
-          'llm.call',
-          {
-          model: call.model,
-          attempt: call.attempt,
-          attemptId: call.attemptId,
-          inputTokens: call.inputTokens,
-          outputTokens: call.outputTokens,
-          cacheCreationInputTokens: call.cacheCreationInputTokens,
-          cacheReadInputTokens: call.cacheReadInputTokens,
-          costUsd: call.costUsd,
-          latencyMs: call.latencyMs,
-          outcome: call.outcome.toLowerCase(),
-          errorType: call.errorType,
-          },
-          call.requestId,
-        ),
-      );
     });
   }
 

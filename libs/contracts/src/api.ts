@@ -10,12 +10,16 @@ export type WorkflowName = (typeof WORKFLOWS)[number];
 export const SCOPES = ['tasks:write', 'tasks:read', 'audit:read', 'admin'] as const;
 export type Scope = (typeof SCOPES)[number];
 
-const decimalUsd = z
-  .union([z.string(), z.number()])
-  .transform((value) => String(value).trim())
-  .refine((value) => /^\d{1,12}(\.\d{1,12})?$/.test(value) && Number(value) > 0, {
-    message: 'must be a positive decimal amount in USD, e.g. "2.50"',
-  });
+/** A USD amount as a decimal string (money is never a float): up to 12 digits each side of the point. */
+const decimalUsd = (options: { allowZero: boolean }) =>
+  z
+    .union([z.string(), z.number()])
+    .transform((value) => String(value).trim())
+    .refine((value) => /^\d{1,12}(\.\d{1,12})?$/.test(value) && (options.allowZero || /[1-9]/.test(value)), {
+      message: options.allowZero ? 'must be a decimal amount in USD, e.g. "2.50" (0 blocks all spend)' : 'must be a positive decimal amount in USD, e.g. "2.50"',
+    });
+
+const TenantName = z.string().regex(/^[a-z0-9][a-z0-9-]{0,62}$/, 'must be lowercase letters, digits and dashes (max 63)');
 
 export const SubmitTaskRequest = z
   .object({
@@ -29,7 +33,9 @@ export const SubmitTaskRequest = z
           .max(MAX_GOAL_LENGTH, `must be at most ${MAX_GOAL_LENGTH} characters`),
       })
       .strict(),
-    budgetUsd: decimalUsd.optional(),
+    budgetUsd: decimalUsd({ allowZero: false }).optional(),
+    /** false: never answer this task's model calls from the response cache, nor store its answers there. */
+    responseCache: z.boolean().optional(),
     deadlineSeconds: z.number().int().min(1).max(7 * 24 * 3600).optional(),
     metadata: z
       .record(z.string().max(64), z.union([z.string().max(256), z.number(), z.boolean()]))
@@ -50,9 +56,7 @@ export type ListTasksQuery = z.infer<typeof ListTasksQuery>;
 
 export const CreateApiKeyRequest = z
   .object({
-    tenant: z
-      .string()
-      .regex(/^[a-z0-9][a-z0-9-]{0,62}$/, 'must be lowercase letters, digits and dashes (max 63)'),
+    tenant: TenantName,
     scopes: z.array(z.enum(SCOPES)).min(1).max(SCOPES.length),
     name: z.string().trim().min(1).max(100).optional(),
   })
@@ -60,3 +64,67 @@ export const CreateApiKeyRequest = z
 export type CreateApiKeyRequest = z.infer<typeof CreateApiKeyRequest>;
 
 export const TaskIdParam = z.uuid({ message: 'must be a task id (UUID)' });
+
+export const BUDGET_SCOPES = ['global', 'tenant', 'task'] as const;
+export const BUDGET_PERIODS = ['total', 'day', 'month'] as const;
+export const DEFAULT_ALERT_THRESHOLDS = [50, 80, 100] as const;
+
+/** `PUT /v1/budgets`: creates or replaces the budget of one scope and period. */
+export const PutBudgetRequest = z
+  .object({
+    scope: z.enum(BUDGET_SCOPES),
+    /** Required for `tenant` budgets, refused otherwise. */
+    tenant: TenantName.optional(),
+    /** Required for `task` budgets, refused otherwise. */
+    taskId: z.uuid({ message: 'must be a task id (UUID)' }).optional(),
+    /** UTC windows: `day` and `month` start again at 00:00 UTC; `total` never does. Task budgets are `total`. */
+    period: z.enum(BUDGET_PERIODS),
+    limitUsd: decimalUsd({ allowZero: true }),
+    /** Percentages of the limit that raise an alert, once per window. */
+    alertThresholds: z
+      .array(z.number().int().min(1).max(100))
+      .max(10)
+      .refine((values) => new Set(values).size === values.length, { message: 'must not repeat a threshold' })
+      .optional(),
+  })
+  .strict()
+  .superRefine((body, ctx) => {
+    const needs = { tenant: body.scope === 'tenant', taskId: body.scope === 'task' };
+    for (const field of ['tenant', 'taskId'] as const) {
+      if (needs[field] && body[field] === undefined) ctx.addIssue({ code: 'custom', path: [field], message: `is required for a ${body.scope} budget` });
+      if (!needs[field] && body[field] !== undefined) ctx.addIssue({ code: 'custom', path: [field], message: `is not allowed for a ${body.scope} budget` });
+    }
+    if (body.scope === 'task' && body.period !== 'total') ctx.addIssue({ code: 'custom', path: ['period'], message: 'must be "total" for a task budget' });
+  });
+export type PutBudgetRequest = z.infer<typeof PutBudgetRequest>;
+
+export const ListBudgetsQuery = z
+  .object({
+    scope: z.enum(BUDGET_SCOPES).optional(),
+    /** Admin only: a tenant's budgets (its tenant and task budgets). */
+    tenant: TenantName.optional(),
+    taskId: z.uuid({ message: 'must be a task id (UUID)' }).optional(),
+    limit: z.coerce.number().int().min(1).max(100).default(50),
+    cursor: z.string().max(200).optional(),
+  })
+  .strict();
+export type ListBudgetsQuery = z.infer<typeof ListBudgetsQuery>;
+
+export const USAGE_GROUPS = ['model', 'day', 'task'] as const;
+
+const isoInstant = z.union([z.iso.datetime({ offset: true }), z.iso.date()], { message: 'must be an ISO 8601 date or date-time' });
+
+export const UsageQuery = z
+  .object({
+    groupBy: z.enum(USAGE_GROUPS).default('model'),
+    /** Inclusive start (default: 30 days before `to`). */
+    from: isoInstant.optional(),
+    /** Exclusive end (default: now). */
+    to: isoInstant.optional(),
+    /** Admin only: one tenant's usage (default: all tenants). */
+    tenant: TenantName.optional(),
+    limit: z.coerce.number().int().min(1).max(1000).default(100),
+  })
+  .strict()
+  .refine((query) => !query.from || !query.to || Date.parse(query.from) < Date.parse(query.to), { path: ['from'], message: 'must be before "to"' });
+export type UsageQuery = z.infer<typeof UsageQuery>;

@@ -1,7 +1,8 @@
 import Anthropic from '@anthropic-ai/sdk';
 import { classifyLlmError, type LlmErrorClassification } from '@atelier/resilience';
 import type Decimal from 'decimal.js';
-import type { Pricing } from './pricing';
+import type { Pricing, TokenUsage } from './pricing';
+import { type PromptRequest, toMessageParams } from './prompt';
 
 export interface GatewayOptions {
   apiKey: string;
@@ -10,11 +11,7 @@ export interface GatewayOptions {
   pricing: Pricing;
 }
 
-export interface CompletionRequest {
-  model: string;
-  system: string;
-  messages: { role: 'user' | 'assistant'; content: string }[];
-  maxTokens: number;
+export interface CompletionRequest extends PromptRequest {
   signal?: AbortSignal;
 }
 
@@ -22,7 +19,7 @@ export interface Completion {
   text: string;
   model: string;
   stopReason: string | null;
-  usage: { inputTokens: number; outputTokens: number; cacheCreationInputTokens: number; cacheReadInputTokens: number };
+  usage: Required<TokenUsage>;
   requestId: string | undefined;
   latencyMs: number;
   costUsd: Decimal;
@@ -39,6 +36,11 @@ export class LlmCallError extends Error {
   ) {
     super(`model call failed: ${classification.kind}${classification.status ? ` (HTTP ${classification.status})` : ''}`, options);
   }
+
+  /** True when the provider answered (with an error): nothing was billed. False when no answer came: it may have been. */
+  get answered(): boolean {
+    return this.classification.status !== undefined;
+  }
 }
 
 /**
@@ -52,21 +54,26 @@ export class AnthropicGateway {
     this.client = new Anthropic({ apiKey: options.apiKey, baseURL: options.baseURL ?? null, maxRetries: 0, timeout: options.timeoutMs });
   }
 
+  /** The prompt tokens of exactly what `complete` would send (count_tokens: free, not a model call). */
+  async countTokens(request: CompletionRequest): Promise<number> {
+    const counted = await this.client.messages.countTokens(toMessageParams(request), { signal: request.signal });
+    return counted.input_tokens;
+  }
+
   async complete(request: CompletionRequest): Promise<Completion> {
     // Refused before any network call: an unpriced model would be unaccounted spend.
     this.options.pricing.priceFor(request.model);
     const started = performance.now();
     try {
       const { data, request_id } = await this.client.messages
-        .create(
-          { model: request.model, system: request.system, messages: request.messages, max_tokens: request.maxTokens },
-          { signal: request.signal },
-        )
+        .create({ ...toMessageParams(request), max_tokens: request.maxTokens }, { signal: request.signal })
         .withResponse();
       const usage = {
         inputTokens: data.usage.input_tokens,
         outputTokens: data.usage.output_tokens,
         cacheCreationInputTokens: data.usage.cache_creation_input_tokens ?? 0,
+        // The split by TTL matters: 1-hour writes cost 2× input, 5-minute ones 1.25×.
+        cacheCreation1hInputTokens: data.usage.cache_creation?.ephemeral_1h_input_tokens ?? 0,
         cacheReadInputTokens: data.usage.cache_read_input_tokens ?? 0,
       };
       return {

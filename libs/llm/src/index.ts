@@ -1,4 +1,6 @@
 export * from './pricing-table';
 export * from './pricing';
 export * from './model-routing';
+export * from './prompt';
+export * from './response-cache-key';
 export * from './anthropic-gateway';

@@ -1,11 +1,16 @@
-import type { StepKind } from '@atelier/contracts';
+import { STEP_KINDS, type StepKind } from '@atelier/contracts';
+import { z } from 'zod';
+import type { Pricing } from './pricing';
 
 export interface ModelRoute {
   model: string;
   maxTokens: number;
 }
 
-/** A cheap model where reasoning is light (planning, review), a stronger one for research and writing. */
+/**
+ * A cheap model where reasoning is light (planning, review), a stronger one for research
+ * and writing; max_tokens per kind caps both the answer and the worst case reserved for it.
+ */
 export const DEFAULT_ROUTES: Readonly<Record<StepKind, ModelRoute>> = {
   'research.plan': { model: 'claude-haiku-5-5', maxTokens: 1024 },
   'research.investigate': { model: 'claude-sonnet-5-5', maxTokens: 2048 },
@@ -13,6 +18,37 @@ export const DEFAULT_ROUTES: Readonly<Record<StepKind, ModelRoute>> = {
   'writer.review': { model: 'claude-haiku-5-5', maxTokens: 1024 },
 };
 
-export function resolveModelRoute(kind: StepKind, overrides: Partial<Record<StepKind, Partial<ModelRoute>>> = {}): ModelRoute {
-  return { ...DEFAULT_ROUTES[kind], ...overrides[kind] };
+/** The largest max_tokens any current model accepts on the Messages API. */
+const MAX_OUTPUT_TOKENS = 128_000;
+
+const RouteOverride = z.object({ model: z.string().min(1).optional(), maxTokens: z.number().int().min(1).max(MAX_OUTPUT_TOKENS).optional() }).strict();
+const RouteOverrides = z.partialRecord(z.enum(STEP_KINDS), RouteOverride).refine((value) => !Array.isArray(value), 'must be an object');
+
+export type ModelRoutes = (kind: StepKind) => ModelRoute;
+
+/**
+ * The routes with LLM_ROUTES on top (JSON: step kind → {model?, maxTokens?}). Every
+ * routed model must be priced: an unpriced default would only fail at the first call.
+ */
+export function loadModelRoutes(pricing: Pricing, overridesJson?: string): ModelRoutes {
+  let overrides: z.infer<typeof RouteOverrides> = {};
+  if (overridesJson) {
+    let raw: unknown;
+    try {
+      raw = JSON.parse(overridesJson);
+    } catch {
+      throw new Error('config: LLM_ROUTES must be a JSON object of step kind → {model, maxTokens}');
+    }
+    const parsed = RouteOverrides.safeParse(raw);
+    if (!parsed.success) {
+      const issue = parsed.error.issues[0];
+      throw new Error(`config: LLM_ROUTES has an invalid ${issue?.path.join('.') || 'value'}: ${issue?.message ?? 'invalid'}`);
+    }
+    overrides = parsed.data;
+  }
+  const routes = Object.fromEntries(STEP_KINDS.map((kind) => [kind, { ...DEFAULT_ROUTES[kind], ...overrides[kind] }])) as Record<StepKind, ModelRoute>;
+  for (const [kind, route] of Object.entries(routes)) {
+    if (!pricing.models().includes(route.model)) throw new Error(`config: LLM_ROUTES routes ${kind} to ${route.model}, which has no price (add it to LLM_PRICING_OVERRIDES)`);
+  }
+  return (kind) => routes[kind];
 }

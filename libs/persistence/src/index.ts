@@ -9,3 +9,4 @@ export * from './database-bootstrap';
 export * from './spend/clock';
 export * from './spend/budget-window';
 export * from './spend/spend-ledger';
+export * from './spend/budget-denial';

@@ -1,5 +1,6 @@
 import { Injectable } from '@nestjs/common';
-import { appendAudit, Prisma, PrismaService, StepStatus, stepStatusToApi, TaskStatus } from '@atelier/persistence';
+import { appendAudit, Prisma, PrismaService, StepStatus, stepStatusToApi, TaskStatus, taskStatusToApi } from '@atelier/persistence';
+import { partialResultOf } from './partial-result';
 import type { DispatchableStep } from './step-dispatcher';
 import { planNext } from '../workflows/workflow-planner';
 import { workflowNamed } from '../workflows/workflow-registry';
@@ -46,14 +47,21 @@ export class TaskAdvancer {
       }
 
       if (plan.type === 'fail') {
-        const error = { code: 'STEP_FAILED', step: plan.failedStep, cause: (plan.error ?? null) as Prisma.InputJsonValue };
+        // A refused model call ends the task budget_exceeded (never retried); others fail it.
+        const cause = (plan.error ?? null) as { code?: unknown; message?: unknown } | null;
+        const overBudget = cause?.code === 'BUDGET_EXCEEDED';
+        const status = overBudget ? TaskStatus.BUDGET_EXCEEDED : TaskStatus.FAILED;
+        const error = overBudget
+          ? { code: 'BUDGET_EXCEEDED', step: plan.failedStep, message: String(cause?.message ?? 'Budget exceeded.') }
+          : { code: 'STEP_FAILED', step: plan.failedStep, cause: cause as Prisma.InputJsonValue };
+        const result = partialResultOf(task.steps);
         await tx.task.update({
           where: { id: taskId },
-          data: { status: TaskStatus.FAILED, error, completedAt: new Date(), version: { increment: 1 } },
+          data: { status, error, ...(result ? { result: { ...result } } : {}), completedAt: new Date(), version: { increment: 1 } },
         });
         await tx.step.updateMany({ where: { taskId, status: StepStatus.QUEUED }, data: { status: StepStatus.CANCELLED } });
-        await appendAudit(tx, { ...common, action: 'task.failed', subject: `task:${taskId}`, data: error });
-        return { toDispatch: [], finished: TaskStatus.FAILED };
+        await appendAudit(tx, { ...common, action: 'task.failed', subject: `task:${taskId}`, data: { ...error, status: taskStatusToApi(status) } });
+        return { toDispatch: [], finished: status };
       }
 
       if (plan.newSteps.length > 0) {

@@ -1,9 +1,11 @@
 import { createHash } from 'node:crypto';
-import { Injectable } from '@nestjs/common';
+import { Inject, Injectable } from '@nestjs/common';
 import type { SubmitTaskRequest } from '@atelier/contracts';
 import { appendAudit, Prisma, PrismaService } from '@atelier/persistence';
 import type { TraceContext } from '@atelier/observability';
 import type { Caller } from '../auth/caller';
+import { ensureDefaultTenantBudget } from '../budgets/default-budgets';
+import { ORCHESTRATOR_CONFIG, type OrchestratorConfig } from '../config';
 import { StepDispatcher } from '../coordinator/step-dispatcher';
 import { Problem } from '../http/problem';
 import { planNext } from '../workflows/workflow-planner';
@@ -20,11 +22,13 @@ export class TaskSubmissionService {
   constructor(
     private readonly prisma: PrismaService,
     private readonly dispatcher: StepDispatcher,
+    @Inject(ORCHESTRATOR_CONFIG) private readonly config: OrchestratorConfig,
   ) {}
 
   /**
-   * ONE transaction writes the task, its first steps and their audit events; only after
-   * it commits are the steps published. A publish that fails after commit leaves the
+   * ONE transaction writes the task, its budget (budgetUsd) and its tenant's default
+   * budget when it has none, its first steps and their audit events; only after it
+   * commits are the steps published. A publish that fails after commit leaves the
    * steps `queued` for the relay: accepted means durable.
    */
   async submit(
@@ -56,15 +60,22 @@ export class TaskSubmissionService {
             idempotencyKey: context.idempotencyKey ?? null,
             requestHash,
             traceId: context.trace.traceId,
+            responseCache: request.responseCache ?? true,
           },
         });
+        if (request.budgetUsd) {
+          await tx.budget.create({
+            data: { scope: 'TASK', scopeKey: `task:${task.id}`, tenantId: caller.tenantId, taskId: task.id, period: 'TOTAL', limitUsd: request.budgetUsd, windowStart: task.createdAt },
+          });
+        }
+        await ensureDefaultTenantBudget(tx, this.config, caller.tenantId);
         const steps = await tx.step.createManyAndReturn({
           data: plan.newSteps.map((step) => ({ taskId: task.id, key: step.key, kind: step.kind, agent: step.agent, dependsOn: step.dependsOn, input: step.input as Prisma.InputJsonObject })),
         });
         const common = { actor: caller.actor, tenantId: caller.tenantId, taskId: task.id, traceId: context.trace.traceId, requestId: context.requestId };
         await appendAudit(
           tx,
-          { ...common, action: 'task.submitted', subject: `task:${task.id}`, data: { workflow: workflow.name, budgetUsd: request.budgetUsd ?? null, goalSha256: sha256(request.input.goal) } },
+          { ...common, action: 'task.submitted', subject: `task:${task.id}`, data: { workflow: workflow.name, budgetUsd: request.budgetUsd ?? null, responseCache: request.responseCache ?? true, goalSha256: sha256(request.input.goal) } },
           ...steps.map((step) => ({ ...common, action: 'step.queued' as const, subject: `step:${step.id}`, data: { key: step.key, kind: step.kind, agent: step.agent } })),
         );
         return { task, steps };

@@ -7,7 +7,8 @@ export interface TaskView {
   workflow: string;
   status: string;
   input: unknown;
-  result?: { document: string };
+  /** `{document}` when completed; `{partial: true, document?, findings}` when it ended otherwise with some work done. */
+  result?: { document?: string; partial?: true; findings?: string[] };
   error?: unknown;
   steps: { id: string; key: string; kind: string; agent: string; status: string; attempts: number; costUsd: string }[];
   costUsd: string;
@@ -35,7 +36,7 @@ export function toTaskView(task: Task, tenantName: string, steps: Step[], costBy
     workflow: task.workflow,
     status: taskStatusToApi(task.status),
     input: task.input,
-    ...(task.result ? { result: task.result as { document: string } } : {}),
+    ...(task.result ? { result: task.result as TaskView['result'] } : {}),
     ...(task.error ? { error: task.error } : {}),
     steps: stepViews,
     costUsd: total.toFixed(),

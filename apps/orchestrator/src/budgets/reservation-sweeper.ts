@@ -1,0 +1,50 @@
+import { Inject, Injectable, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
+import { createBudgetAlertCounter, LOGGER, type Logger, METRICS_REGISTRY } from '@atelier/observability';
+import { SpendLedger } from '@atelier/persistence';
+import type { Registry } from 'prom-client';
+import { ORCHESTRATOR_CONFIG, type OrchestratorConfig } from '../config';
+import { Periodic } from './periodic';
+
+const BATCH = 100;
+
+/**
+ * A reservation still held past its TTL means its holder died mid-call (kill -9, node
+ * lost): the provider may have billed the call, so it is settled at its reserved amount
+ * as an unknown outcome, with its ledger row and audit event. Money is never under-counted.
+ * Every replica sweeps; SKIP LOCKED gives each its own rows.
+ */
+@Injectable()
+export class ReservationSweeper implements OnApplicationBootstrap, OnApplicationShutdown {
+  private readonly periodic: Periodic;
+  private readonly alerts;
+
+  constructor(
+    private readonly ledger: SpendLedger,
+    @Inject(ORCHESTRATOR_CONFIG) config: OrchestratorConfig,
+    @Inject(LOGGER) private readonly logger: Logger,
+    @Inject(METRICS_REGISTRY) registry: Registry,
+  ) {
+    this.alerts = createBudgetAlertCounter(registry);
+    this.periodic = new Periodic(config.SPEND_SWEEP_INTERVAL_MS, () => this.sweepOnce(), (error) => this.logger.warn({ err: error }, 'sweeping spend reservations failed; will retry'));
+  }
+
+  onApplicationBootstrap(): void {
+    this.periodic.start();
+  }
+
+  onApplicationShutdown(): void {
+    this.periodic.stop();
+  }
+
+  async sweepOnce(): Promise<number> {
+    let swept = 0;
+    for (;;) {
+      const result = await this.ledger.sweepExpired(BATCH, 'service:orchestrator');
+      for (const alert of result.alerts) this.alerts.inc({ scope: alert.scope, threshold: String(alert.threshold) });
+      swept += result.count;
+      if (result.count < BATCH) break;
+    }
+    if (swept > 0) this.logger.warn({ swept }, 'settled reservations whose holder died as unknown outcomes at their reserved amount');
+    return swept;
+  }
+}
