@@ -54,12 +54,12 @@ describe('reservation sweeper (end to end)', () => {
       // The simulator holds this reply for 20 s: the agent is mid-call when it dies.
       body: JSON.stringify({ input: { goal: 'Grid batteries [[sim:latency=20000]]' }, budgetUsd: '1' }),
     });
-    const { id } = await submitted.json();
+    const { id } = (await submitted.json()) as { id: string };
 
     const held = await poll(async () => (await sql.query(`SELECT attempt_id, amount_usd::text AS amount, state FROM spend_reservations WHERE task_id = $1`, [id])).rows[0], 'a reservation');
     await services[1]!.kill();
     expect(held.state).toBe('reserved');
-    const stats = await (await fetch(`${simulator.url}/_sim/stats`)).json();
+    const stats = (await (await fetch(`${simulator.url}/_sim/stats`)).json()) as { messages: number };
     expect(stats.messages).toBe(1);
     const during = (await sql.query(`SELECT scope, spent_usd::text AS spent, reserved_usd::text AS reserved FROM budgets ORDER BY scope`)).rows;
     expect(during).toEqual([

@@ -98,6 +98,7 @@ describe('spend caps (end to end)', () => {
   };
   const ledgerTotal = async (where: string, value: string) =>
     new Decimal((await sql.query(`SELECT COALESCE(sum(cost_usd), 0)::text AS total FROM llm_calls WHERE ${where} = $1`, [value])).rows[0].total);
+  const fieldsOf = async (response: Response) => ((await response.json()) as { errors: { field: string }[] }).errors.map((error) => error.field);
   const auditOf = async (taskId: string) => (await sql.query(`SELECT action, data FROM audit_events WHERE task_id = $1 ORDER BY seq`, [taskId])).rows;
 
   it('ends a task whose budget cannot cover its workflow budget_exceeded, keeping partial results, with budget.denied', async () => {
@@ -139,7 +140,7 @@ describe('spend caps (end to end)', () => {
       body: JSON.stringify({ scope: 'tenant', tenant: 'capped', period: 'day', limitUsd: '0.05', alertThresholds: [5, 50] }),
     });
     expect(put.status).toBe(201);
-    const { id: budgetId } = await put.json();
+    const { id: budgetId } = (await put.json()) as { id: string };
 
     // Run tasks until the day's spend leaves no room for a call's worst case.
     let denied: { id: string; task: { status: string; error: { message: string } } } | undefined;
@@ -229,9 +230,9 @@ describe('spend caps (end to end)', () => {
     const bad = await put(BOOTSTRAP_KEY, { scope: 'task', tenant: 'acme', period: 'day', limitUsd: '-1', alertThresholds: [50, 50], color: 'red' });
     expect(bad.status).toBe(400);
     expect(bad.headers.get('content-type')).toContain('application/problem+json');
-    expect((await bad.json()).errors.map((e: { field: string }) => e.field)).toEqual(expect.arrayContaining(['limitUsd', 'alertThresholds', 'color']));
+    expect(await fieldsOf(bad)).toEqual(expect.arrayContaining(['limitUsd', 'alertThresholds', 'color']));
     const semantic = await put(BOOTSTRAP_KEY, { scope: 'task', tenant: 'acme', period: 'day', limitUsd: '1' });
-    expect((await semantic.json()).errors.map((e: { field: string }) => e.field).sort()).toEqual(['period', 'taskId', 'tenant']);
+    expect((await fieldsOf(semantic)).sort()).toEqual(['period', 'taskId', 'tenant']);
     expect((await put(BOOTSTRAP_KEY, { scope: 'tenant', tenant: 'nobody', period: 'day', limitUsd: '1' })).status).toBe(404);
     expect((await put(BOOTSTRAP_KEY, { scope: 'task', taskId: randomUUID(), period: 'total', limitUsd: '1' })).status).toBe(404);
 
@@ -285,6 +286,6 @@ describe('spend caps (end to end)', () => {
     expect((await api.json('/v1/usage', { key: globexKey })).items).toEqual([]);
     const bad = await api.call('/v1/usage?groupBy=week&from=yesterday', { key: acmeKey });
     expect(bad.status).toBe(400);
-    expect((await bad.json()).errors.map((e: { field: string }) => e.field).sort()).toEqual(['from', 'groupBy']);
+    expect((await fieldsOf(bad)).sort()).toEqual(['from', 'groupBy']);
   });
 });

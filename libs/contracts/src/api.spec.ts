@@ -1,4 +1,4 @@
-import { MAX_GOAL_LENGTH, SubmitTaskRequest } from './api';
+import { ListBudgetsQuery, MAX_GOAL_LENGTH, PutBudgetRequest, SubmitTaskRequest, UsageQuery } from './api';
 
 describe('SubmitTaskRequest', () => {
   it('defaults the workflow and normalises the budget to a decimal string', () => {
@@ -20,5 +20,43 @@ describe('SubmitTaskRequest', () => {
     const parsed = SubmitTaskRequest.safeParse(body);
     expect(parsed.success).toBe(false);
     expect(parsed.error?.issues.map((issue) => issue.path.join('.'))).toContain(field);
+  });
+});
+
+describe('PutBudgetRequest', () => {
+  it.each([
+    [{ scope: 'global', period: 'month', limitUsd: '100' }],
+    [{ scope: 'tenant', tenant: 'acme', period: 'day', limitUsd: 0, alertThresholds: [25, 75] }],
+    [{ scope: 'task', taskId: '7d1f0d2e-3c7a-4b1e-9a55-0f2f6f1c9a10', period: 'total', limitUsd: '0.25' }],
+  ])('accepts %j', (body) => {
+    expect(PutBudgetRequest.safeParse(body).success).toBe(true);
+  });
+
+  it.each([
+    ['a tenant budget without its tenant', { scope: 'tenant', period: 'day', limitUsd: '1' }, ['tenant']],
+    ['a global budget naming a tenant', { scope: 'global', tenant: 'acme', period: 'day', limitUsd: '1' }, ['tenant']],
+    ['a task budget per day', { scope: 'task', taskId: '7d1f0d2e-3c7a-4b1e-9a55-0f2f6f1c9a10', period: 'day', limitUsd: '1' }, ['period']],
+    ['a negative or float-ish limit', { scope: 'global', period: 'total', limitUsd: '1e3' }, ['limitUsd']],
+    ['a repeated or out-of-range threshold', { scope: 'global', period: 'total', limitUsd: '1', alertThresholds: [50, 50, 150] }, ['alertThresholds.2', 'alertThresholds']],
+    ['an unknown period', { scope: 'global', period: 'week', limitUsd: '1' }, ['period']],
+  ])('rejects %s', (_name, body, fields) => {
+    const parsed = PutBudgetRequest.safeParse(body);
+    expect(parsed.success).toBe(false);
+    expect(parsed.error?.issues.map((issue) => issue.path.join('.'))).toEqual(expect.arrayContaining(fields));
+  });
+});
+
+describe('budget and usage queries', () => {
+  it('defaults and bounds the pagination and grouping', () => {
+    expect(ListBudgetsQuery.parse({})).toEqual({ limit: 50 });
+    expect(UsageQuery.parse({ from: '2026-11-01', to: '2026-11-23T12:00:00Z' })).toEqual({ groupBy: 'model', from: '2026-11-01', to: '2026-11-23T12:00:00Z', limit: 100 });
+    expect(UsageQuery.safeParse({ groupBy: 'week' }).success).toBe(false);
+    expect(UsageQuery.safeParse({ from: '2026-11-23', to: '2026-11-01' }).error?.issues[0]?.path).toEqual(['from']);
+    expect(ListBudgetsQuery.safeParse({ limit: '500' }).success).toBe(false);
+  });
+
+  it('lets a task opt out of the response cache', () => {
+    expect(SubmitTaskRequest.parse({ input: { goal: 'x' }, responseCache: false })).toMatchObject({ responseCache: false });
+    expect(SubmitTaskRequest.safeParse({ input: { goal: 'x' }, responseCache: 'no' }).success).toBe(false);
   });
 });

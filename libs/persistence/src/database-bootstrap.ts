@@ -1,4 +1,6 @@
+import { randomBytes } from 'node:crypto';
 import { Client } from 'pg';
+import { applyMigrations } from './migration-runner';
 
 /** Runs `work` on the server's `postgres` database, for statements about `connectionString`'s database. */
 async function onServer<T>(connectionString: string, work: (admin: Client, database: string) => Promise<T>): Promise<T> {
@@ -30,4 +32,19 @@ export function dropDatabase(connectionString: string): Promise<void> {
   return onServer(connectionString, async (admin, database) => {
     await admin.query(`DROP DATABASE IF EXISTS "${database}" WITH (FORCE)`);
   });
+}
+
+export interface ScratchDatabase {
+  url: string;
+  drop(): Promise<void>;
+}
+
+/** A fresh database named `<prefix>_<random>` on the server of `serverUrl`, with every migration applied (tests, benchmarks). */
+export async function createScratchDatabase(serverUrl: string, migrationsDir: string, prefix: string): Promise<ScratchDatabase> {
+  const base = new URL(serverUrl);
+  base.pathname = `/${prefix}_${randomBytes(4).toString('hex')}`;
+  const url = base.toString();
+  await ensureDatabase(url);
+  await applyMigrations(url, migrationsDir);
+  return { url, drop: () => dropDatabase(url) };
 }

@@ -5,5 +5,3 @@ export * from './service-process';
 export * from './llm-simulator';
 export * from './nats-server';
 export * from './otlp-receiver';
-export * from './spend-worker-process';
-export type { WorkerCommand, WorkerOutcome, WorkerReservation } from './spend-worker';

@@ -1,9 +1,16 @@
+import { join } from 'node:path';
 import { randomUUID } from 'node:crypto';
 import Decimal from 'decimal.js';
 import { Client } from 'pg';
-import { createTestDatabase, startSpendWorker, type SpendWorker, type TestDatabase, type WorkerOutcome, type WorkerReservation } from '@atelier/testing';
 import { createPrismaClient, type PrismaService } from '../prisma.service';
+import { createScratchDatabase, type ScratchDatabase } from '../database-bootstrap';
 import { toLedgerAmount } from './spend-ledger';
+import type { WorkerOutcome, WorkerReservation } from './spend-worker';
+import { type SpendWorker, startSpendWorker } from './spend-worker-process';
+
+// Persistence's own specs stay off @atelier/testing (which is built on this library).
+const TEST_SERVER = process.env['TEST_DATABASE_URL'] ?? 'postgresql://postgres@127.0.0.1:5432/postgres';
+const MIGRATIONS = join(__dirname, '..', '..', '..', '..', 'prisma', 'migrations');
 
 // The hard-cap proof: reservations race from several OS processes (each with its own
 // connection pool) against real Postgres, while a sampler reads the budget rows the
@@ -49,12 +56,12 @@ function shuffle<T>(items: T[]): T[] {
 }
 
 describe('spend ledger under concurrency (several OS processes)', () => {
-  let db: TestDatabase;
+  let db: ScratchDatabase;
   let prisma: PrismaService;
   let workers: SpendWorker[] = [];
 
   beforeAll(async () => {
-    db = await createTestDatabase('atelier_spend_race');
+    db = await createScratchDatabase(TEST_SERVER, MIGRATIONS, 'atelier_spend_race');
     prisma = createPrismaClient({ connectionString: db.url, poolMax: 2 });
     workers = await Promise.all(Array.from({ length: WORKERS }, () => startSpendWorker(db.url, 5)));
   }, 30_000);

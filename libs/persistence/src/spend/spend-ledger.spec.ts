@@ -1,9 +1,14 @@
+import { join } from 'node:path';
 import { randomUUID } from 'node:crypto';
 import Decimal from 'decimal.js';
-import { createTestDatabase, type TestDatabase } from '@atelier/testing';
 import { createPrismaClient, type PrismaService } from '../prisma.service';
+import { createScratchDatabase, type ScratchDatabase } from '../database-bootstrap';
 import type { Clock } from './clock';
 import { type ReserveRequest, SpendLedger } from './spend-ledger';
+
+// Persistence's own specs stay off @atelier/testing (which is built on this library).
+const TEST_SERVER = process.env['TEST_DATABASE_URL'] ?? 'postgresql://postgres@127.0.0.1:5432/postgres';
+const MIGRATIONS = join(__dirname, '..', '..', '..', '..', 'prisma', 'migrations');
 
 // The ledger against real Postgres, with a clock the test moves (UTC windows roll over
 // when the clock crosses midnight; the database itself is never faked).
@@ -16,13 +21,13 @@ class TestClock implements Clock {
 }
 
 describe(SpendLedger.name, () => {
-  let db: TestDatabase;
+  let db: ScratchDatabase;
   let prisma: PrismaService;
   const clock = new TestClock(new Date('2026-11-23T12:00:00.000Z'));
   let ledger: SpendLedger;
 
   beforeAll(async () => {
-    db = await createTestDatabase('atelier_ledger');
+    db = await createScratchDatabase(TEST_SERVER, MIGRATIONS, 'atelier_ledger');
     prisma = createPrismaClient({ connectionString: db.url, poolMax: 4 });
     ledger = new SpendLedger(prisma, clock);
   });

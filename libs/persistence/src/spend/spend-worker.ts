@@ -1,9 +1,11 @@
 import { createInterface } from 'node:readline';
-import { createPrismaClient, type ReserveRequest, SpendLedger } from '@atelier/persistence';
+import { createPrismaClient } from '../prisma.service';
+import { type ReserveRequest, SpendLedger } from './spend-ledger';
 
-// An OS process that runs spend-ledger operations for concurrency tests and benchmarks
-// (started by startSpendWorker). It reads one JSON command per stdin line and answers
-// one JSON line on stdout, so a test can release several workers at the same instant.
+// An OS process that runs spend-ledger operations, for the concurrency proof
+// (spend-ledger.concurrency.spec.ts) and the benchmark (bench/budget-spend.mjs); started
+// by startSpendWorker, not part of the library's API. It reads one JSON command per stdin
+// line and answers one JSON line on stdout, so several workers can be released at once.
 
 export interface WorkerReservation {
   request: Omit<ReserveRequest, 'ttlMs' | 'actor'> & { ttlMs?: number };

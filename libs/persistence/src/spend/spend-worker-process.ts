@@ -1,9 +1,7 @@
-import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
-import { promisify } from 'node:util';
-import { repoRoot } from './repo-root';
 import type { WorkerCommand, WorkerOutcome } from './spend-worker';
 
 export interface SpendWorker {
@@ -12,15 +10,13 @@ export interface SpendWorker {
   stop(): Promise<void>;
 }
 
-let building: Promise<unknown> | undefined;
+/** The compiled worker: beside this file in dist/, or in dist/ when this runs from source under jest. */
+const WORKER_ENTRY = __filename.endsWith('.js') ? join(__dirname, 'spend-worker.js') : join(__dirname, '..', '..', '..', '..', 'dist', 'libs', 'persistence', 'src', 'spend', 'spend-worker.js');
 
-/** Starts the built spend worker (dist/libs/testing/src/spend-worker.js) as its own OS process, connected to `databaseUrl`. */
+/** Starts the built spend worker as its own OS process (own connection pool), connected to `databaseUrl`. Needs `npm run build`. */
 export async function startSpendWorker(databaseUrl: string, poolMax = 5): Promise<SpendWorker> {
-  const root = repoRoot();
-  const entry = join(root, 'dist', 'libs', 'testing', 'src', 'spend-worker.js');
-  if (!existsSync(entry)) await (building ??= promisify(execFile)(process.execPath, [join(root, 'tools', 'build.mjs')], { cwd: root }));
-  const child = spawn(process.execPath, [entry], {
-    cwd: root,
+  if (!existsSync(WORKER_ENTRY)) throw new Error(`${WORKER_ENTRY} is missing: run \`npm run build\` first`);
+  const child = spawn(process.execPath, [WORKER_ENTRY], {
     env: { PATH: process.env['PATH'] ?? '', DATABASE_URL: databaseUrl, POOL_MAX: String(poolMax) },
     stdio: ['pipe', 'pipe', 'pipe'],
   });
