@@ -56,11 +56,11 @@ describe('reservation sweeper (end to end)', () => {
     });
     const { id } = (await submitted.json()) as { id: string };
 
-    const held = await poll(async () => (await sql.query(`SELECT attempt_id, amount_usd::text AS amount, state FROM spend_reservations WHERE task_id = $1`, [id])).rows[0], 'a reservation');
+    // Kill once the simulator holds the request: the agent is mid-call, its money reserved.
+    await poll(async () => ((await (await fetch(`${simulator.url}/_sim/stats`)).json()) as { messages: number }).messages || undefined, 'the model call');
     await services[1]!.kill();
+    const held = (await sql.query(`SELECT attempt_id, amount_usd::text AS amount, state FROM spend_reservations WHERE task_id = $1`, [id])).rows[0];
     expect(held.state).toBe('reserved');
-    const stats = (await (await fetch(`${simulator.url}/_sim/stats`)).json()) as { messages: number };
-    expect(stats.messages).toBe(1);
     const during = (await sql.query(`SELECT scope, spent_usd::text AS spent, reserved_usd::text AS reserved FROM budgets ORDER BY scope`)).rows;
     expect(during).toEqual([
       { scope: 'tenant', spent: '0.000000000000', reserved: expect.any(String) },

@@ -40,7 +40,7 @@ export class AgentRuntimeModule {
         { provide: AGENT_DEFINITION, useValue: definition },
         { provide: AGENT_CONFIG, useValue: config },
         LlmClient,
-        { provide: SpendLedger, useFactory: (prisma: PrismaService) => new SpendLedger(prisma), inject: [PrismaService] },
+        { provide: SpendLedger, useFactory: (prisma: PrismaService) => new SpendLedger(prisma.pool), inject: [PrismaService] },
         StepStore,
         ModelCaller,
         StepResultPublisher,

@@ -23,7 +23,7 @@ describe(ModelCaller.name, () => {
     [db, simulator] = await Promise.all([createTestDatabase('atelier_model_caller'), startLlmSimulator()]);
     prisma = createPrismaClient({ connectionString: db.url, poolMax: 4 });
     config = loadAgentConfig({ DATABASE_URL: db.url, LLM_MODE: 'simulator', ANTHROPIC_BASE_URL: simulator.url, LLM_TIMEOUT_MS: '1000', LLM_RESPONSE_CACHE_TTL_SECONDS: '0' });
-    caller = new ModelCaller({ agent: 'research', handlers: {} }, config, new LlmClient(config), new SpendLedger(prisma), prisma, createLogger({ service: 'test', level: 'silent' }), new Registry());
+    caller = new ModelCaller({ agent: 'research', handlers: {} }, config, new LlmClient(config), new SpendLedger(prisma.pool), prisma, createLogger({ service: 'test', level: 'silent' }), new Registry());
   });
 
   afterAll(async () => {

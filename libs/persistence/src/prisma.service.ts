@@ -1,5 +1,6 @@
 import { Injectable, type OnApplicationShutdown, type OnModuleInit } from '@nestjs/common';
 import { PrismaPg } from '@prisma/adapter-pg';
+import { Pool } from 'pg';
 import { PrismaClient } from './generated/prisma/client';
 
 export interface PrismaOptions {
@@ -14,9 +15,16 @@ export const PRISMA_OPTIONS = Symbol('PRISMA_OPTIONS');
 @Injectable()
 export class PrismaService extends PrismaClient implements OnModuleInit, OnApplicationShutdown {
   readonly name = 'postgres';
+  /**
+   * The connection pool Prisma runs on, shared with code that needs what Prisma cannot
+   * give: named prepared statements (the spend ledger's hot path). One pool per process.
+   */
+  readonly pool: Pool;
 
   constructor(options: PrismaOptions) {
-    super({ adapter: new PrismaPg({ connectionString: options.connectionString, max: options.poolMax ?? 10 }) });
+    const pool = new Pool({ connectionString: options.connectionString, max: options.poolMax ?? 10 });
+    super({ adapter: new PrismaPg(pool, { disposeExternalPool: true }) });
+    this.pool = pool;
   }
 
   async onModuleInit(): Promise<void> {

@@ -20,7 +20,7 @@ export class BudgetsModule {
       controllers: [BudgetsController, UsageController],
       providers: [
         { provide: ORCHESTRATOR_CONFIG, useValue: config },
-        { provide: SpendLedger, useFactory: (prisma: PrismaService) => new SpendLedger(prisma), inject: [PrismaService] },
+        { provide: SpendLedger, useFactory: (prisma: PrismaService) => new SpendLedger(prisma.pool), inject: [PrismaService] },
         BudgetsService,
         UsageService,
         GlobalBudgetSeeder,

@@ -29,7 +29,7 @@ describe(SpendLedger.name, () => {
   beforeAll(async () => {
     db = await createScratchDatabase(TEST_SERVER, MIGRATIONS, 'atelier_ledger');
     prisma = createPrismaClient({ connectionString: db.url, poolMax: 4 });
-    ledger = new SpendLedger(prisma, clock);
+    ledger = new SpendLedger(prisma.pool, clock);
   });
 
   afterAll(async () => {
@@ -99,6 +99,19 @@ describe(SpendLedger.name, () => {
     expect(results.filter((result) => result.granted && !result.replayed)).toHaveLength(1);
     expect(results.every((result) => result.granted)).toBe(true);
     expect(await money(task.id)).toEqual({ spent: '0', reserved: '0.1' });
+  });
+
+  it('decides concurrent reservations grouped in one statement exactly as it would one by one, in arrival order', async () => {
+    const target = await newTask();
+    const task = await budget('TASK', '10', target);
+    const statements: string[] = [];
+    const watched = new SpendLedger({ query: (config) => (statements.push(String(config.name)), prisma.pool.query(config)) }, clock);
+    // The first goes alone; the three arriving meanwhile are decided together.
+    const results = await Promise.all(['6', '6', '3', '20'].map((amount) => watched.reserve(request(target, amount))));
+    expect(statements).toEqual(['atelier_spend_reserve_v1', 'atelier_spend_reserve_group_v2']);
+    expect(results.map((result) => result.granted)).toEqual([true, false, true, false]);
+    expect(results[1]).toMatchObject({ blocking: [{ id: task.id, limitUsd: '10', reservedUsd: '6' }] });
+    expect(await money(task.id)).toEqual({ spent: '0', reserved: '9' });
   });
 
   it('settles a success at its actual cost in the ledger, with its audit event, and releases the rest once', async () => {

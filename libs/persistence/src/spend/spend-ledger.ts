@@ -1,11 +1,20 @@
 import Decimal from 'decimal.js';
 import type { Actor } from '../audit-writer';
-import type { PrismaClient } from '../generated/prisma/client';
+import type { QueryConfig, QueryResultRow } from 'pg';
 import { type Clock, systemClock } from './clock';
-import { CACHE_HIT_SQL, RESERVE_SQL, SETTLE_SQL, SWEEP_SQL } from './spend-ledger.sql';
+import { CallGrouper } from './call-grouper';
+import { CACHE_HIT_SQL, RESERVE_GROUP_SQL, RESERVE_SQL, SETTLE_SQL, SWEEP_SQL } from './spend-ledger.sql';
 
-/** Anything that runs raw SQL: the Prisma client (or a transaction of it). */
-export type SqlRunner = Pick<PrismaClient, '$queryRawUnsafe'>;
+interface SettleRow {
+  /** attempt id → the cost it settled at. */
+  settled: Record<string, string>;
+  alerts: FiredAlert[];
+}
+
+/** A pg pool (PrismaService.pool) or client: the ledger's statements run as named prepared statements on it. */
+export interface SqlPool {
+  query<R extends QueryResultRow>(config: QueryConfig): Promise<{ rows: R[] }>;
+}
 
 /** Who a model call's money belongs to. */
 export interface SpendTarget {
@@ -78,6 +87,7 @@ export interface SettleResult {
   /** False when the reservation was already settled (by the sweeper, or a replay). */
   settled: boolean;
   costUsd: string;
+  /** Thresholds crossed by the statement that settled this (reported with one of its settlements only). */
   alerts: FiredAlert[];
 }
 
@@ -100,52 +110,72 @@ export function toLedgerAmount(value: Decimal.Value): string {
 
 const SETTLED_STATE = { success: 'settled', error: 'released', unknown: 'unknown_outcome', not_sent: 'released' } as const;
 
+/** A reservation request with its amount rounded and its times fixed. */
+interface PreparedReservation {
+  request: ReserveRequest;
+  amountUsd: string;
+  now: Date;
+  expiresAt: Date;
+}
+
+/** One settlement as the settle statement's arrays take it (SETTLEMENT_COLUMNS order). */
+type SettlementRow = [
+  attemptId: string,
+  cost: string | null,
+  state: string,
+  outcome: string | null,
+  inputTokens: number,
+  outputTokens: number,
+  cacheCreation: number,
+  cacheCreation1h: number,
+  cacheRead: number,
+  latencyMs: number | null,
+  requestId: string | null,
+  errorType: string | null,
+  cacheKey: string | null,
+  cacheExpiresAt: Date | null,
+  cacheResponse: string | null,
+];
+
+export interface SpendLedgerOptions {
+  /** Statements of each kind (reserve, settle) a process runs at once; calls beyond wait and go together. */
+  maxInFlight?: number;
+  /** Calls per grouped statement at most. */
+  maxGroup?: number;
+}
+
 /**
  * Hard spend caps: reserve the worst case against every applicable budget before a
  * model call, settle the actual cost after it, and sweep holds whose holder died. Each
- * operation is one SQL statement (see spend-ledger.sql.ts for why that is race-free).
+ * operation is one SQL statement (see spend-ledger.sql.ts for why that is race-free);
+ * concurrent calls of a process are grouped into one statement (group commit), so the
+ * budget rows every call shares change hands once per group.
  */
 export class SpendLedger {
-  constructor(
-    private readonly sql: SqlRunner,
-    private readonly clock: Clock = systemClock,
-  ) {}
+  private readonly reserves: CallGrouper<PreparedReservation, ReserveResult>;
+  private readonly settles: CallGrouper<SettlementRow, SettleResult>;
 
-  async reserve(request: ReserveRequest): Promise<ReserveResult> {
-    const amountUsd = toLedgerAmount(request.amountUsd);
-    const now = this.clock.now();
-    const { target } = request;
-    const [row] = await this.sql.$queryRawUnsafe<{ granted: boolean; inserted: number; budget_ids: string[]; budgets: BudgetSnapshot[] }[]>(
-      RESERVE_SQL,
-      request.attemptId,
-      amountUsd,
-      now,
-      scopeKeysFor(target),
-      target.tenantId,
-      target.taskId,
-      target.stepId,
-      new Date(now.getTime() + request.ttlMs),
-      request.model,
-      request.attempt,
-      request.actor,
-      request.traceId ?? null,
-    );
-    if (!row) throw new Error('reserve statement returned no row');
-    if (row.granted && row.inserted === 1) return { granted: true, amountUsd, budgetIds: row.budget_ids, replayed: false };
-    const existing = await this.heldAmount(request.attemptId);
-    if (existing) return { granted: true, amountUsd: existing.amountUsd, budgetIds: existing.budgetIds, replayed: true };
-    return { granted: false, amountUsd, blocking: row.budgets.filter((budget) => !budget.fits) };
+  constructor(
+    private readonly pool: SqlPool,
+    private readonly clock: Clock = systemClock,
+    options: SpendLedgerOptions = {},
+  ) {
+    const grouping = { maxInFlight: options.maxInFlight ?? 1, maxGroup: options.maxGroup ?? 64 };
+    this.reserves = new CallGrouper((group) => this.reserveGroup(group), grouping);
+    this.settles = new CallGrouper((group) => this.settleGroup(group), grouping);
   }
 
-  async settle(settlement: Settlement): Promise<SettleResult> {
+  reserve(request: ReserveRequest): Promise<ReserveResult> {
+    const now = this.clock.now();
+    return this.reserves.submit({ request, amountUsd: toLedgerAmount(request.amountUsd), now, expiresAt: new Date(now.getTime() + request.ttlMs) });
+  }
+
+  settle(settlement: Settlement): Promise<SettleResult> {
     const { outcome, usage } = settlement;
     const cost = outcome === 'unknown' ? null : outcome === 'success' ? toLedgerAmount(settlement.costUsd ?? 0) : '0';
-    const now = this.clock.now();
     const cache = outcome === 'success' ? settlement.responseCache : undefined;
-    return this.runSettle(
-      SETTLE_SQL,
+    return this.settles.submit([
       settlement.attemptId,
-      now,
       cost,
       SETTLED_STATE[outcome],
       outcome === 'not_sent' ? null : outcome,
@@ -158,11 +188,9 @@ export class SpendLedger {
       settlement.requestId ?? null,
       settlement.errorType ?? null,
       cache?.key ?? null,
-      cache ? new Date(now.getTime() + cache.ttlSeconds * 1000) : null,
+      cache ? new Date(this.clock.now().getTime() + cache.ttlSeconds * 1000) : null,
       cache ? JSON.stringify(cache.response) : null,
-      null,
-      null,
-    );
+    ]);
   }
 
   /**
@@ -171,27 +199,10 @@ export class SpendLedger {
    * in every replica at once (SKIP LOCKED).
    */
   async sweepExpired(limit: number, actor: Actor): Promise<SettleResult & { count: number }> {
-    return this.runSettle(
-      SWEEP_SQL,
-      limit,
-      this.clock.now(),
-      null,
-      'unknown_outcome',
-      'unknown',
-      0,
-      0,
-      0,
-      0,
-      0,
-      null,
-      null,
-      'holder_lost',
-      null,
-      null,
-      null,
-      actor,
-      JSON.stringify({ sweptAfterTtl: true }),
-    );
+    const [row] = await this.run<SettleRow>('atelier_spend_sweep_v2', SWEEP_SQL, [limit, this.clock.now(), actor, JSON.stringify({ sweptAfterTtl: true })]);
+    if (!row) throw new Error('sweep statement returned no row');
+    const costs = Object.values(row.settled);
+    return { settled: costs.length > 0, count: costs.length, costUsd: costs.reduce((sum, cost) => sum.plus(cost), new Decimal(0)).toFixed(), alerts: row.alerts };
   }
 
   /** A stored answer for this exact request, recorded as a free ledger entry with `llm.cache_hit`; undefined on a miss. */
@@ -204,8 +215,7 @@ export class SpendLedger {
     traceId?: string | null;
   }): Promise<CachedResponse | undefined> {
     const { target } = request;
-    const [row] = await this.sql.$queryRawUnsafe<{ model: string; response: Record<string, unknown> }[]>(
-      CACHE_HIT_SQL,
+    const [row] = await this.run<{ model: string; response: Record<string, unknown> }>('atelier_spend_cache_hit_v1', CACHE_HIT_SQL, [
       request.key,
       this.clock.now(),
       request.attemptId,
@@ -215,20 +225,106 @@ export class SpendLedger {
       request.attempt,
       request.actor,
       request.traceId ?? null,
-    );
+    ]);
     return row ? { model: row.model, response: row.response } : undefined;
   }
 
-  private async runSettle(sql: string, ...values: unknown[]): Promise<SettleResult & { count: number }> {
-    const [row] = await this.sql.$queryRawUnsafe<{ settled: number; cost_usd: string; alerts: FiredAlert[] }[]>(sql, ...values);
+  /**
+   * Named prepared statements: each connection parses and plans a statement once, then
+   * only binds and executes it. Planning these statements costs more than running them.
+   */
+  private async run<R extends QueryResultRow>(name: string, text: string, values: unknown[]): Promise<R[]> {
+    return (await this.pool.query<R>({ name, text, values })).rows;
+  }
+
+  /**
+   * One statement decides what is certain (granted together, or denied even alone); the
+   * rest, and every call of a group that failed (one bad call), are decided alone, in
+   * arrival order. Grouping never refuses a call that would have fitted on its own.
+   */
+  private async reserveGroup(group: PreparedReservation[]): Promise<ReserveResult[]> {
+    const distinct = new Set(group.map((call) => call.request.attemptId)).size === group.length;
+    const decided = group.length > 1 && distinct ? await this.reserveTogether(group).catch(() => undefined) : undefined;
+    const results: ReserveResult[] = [];
+    for (const [index, call] of group.entries()) results.push(decided?.[index] ?? (await this.reserveOne(call)));
+    return results;
+  }
+
+  private async reserveTogether(group: PreparedReservation[]): Promise<(ReserveResult | undefined)[]> {
+    const column = <T>(pick: (call: PreparedReservation) => T) => group.map(pick);
+    const [row] = await this.run<{ granted: Record<string, string[]>; denied: Record<string, BudgetSnapshot[]> }>('atelier_spend_reserve_group_v2', RESERVE_GROUP_SQL, [
+      column((c) => c.request.attemptId),
+      column((c) => c.amountUsd),
+      column((c) => c.request.target.tenantId),
+      column((c) => c.request.target.taskId),
+      column((c) => c.request.target.stepId),
+      column((c) => c.expiresAt),
+      column((c) => c.request.model),
+      column((c) => c.request.attempt),
+      column((c) => c.request.actor),
+      column((c) => c.request.traceId ?? null),
+      group[0]?.now,
+    ]);
+    if (!row) throw new Error('reserve statement returned no row');
+    return group.map(({ request, amountUsd }): ReserveResult | undefined => {
+      const budgetIds = row.granted[request.attemptId];
+      if (budgetIds) return { granted: true, amountUsd, budgetIds, replayed: false };
+      const blocking = row.denied[request.attemptId];
+      return blocking ? { granted: false, amountUsd, blocking } : undefined;
+    });
+  }
+
+  private async reserveOne({ request, amountUsd, now, expiresAt }: PreparedReservation): Promise<ReserveResult> {
+    const { target } = request;
+    const [row] = await this.run<{ granted: boolean; inserted: number; budget_ids: string[]; budgets: BudgetSnapshot[] }>('atelier_spend_reserve_v1', RESERVE_SQL, [
+      request.attemptId,
+      amountUsd,
+      now,
+      scopeKeysFor(target),
+      target.tenantId,
+      target.taskId,
+      target.stepId,
+      expiresAt,
+      request.model,
+      request.attempt,
+      request.actor,
+      request.traceId ?? null,
+    ]);
+    if (!row) throw new Error('reserve statement returned no row');
+    if (row.granted && row.inserted === 1) return { granted: true, amountUsd, budgetIds: row.budget_ids, replayed: false };
+    const existing = await this.heldAmount(request.attemptId);
+    if (existing) return { granted: true, amountUsd: existing.amountUsd, budgetIds: existing.budgetIds, replayed: true };
+    return { granted: false, amountUsd, blocking: row.budgets.filter((budget) => !budget.fits) };
+  }
+
+  /** One statement for the group; if it fails, each settlement alone, so only a bad one fails. */
+  private async settleGroup(group: SettlementRow[]): Promise<SettleResult[]> {
+    if (group.length > 1) {
+      const together = await this.settleTogether(group).catch(() => undefined);
+      if (together) return together;
+      const results: SettleResult[] = [];
+      for (const settlement of group) results.push((await this.settleTogether([settlement]))[0] as SettleResult);
+      return results;
+    }
+    return this.settleTogether(group);
+  }
+
+  private async settleTogether(group: SettlementRow[]): Promise<SettleResult[]> {
+    const columns = Array.from({ length: 15 }, (_, index) => group.map((row) => row[index]));
+    const [row] = await this.run<SettleRow>('atelier_spend_settle_v2', SETTLE_SQL, [...columns, this.clock.now()]);
     if (!row) throw new Error('settle statement returned no row');
-    return { settled: row.settled > 0, count: row.settled, costUsd: row.cost_usd, alerts: row.alerts };
+    // Alerts belong to the group's statement: reported once, with its first settlement.
+    return group.map(([attemptId], index) => {
+      const cost = row.settled[attemptId];
+      return { settled: cost !== undefined, costUsd: cost ?? '0', alerts: index === 0 ? row.alerts : [] };
+    });
   }
 
   private async heldAmount(attemptId: string): Promise<{ amountUsd: string; budgetIds: string[] } | undefined> {
-    const [row] = await this.sql.$queryRawUnsafe<{ amount: string; budget_ids: string[] }[]>(
+    const [row] = await this.run<{ amount: string; budget_ids: string[] }>(
+      'atelier_spend_held_v1',
       `SELECT trim_scale(amount_usd)::text AS amount, budget_ids::text[] AS budget_ids FROM spend_reservations WHERE attempt_id = $1`,
-      attemptId,
+      [attemptId],
     );
     return row ? { amountUsd: row.amount, budgetIds: row.budget_ids } : undefined;
   }

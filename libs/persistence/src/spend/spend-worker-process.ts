@@ -2,11 +2,13 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
-import type { WorkerCommand, WorkerOutcome } from './spend-worker';
+import type { BenchLoad, BenchReport, WorkerCommand, WorkerOutcome } from './spend-worker';
 
 export interface SpendWorker {
   /** Sends one command; resolves with the worker's answer. */
-  run(command: Exclude<WorkerCommand, { op: 'exit' }>): Promise<WorkerOutcome[]>;
+  run(command: Extract<WorkerCommand, { op: 'reserve' | 'settle' }>): Promise<WorkerOutcome[]>;
+  /** Runs a closed-loop load (bench/budget-spend.mjs). */
+  bench(load: BenchLoad): Promise<BenchReport>;
   stop(): Promise<void>;
 }
 
@@ -14,16 +16,16 @@ export interface SpendWorker {
 const WORKER_ENTRY = __filename.endsWith('.js') ? join(__dirname, 'spend-worker.js') : join(__dirname, '..', '..', '..', '..', 'dist', 'libs', 'persistence', 'src', 'spend', 'spend-worker.js');
 
 /** Starts the built spend worker as its own OS process (own connection pool), connected to `databaseUrl`. Needs `npm run build`. */
-export async function startSpendWorker(databaseUrl: string, poolMax = 5): Promise<SpendWorker> {
+export async function startSpendWorker(databaseUrl: string, poolMax = 5, maxInFlight = 1): Promise<SpendWorker> {
   if (!existsSync(WORKER_ENTRY)) throw new Error(`${WORKER_ENTRY} is missing: run \`npm run build\` first`);
   const child = spawn(process.execPath, [WORKER_ENTRY], {
-    env: { PATH: process.env['PATH'] ?? '', DATABASE_URL: databaseUrl, POOL_MAX: String(poolMax) },
+    env: { PATH: process.env['PATH'] ?? '', DATABASE_URL: databaseUrl, POOL_MAX: String(poolMax), MAX_IN_FLIGHT: String(maxInFlight) },
     stdio: ['pipe', 'pipe', 'pipe'],
   });
   const stderr: string[] = [];
   child.stderr?.on('data', (chunk: Buffer) => stderr.push(chunk.toString('utf8')));
   const lines = createInterface({ input: child.stdout! })[Symbol.asyncIterator]();
-  const next = async (): Promise<{ ready?: boolean; outcomes?: WorkerOutcome[] }> => {
+  const next = async (): Promise<{ ready?: boolean; outcomes?: WorkerOutcome[]; report?: BenchReport }> => {
     const line = await lines.next();
     if (line.done) throw new Error(`spend worker exited:\n${stderr.join('').slice(-2000)}`);
     return JSON.parse(line.value);
@@ -38,6 +40,12 @@ export async function startSpendWorker(databaseUrl: string, poolMax = 5): Promis
     async run(command) {
       child.stdin!.write(`${JSON.stringify(command)}\n`);
       return (await next()).outcomes ?? [];
+    },
+    async bench(load) {
+      child.stdin?.write(`${JSON.stringify({ op: 'bench', load })}\n`);
+      const { report } = await next();
+      if (!report) throw new Error('spend worker answered the bench without a report');
+      return report;
     },
     stop: () => stopWorker(child),
   };

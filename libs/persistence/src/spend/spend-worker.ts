@@ -1,6 +1,6 @@
 import { createInterface } from 'node:readline';
 import { createPrismaClient } from '../prisma.service';
-import { type ReserveRequest, SpendLedger } from './spend-ledger';
+import { type ReserveRequest, SpendLedger, type SpendTarget } from './spend-ledger';
 
 // An OS process that runs spend-ledger operations, for the concurrency proof
 // (spend-ledger.concurrency.spec.ts) and the benchmark (bench/budget-spend.mjs); started
@@ -13,9 +13,28 @@ export interface WorkerReservation {
   settleUsd?: string;
 }
 
+/** Closed-loop load for the benchmark: each caller reserves, waits `thinkMs` (the model call), settles, and again. */
+export interface BenchLoad {
+  callers: number;
+  durationMs: number;
+  thinkMs: number;
+  targets: SpendTarget[];
+  amountUsd: string;
+  costUsd: string;
+}
+
+export interface BenchReport {
+  reserveMs: number[];
+  settleMs: number[];
+  pairs: number;
+  denied: number;
+  errors: string[];
+}
+
 export type WorkerCommand =
   | { op: 'reserve'; reservations: WorkerReservation[] }
   | { op: 'settle'; settlements: { attemptId: string; costUsd: string }[] }
+  | { op: 'bench'; load: BenchLoad }
   | { op: 'exit' };
 
 export interface WorkerOutcome {
@@ -31,7 +50,7 @@ async function main(): Promise<void> {
   if (!url) throw new Error('DATABASE_URL is required');
   const prisma = createPrismaClient({ connectionString: url, poolMax: Number(process.env['POOL_MAX'] ?? 5) });
   await prisma.$connect();
-  const ledger = new SpendLedger(prisma);
+  const ledger = new SpendLedger(prisma.pool, undefined, { maxInFlight: Number(process.env['MAX_IN_FLIGHT'] ?? 1) });
   const reply = (message: unknown) => process.stdout.write(`${JSON.stringify(message)}\n`);
   const failure = (error: unknown) => String((error as { code?: string; message?: string }).code ?? (error as Error).message);
 
@@ -39,7 +58,9 @@ async function main(): Promise<void> {
   for await (const line of createInterface({ input: process.stdin })) {
     const command = JSON.parse(line) as WorkerCommand;
     if (command.op === 'exit') break;
-    if (command.op === 'reserve') {
+    if (command.op === 'bench') {
+      reply({ op: 'bench', report: await bench(ledger, command.load) });
+    } else if (command.op === 'reserve') {
       const outcomes = await Promise.all(
         command.reservations.map(async ({ request, settleUsd }): Promise<WorkerOutcome> => {
           try {
@@ -67,6 +88,35 @@ async function main(): Promise<void> {
     }
   }
   await prisma.$disconnect();
+}
+
+async function bench(ledger: SpendLedger, load: BenchLoad): Promise<BenchReport> {
+  const report: BenchReport = { reserveMs: [], settleMs: [], pairs: 0, denied: 0, errors: [] };
+  const until = Date.now() + load.durationMs;
+  const caller = async (index: number) => {
+    for (let n = 0; Date.now() < until; n++) {
+      const target = load.targets[(index + n) % load.targets.length] as SpendTarget;
+      const attemptId = `${target.stepId}:${process.pid}:${index}:${n}`;
+      try {
+        let started = performance.now();
+        const result = await ledger.reserve({ attemptId, target, amountUsd: load.amountUsd, ttlMs: 60_000, model: 'claude-haiku-5-5', attempt: 1, actor: 'service:bench' });
+        report.reserveMs.push(performance.now() - started);
+        if (!result.granted) {
+          report.denied++;
+          continue;
+        }
+        if (load.thinkMs > 0) await new Promise((resolve) => setTimeout(resolve, load.thinkMs));
+        started = performance.now();
+        await ledger.settle({ attemptId, outcome: 'success', costUsd: load.costUsd, usage: { inputTokens: 100, outputTokens: 50, cacheCreationInputTokens: 0, cacheCreation1hInputTokens: 0, cacheReadInputTokens: 0 }, latencyMs: load.thinkMs });
+        report.settleMs.push(performance.now() - started);
+        report.pairs++;
+      } catch (error) {
+        report.errors.push(String((error as { code?: string }).code ?? (error as Error).message));
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: load.callers }, (_, index) => caller(index)));
+  return report;
 }
 
 if (require.main === module) {

@@ -1,0 +1,147 @@
+// Reservation + settlement throughput and latency under 200 concurrent callers.
+//
+//   npm run bench:budget                       # both scenarios, 15 s each
+//   npm run bench:budget -- --seconds 30 --workers 4 --callers 200
+//
+// Callers are spread over several OS processes (like agent replicas), each with its own
+// connection pool, against a scratch database on the local Postgres. Every call holds
+// three budgets (global, tenant, task), as a real model call does. Two scenarios:
+//  - "llm-paced": each caller reserves, waits --think ms (the model call), settles;
+//  - "saturated": no wait, every caller hammers the ledger (the ceiling).
+// A sampler reads every budget row throughout and counts any with spent + reserved >
+// limit; at the end each budget's spent must equal its ledger rows exactly.
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+const require = createRequire(import.meta.url);
+const { createPrismaClient, createScratchDatabase } = require(join(root, 'dist/libs/persistence/src/index.js'));
+const { startSpendWorker } = require(join(root, 'dist/libs/persistence/src/spend/spend-worker-process.js'));
+const { Client } = require('pg');
+const Decimal = require('decimal.js');
+
+const { values: args } = parseArgs({
+  options: {
+    callers: { type: 'string', default: '200' },
+    workers: { type: 'string', default: '4' },
+    pool: { type: 'string', default: '6' },
+    'in-flight': { type: 'string', default: '1' },
+    seconds: { type: 'string', default: '15' },
+    think: { type: 'string', default: '100' },
+    scenario: { type: 'string', default: 'all' },
+  },
+});
+const CALLERS = Number(args.callers);
+const WORKERS = Number(args.workers);
+const AMOUNT = '0.002';
+const COST = '0.000734567891';
+
+const percentile = (sorted, p) => (sorted.length ? sorted[Math.min(sorted.length - 1, Math.ceil(p * sorted.length) - 1)] : NaN);
+const fmt = (ms) => (Number.isNaN(ms) ? '–' : ms.toFixed(2));
+
+function startSampler(url) {
+  const client = new Client({ connectionString: url });
+  let running = true;
+  let samples = 0;
+  let violations = 0;
+  const done = (async () => {
+    await client.connect();
+    while (running) {
+      const { rows } = await client.query('SELECT (spent_usd + reserved_usd > limit_usd) AS over FROM budgets');
+      violations += rows.filter((row) => row.over).length;
+      samples++;
+      await new Promise((resolve) => setTimeout(resolve, 5));
+    }
+    await client.end();
+  })();
+  return async () => {
+    running = false;
+    await done;
+    return { samples, violations };
+  };
+}
+
+async function setUp(prisma, globalLimit) {
+  await prisma.budget.create({ data: { scope: 'GLOBAL', scopeKey: 'global', period: 'MONTH', limitUsd: globalLimit } });
+  const targets = [];
+  for (let t = 0; t < 4; t++) {
+    const tenant = await prisma.tenant.create({ data: { name: `bench-${t}-${Date.now()}` } });
+    await prisma.budget.create({ data: { scope: 'TENANT', scopeKey: `tenant:${tenant.id}`, tenantId: tenant.id, period: 'DAY', limitUsd: '1000000' } });
+    for (let k = 0; k < 25; k++) {
+      const task = await prisma.task.create({ data: { tenantId: tenant.id, workflow: 'research-report', input: { goal: 'bench' } } });
+      const step = await prisma.step.create({ data: { taskId: task.id, key: 'investigate', kind: 'research.investigate', agent: 'research', input: {} } });
+      await prisma.budget.create({ data: { scope: 'TASK', scopeKey: `task:${task.id}`, tenantId: tenant.id, taskId: task.id, period: 'TOTAL', limitUsd: '1000000' } });
+      targets.push({ tenantId: tenant.id, taskId: task.id, stepId: step.id });
+    }
+  }
+  return targets;
+}
+
+async function reconcile(prisma) {
+  const rows = await prisma.$queryRawUnsafe(
+    `SELECT b.scope_key, b.spent_usd::text AS spent, b.reserved_usd::text AS reserved, b.limit_usd::text AS limit,
+            COALESCE((SELECT sum(c.cost_usd) FROM llm_calls c
+               WHERE b.scope = 'global' OR (b.scope = 'tenant' AND c.tenant_id = b.tenant_id) OR (b.scope = 'task' AND c.task_id = b.task_id)), 0)::text AS ledger
+       FROM budgets b`,
+  );
+  const mismatched = rows.filter((row) => !new Decimal(row.spent).equals(row.ledger) || !new Decimal(row.reserved).isZero() || new Decimal(row.spent).greaterThan(row.limit));
+  return { budgets: rows.length, mismatched: mismatched.length, globalSpent: rows.find((row) => row.scope_key === 'global').spent };
+}
+
+async function scenario(name, { thinkMs, seconds, globalLimit }) {
+  const db = await createScratchDatabase(process.env.TEST_DATABASE_URL ?? 'postgresql://postgres@127.0.0.1:5432/postgres', join(root, 'prisma', 'migrations'), 'atelier_bench');
+  const prisma = createPrismaClient({ connectionString: db.url, poolMax: 2 });
+  const workers = [];
+  try {
+    const targets = await setUp(prisma, globalLimit);
+    for (let w = 0; w < WORKERS; w++) workers.push(await startSpendWorker(db.url, Number(args.pool), Number(args['in-flight'])));
+    const stopSampler = startSampler(db.url);
+    const started = Date.now();
+    const perWorker = Math.ceil(CALLERS / WORKERS);
+    const reports = await Promise.all(
+      workers.map((worker, w) => worker.bench({ callers: Math.min(perWorker, CALLERS - w * perWorker), durationMs: seconds * 1000, thinkMs, targets, amountUsd: AMOUNT, costUsd: COST })),
+    );
+    const elapsed = (Date.now() - started) / 1000;
+    const sampled = await stopSampler();
+    const reserve = reports.flatMap((r) => r.reserveMs).sort((a, b) => a - b);
+    const settle = reports.flatMap((r) => r.settleMs).sort((a, b) => a - b);
+    const pairs = reports.reduce((sum, r) => sum + r.pairs, 0);
+    const denied = reports.reduce((sum, r) => sum + r.denied, 0);
+    const errors = reports.flatMap((r) => r.errors);
+    const ledger = await reconcile(prisma);
+    return {
+      name,
+      thinkMs,
+      callers: CALLERS,
+      workers: WORKERS,
+      inFlight: Number(args['in-flight']),
+      seconds: elapsed.toFixed(1),
+      pairsPerSecond: (pairs / elapsed).toFixed(0),
+      reserve: { p50: fmt(percentile(reserve, 0.5)), p99: fmt(percentile(reserve, 0.99)) },
+      settle: { p50: fmt(percentile(settle, 0.5)), p99: fmt(percentile(settle, 0.99)) },
+      pairs,
+      denied,
+      errors: errors.length ? [...new Set(errors)].join(', ') : 0,
+      overspendSamples: `${sampled.violations} of ${sampled.samples}`,
+      ledger: `${ledger.budgets - ledger.mismatched}/${ledger.budgets} budgets = ledger, global spent ${ledger.globalSpent}`,
+    };
+  } finally {
+    await Promise.all(workers.map((worker) => worker.stop()));
+    await prisma.$disconnect();
+    await db.drop();
+  }
+}
+
+const seconds = Number(args.seconds);
+const plans = {
+  'llm-paced': { thinkMs: Number(args.think), seconds, globalLimit: '1000000' },
+  saturated: { thinkMs: 0, seconds, globalLimit: '1000000' },
+  // The global cap runs out mid-run: denials under full contention must still never overspend.
+  exhausted: { thinkMs: 0, seconds: Math.min(seconds, 5), globalLimit: new Decimal(AMOUNT).times(400).toFixed() },
+};
+for (const [name, plan] of Object.entries(plans)) {
+  if (args.scenario !== 'all' && args.scenario !== name) continue;
+  console.log(JSON.stringify(await scenario(name, plan)));
+}
