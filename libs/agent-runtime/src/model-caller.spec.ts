@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import Decimal from 'decimal.js';
 import { Registry } from 'prom-client';
 import { LlmCallError, promptTokensUpperBound, UnknownModelError } from '@atelier/llm';
-import { createLogger } from '@atelier/observability';
+import { createLogger, metricsCatalog } from '@atelier/observability';
 import { createPrismaClient, type PrismaService, SpendLedger } from '@atelier/persistence';
 import { createTestDatabase, type LlmSimulatorProcess, startLlmSimulator, type TestDatabase } from '@atelier/testing';
 import { type AgentConfig, loadAgentConfig } from './agent-config';
@@ -23,7 +23,7 @@ describe(ModelCaller.name, () => {
     [db, simulator] = await Promise.all([createTestDatabase('atelier_model_caller'), startLlmSimulator()]);
     prisma = createPrismaClient({ connectionString: db.url, poolMax: 4 });
     config = loadAgentConfig({ DATABASE_URL: db.url, LLM_MODE: 'simulator', ANTHROPIC_BASE_URL: simulator.url, LLM_TIMEOUT_MS: '1000', LLM_RESPONSE_CACHE_TTL_SECONDS: '0' });
-    caller = new ModelCaller({ agent: 'research', handlers: {} }, config, new LlmClient(config), new SpendLedger(prisma.pool), prisma, createLogger({ service: 'test', level: 'silent' }), new Registry());
+    caller = new ModelCaller({ agent: 'research', handlers: {} }, config, new LlmClient(config), new SpendLedger(prisma.pool), prisma, createLogger({ service: 'test', level: 'silent' }), metricsCatalog(new Registry()));
   });
 
   afterAll(async () => {

@@ -1,9 +1,8 @@
 import { Inject, Injectable } from '@nestjs/common';
 import type { StepKind } from '@atelier/contracts';
 import { LlmCallError, promptTokensUpperBound, type PromptRequest, responseCacheKey } from '@atelier/llm';
-import { createBudgetAlertCounter, LOGGER, type Logger, METRICS_REGISTRY } from '@atelier/observability';
+import { LOGGER, type Logger, METRICS_CATALOG, type MetricsCatalog } from '@atelier/observability';
 import { type Actor, appendAudit, describeDenial, PrismaService, type Settlement, type SettleResult, SpendLedger } from '@atelier/persistence';
-import type { Registry } from 'prom-client';
 import type { AgentConfig } from './agent-config';
 import type { AgentDefinition } from './agent-definition';
 import { LlmClient } from './llm-client';
@@ -44,7 +43,6 @@ const SETTLE_RETRY_DELAYS_MS = [100, 400, 1_600];
 @Injectable()
 export class ModelCaller {
   private readonly actor: Actor;
-  private readonly alerts;
 
   constructor(
     @Inject(AGENT_DEFINITION) definition: AgentDefinition,
@@ -53,10 +51,9 @@ export class ModelCaller {
     private readonly ledger: SpendLedger,
     private readonly prisma: PrismaService,
     @Inject(LOGGER) private readonly logger: Logger,
-    @Inject(METRICS_REGISTRY) registry: Registry,
+    @Inject(METRICS_CATALOG) private readonly metrics: MetricsCatalog,
   ) {
     this.actor = `service:${definition.agent}-agent`;
-    this.alerts = createBudgetAlertCounter(registry);
   }
 
   async call(scope: ModelCallScope, request: LlmRequest, signal: AbortSignal): Promise<LlmReply> {
@@ -196,7 +193,7 @@ export class ModelCaller {
     for (let attempt = 0; ; attempt++) {
       try {
         const result = await this.ledger.settle(settlement);
-        for (const alert of result.alerts) this.alerts.inc({ scope: alert.scope, threshold: String(alert.threshold) });
+        for (const alert of result.alerts) this.metrics.budgetAlerts.inc({ scope: alert.scope, threshold: String(alert.threshold) });
         return result;
       } catch (error) {
         const delay = SETTLE_RETRY_DELAYS_MS[attempt];

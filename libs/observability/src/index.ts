@@ -21,4 +21,3 @@ export * from './jetstream-streams-check';
 export * from './observability.module';
 export * from './nest-service-runner';
 export * from './public-route';
-export * from './budget-metrics';

@@ -1,34 +1,48 @@
-import { Inject, Injectable } from '@nestjs/common';
-import { METRICS_REGISTRY } from '@atelier/observability';
+import { Inject, Injectable, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
+import { LOGGER, type Logger, METRICS_CATALOG, type MetricsCatalog } from '@atelier/observability';
 import { PrismaService } from '@atelier/persistence';
-import { Gauge, type Registry } from 'prom-client';
+import { ORCHESTRATOR_CONFIG, type OrchestratorConfig } from '../config';
+import { Periodic } from './periodic';
 
 /**
- * `atelier_budget_utilization_ratio{scope}`: per scope, the highest spent / limit among
- * its budgets in their current UTC window (task budgets of unfinished tasks only), read
- * from Postgres at scrape time so every replica reports the same truth.
+ * `atelier_budget_utilization_ratio{scope}`: per scope, the highest (spent + reserved) /
+ * limit among its budgets in their current UTC window (task budgets of unfinished tasks
+ * only), read from Postgres on the sweep interval so every replica reports the same truth.
  */
 @Injectable()
-export class BudgetUtilizationMetric {
-  constructor(prisma: PrismaService, @Inject(METRICS_REGISTRY) registry: Registry) {
-    new Gauge({
-      name: 'atelier_budget_utilization_ratio',
-      help: 'Highest spent/limit among the budgets of each scope, in their current window',
-      labelNames: ['scope'],
-      registers: [registry],
-      async collect() {
-        const rows = await prisma.$queryRaw<{ scope: string; ratio: number }[]>`
-          SELECT b.scope::text AS scope,
-                 max(CASE WHEN b.limit_usd = 0 THEN 1
-                          WHEN (b.period = 'day' AND b.window_start < date_trunc('day', now(), 'UTC'))
-                            OR (b.period = 'month' AND b.window_start < date_trunc('month', now(), 'UTC')) THEN 0
-                          ELSE b.spent_usd / b.limit_usd END)::float8 AS ratio
-            FROM budgets b
-           WHERE b.scope <> 'task' OR EXISTS (SELECT 1 FROM tasks t WHERE t.id = b.task_id AND t.status IN ('queued', 'running'))
-           GROUP BY b.scope`.catch(() => []);
-        this.reset();
-        for (const row of rows) this.set({ scope: row.scope }, row.ratio);
-      },
-    });
+export class BudgetUtilizationMetric implements OnApplicationBootstrap, OnApplicationShutdown {
+  private readonly periodic: Periodic;
+
+  constructor(
+    private readonly prisma: PrismaService,
+    @Inject(METRICS_CATALOG) private readonly metrics: MetricsCatalog,
+    @Inject(ORCHESTRATOR_CONFIG) config: OrchestratorConfig,
+    @Inject(LOGGER) logger: Logger,
+  ) {
+    this.periodic = new Periodic(config.SPEND_SWEEP_INTERVAL_MS, () => this.refresh(), (error) => logger.warn({ err: error }, 'reading budget utilization failed; will retry'));
+  }
+
+  onApplicationBootstrap(): void {
+    this.periodic.start();
+    void this.refresh().catch(() => undefined);
+  }
+
+  onApplicationShutdown(): void {
+    this.periodic.stop();
+  }
+
+  async refresh(): Promise<void> {
+    const rows = await this.prisma.$queryRaw<{ scope: string; ratio: number }[]>`
+      SELECT b.scope::text AS scope,
+             max(CASE WHEN b.limit_usd = 0 THEN 1
+                      ELSE (CASE WHEN (b.period = 'day' AND b.window_start < date_trunc('day', now(), 'UTC'))
+                                   OR (b.period = 'month' AND b.window_start < date_trunc('month', now(), 'UTC'))
+                                 THEN 0 ELSE b.spent_usd END + b.reserved_usd) / b.limit_usd END)::float8 AS ratio
+        FROM budgets b
+       WHERE b.scope <> 'task' OR EXISTS (SELECT 1 FROM tasks t WHERE t.id = b.task_id AND t.status IN ('queued', 'running'))
+       GROUP BY b.scope`;
+    const gauge = this.metrics.budgetUtilization;
+    gauge.reset();
+    for (const row of rows) gauge.set({ scope: row.scope }, row.ratio);
   }
 }

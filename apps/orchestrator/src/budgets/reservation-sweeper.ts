@@ -1,7 +1,6 @@
 import { Inject, Injectable, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
-import { createBudgetAlertCounter, LOGGER, type Logger, METRICS_REGISTRY } from '@atelier/observability';
+import { LOGGER, type Logger, METRICS_CATALOG, type MetricsCatalog } from '@atelier/observability';
 import { SpendLedger } from '@atelier/persistence';
-import type { Registry } from 'prom-client';
 import { ORCHESTRATOR_CONFIG, type OrchestratorConfig } from '../config';
 import { Periodic } from './periodic';
 
@@ -16,15 +15,13 @@ const BATCH = 100;
 @Injectable()
 export class ReservationSweeper implements OnApplicationBootstrap, OnApplicationShutdown {
   private readonly periodic: Periodic;
-  private readonly alerts;
 
   constructor(
     private readonly ledger: SpendLedger,
     @Inject(ORCHESTRATOR_CONFIG) config: OrchestratorConfig,
     @Inject(LOGGER) private readonly logger: Logger,
-    @Inject(METRICS_REGISTRY) registry: Registry,
+    @Inject(METRICS_CATALOG) private readonly metrics: MetricsCatalog,
   ) {
-    this.alerts = createBudgetAlertCounter(registry);
     this.periodic = new Periodic(config.SPEND_SWEEP_INTERVAL_MS, () => this.sweepOnce(), (error) => this.logger.warn({ err: error }, 'sweeping spend reservations failed; will retry'));
   }
 
@@ -40,7 +37,7 @@ export class ReservationSweeper implements OnApplicationBootstrap, OnApplication
     let swept = 0;
     for (;;) {
       const result = await this.ledger.sweepExpired(BATCH, 'service:orchestrator');
-      for (const alert of result.alerts) this.alerts.inc({ scope: alert.scope, threshold: String(alert.threshold) });
+      for (const alert of result.alerts) this.metrics.budgetAlerts.inc({ scope: alert.scope, threshold: String(alert.threshold) });
       swept += result.count;
       if (result.count < BATCH) break;
     }
