@@ -1,7 +1,7 @@
 // Reservation + settlement throughput and latency under 200 concurrent callers.
 //
 //   npm run bench:budget                       # both scenarios, 15 s each
-//   npm run bench:budget -- --seconds 30 --workers 4 --callers 200
+//   npm run bench:budget -- --seconds 30 --workers 4 --callers 200 --in-flight 1
 //
 // Callers are spread over several OS processes (like agent replicas), each with its own
 // connection pool, against a scratch database on the local Postgres. Every call holds
