@@ -2,22 +2,13 @@ import Decimal from 'decimal.js';
 import { Client } from 'pg';
 import { createTestDatabase, startLlmSimulator, startNatsServer, startService, type ServiceProcess, type TestDatabase } from '@atelier/testing';
 import { apiClient } from './support/api-client';
+import { waitFor } from './support/wait-for';
 
 // kill -9 an agent while it holds a reservation (the simulator is still holding the
 // model's reply): after the reservation's TTL the orchestrator's sweeper bills it at
 // its reserved amount as an unknown outcome, and every budget still adds up.
 
 const BOOTSTRAP_KEY = 'bootstrap-admin-key-for-sweep-e2e-01234';
-
-async function poll<T>(probe: () => Promise<T | undefined>, what: string, timeoutMs = 15_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-}
 
 describe('reservation sweeper (end to end)', () => {
   let db: TestDatabase;
@@ -57,7 +48,7 @@ describe('reservation sweeper (end to end)', () => {
     const { id } = (await submitted.json()) as { id: string };
 
     // Kill once the simulator holds the request: the agent is mid-call, its money reserved.
-    await poll(async () => ((await (await fetch(`${simulator.url}/_sim/stats`)).json()) as { messages: number }).messages || undefined, 'the model call');
+    await waitFor('the model call', async () => ((await (await fetch(`${simulator.url}/_sim/stats`)).json()) as { messages: number }).messages, (messages) => messages > 0);
     await services[1]!.kill();
     const held = (await sql.query(`SELECT attempt_id, amount_usd::text AS amount, state FROM spend_reservations WHERE task_id = $1`, [id])).rows[0];
     expect(held.state).toBe('reserved');
@@ -68,9 +59,10 @@ describe('reservation sweeper (end to end)', () => {
     ]);
     expect(during.every((budget) => new Decimal(budget.reserved).equals(held.amount))).toBe(true);
 
-    const swept = await poll(
-      async () => (await sql.query(`SELECT state, settled_usd::text AS settled FROM spend_reservations WHERE attempt_id = $1 AND state <> 'reserved'`, [held.attempt_id])).rows[0],
+    const swept = await waitFor(
       'the sweeper',
+      async () => (await sql.query(`SELECT state, settled_usd::text AS settled FROM spend_reservations WHERE attempt_id = $1`, [held.attempt_id])).rows[0],
+      (reservation) => reservation.state !== 'reserved',
     );
     expect(swept).toEqual({ state: 'unknown_outcome', settled: held.amount });
 

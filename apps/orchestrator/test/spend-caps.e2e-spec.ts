@@ -6,6 +6,7 @@ import { loadModelRoutes, loadPricing } from '@atelier/llm';
 import { createTestDatabase, startLlmSimulator, startNatsServer, startService, type ServiceProcess, type TestDatabase } from '@atelier/testing';
 import { signAlertBody } from '../src/budgets/alert-webhook-delivery';
 import { apiClient, type ApiClient } from './support/api-client';
+import { waitFor } from './support/wait-for';
 
 // Spend caps end to end: the built services as OS processes, real Postgres and JetStream,
 // the simulator behind the real SDK, and a webhook receiver for budget alerts.
@@ -37,15 +38,6 @@ async function startWebhookReceiver(): Promise<{ url: string; received: Received
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const { port } = server.address() as { port: number };
   return { url: `http://127.0.0.1:${port}/hooks/budget`, received, server };
-}
-
-async function eventually<T>(probe: () => Promise<T>, done: (value: T) => boolean, timeoutMs = 15_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (done(value) || Date.now() > deadline) return value;
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
 }
 
 describe('spend caps (end to end)', () => {
@@ -168,7 +160,8 @@ describe('spend caps (end to end)', () => {
     expect(rolled.windowStart).toBe(`${new Date().toISOString().slice(0, 10)}T00:00:00.000Z`);
 
     // 5 % crossed (once per window): POSTed, refused with a 500, retried, delivered; signed.
-    const deliveries = await eventually(
+    const deliveries = await waitFor(
+      'the alert to be delivered',
       async () => {
         const forBudget = webhook.received.filter((r) => JSON.parse(r.body).budget.id === budgetId);
         return forBudget.filter((r) => r.headers['x-atelier-delivery'] === forBudget[0]?.headers['x-atelier-delivery']);
@@ -184,7 +177,7 @@ describe('spend caps (end to end)', () => {
     const alerts = (await sql.query(`SELECT threshold, state, attempts FROM budget_alerts WHERE budget_id = $1 ORDER BY created_at`, [budgetId])).rows;
     expect(alerts[0]).toMatchObject({ threshold: 5 });
     expect(alerts.every((alert) => alert.threshold === 5)).toBe(true);
-    expect(await eventually(async () => (await sql.query(`SELECT state FROM budget_alerts WHERE id = (SELECT id FROM budget_alerts WHERE budget_id = $1 ORDER BY created_at LIMIT 1)`, [budgetId])).rows[0].state, (s) => s === 'delivered')).toBe('delivered');
+    await waitFor('the alert marked delivered', async () => (await sql.query(`SELECT state FROM budget_alerts WHERE budget_id = $1 ORDER BY created_at LIMIT 1`, [budgetId])).rows[0].state, (state) => state === 'delivered');
     expect(Number((await sql.query(`SELECT count(*) FROM audit_events WHERE action = 'budget.alert' AND subject = $1`, [`budget:${budgetId}`])).rows[0].count)).toBe(alerts.length);
 
     // Counted by the agents that settled the spend, and the utilization is exported.

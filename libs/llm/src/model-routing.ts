@@ -1,5 +1,6 @@
 import { STEP_KINDS, type StepKind } from '@atelier/contracts';
 import { z } from 'zod';
+import { parseJsonConfig } from './json-config';
 import type { Pricing } from './pricing';
 
 export interface ModelRoute {
@@ -31,21 +32,7 @@ export type ModelRoutes = (kind: StepKind) => ModelRoute;
  * routed model must be priced: an unpriced default would only fail at the first call.
  */
 export function loadModelRoutes(pricing: Pricing, overridesJson?: string): ModelRoutes {
-  let overrides: z.infer<typeof RouteOverrides> = {};
-  if (overridesJson) {
-    let raw: unknown;
-    try {
-      raw = JSON.parse(overridesJson);
-    } catch {
-      throw new Error('config: LLM_ROUTES must be a JSON object of step kind → {model, maxTokens}');
-    }
-    const parsed = RouteOverrides.safeParse(raw);
-    if (!parsed.success) {
-      const issue = parsed.error.issues[0];
-      throw new Error(`config: LLM_ROUTES has an invalid ${issue?.path.join('.') || 'value'}: ${issue?.message ?? 'invalid'}`);
-    }
-    overrides = parsed.data;
-  }
+  const overrides = overridesJson ? parseJsonConfig('LLM_ROUTES', overridesJson, RouteOverrides, 'step kind → {model, maxTokens}') : {};
   const routes = Object.fromEntries(STEP_KINDS.map((kind) => [kind, { ...DEFAULT_ROUTES[kind], ...overrides[kind] }])) as Record<StepKind, ModelRoute>;
   for (const [kind, route] of Object.entries(routes)) {
     if (!pricing.models().includes(route.model)) throw new Error(`config: LLM_ROUTES routes ${kind} to ${route.model}, which has no price (add it to LLM_PRICING_OVERRIDES)`);

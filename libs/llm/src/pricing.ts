@@ -1,5 +1,6 @@
 import Decimal from 'decimal.js';
 import { z } from 'zod';
+import { parseJsonConfig } from './json-config';
 import { BATCH_DISCOUNT, type ModelPrice, PRICING_TABLE, type TokenRates } from './pricing-table';
 
 export class UnknownModelError extends Error {
@@ -62,7 +63,7 @@ const Overrides = z.record(z.string().regex(/^[a-z0-9][a-z0-9.-]{0,99}$/, 'model
 export function loadPricing(overridesJson?: string): Pricing {
   const table = new Map<string, ModelPrice>(Object.entries(PRICING_TABLE));
   if (overridesJson) {
-    for (const [model, row] of Object.entries(parseOverrides(overridesJson))) {
+    for (const [model, row] of Object.entries(parseJsonConfig('LLM_PRICING_OVERRIDES', overridesJson, Overrides, 'model → prices'))) {
       const { longPrompt, ...rates } = row;
       const merged: Partial<ModelPrice> = { ...table.get(model) };
       for (const field of RATE_FIELDS) if (rates[field] !== undefined) merged[field] = rates[field];
@@ -116,17 +117,4 @@ export function loadPricing(overridesJson?: string): Pricing {
       return discounted(cost, options.batch);
     },
   };
-}
-
-function parseOverrides(json: string): z.infer<typeof Overrides> {
-  let raw: unknown;
-  try {
-    raw = JSON.parse(json);
-  } catch {
-    throw new Error('config: LLM_PRICING_OVERRIDES must be a JSON object of model → prices');
-  }
-  const parsed = Overrides.safeParse(raw);
-  if (parsed.success) return parsed.data;
-  const issue = parsed.error.issues[0];
-  throw new Error(`config: LLM_PRICING_OVERRIDES has an invalid ${issue?.path.join('.') || 'value'}: ${issue?.message ?? 'invalid'}`);
 }

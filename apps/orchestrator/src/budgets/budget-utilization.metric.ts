@@ -1,8 +1,8 @@
-import { Inject, Injectable, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
+import { Inject, Injectable } from '@nestjs/common';
 import { LOGGER, type Logger, METRICS_CATALOG, type MetricsCatalog } from '@atelier/observability';
 import { PrismaService } from '@atelier/persistence';
 import { ORCHESTRATOR_CONFIG, type OrchestratorConfig } from '../config';
-import { Periodic } from './periodic';
+import { PeriodicJob } from './periodic-job';
 
 /**
  * `atelier_budget_utilization_ratio{scope}`: per scope, the highest (spent + reserved) /
@@ -10,28 +10,17 @@ import { Periodic } from './periodic';
  * only), read from Postgres on the sweep interval so every replica reports the same truth.
  */
 @Injectable()
-export class BudgetUtilizationMetric implements OnApplicationBootstrap, OnApplicationShutdown {
-  private readonly periodic: Periodic;
-
+export class BudgetUtilizationMetric extends PeriodicJob {
   constructor(
     private readonly prisma: PrismaService,
     @Inject(METRICS_CATALOG) private readonly metrics: MetricsCatalog,
     @Inject(ORCHESTRATOR_CONFIG) config: OrchestratorConfig,
     @Inject(LOGGER) logger: Logger,
   ) {
-    this.periodic = new Periodic(config.SPEND_SWEEP_INTERVAL_MS, () => this.refresh(), (error) => logger.warn({ err: error }, 'reading budget utilization failed; will retry'));
+    super(config.SPEND_SWEEP_INTERVAL_MS, logger, 'reading budget utilization failed; will retry');
   }
 
-  onApplicationBootstrap(): void {
-    this.periodic.start();
-    void this.refresh().catch(() => undefined);
-  }
-
-  onApplicationShutdown(): void {
-    this.periodic.stop();
-  }
-
-  async refresh(): Promise<void> {
+  async runOnce(): Promise<void> {
     const rows = await this.prisma.$queryRaw<{ scope: string; ratio: number }[]>`
       SELECT b.scope::text AS scope,
              max(CASE WHEN b.limit_usd = 0 THEN 1

@@ -1,8 +1,8 @@
-import { Inject, Injectable, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
+import { Inject, Injectable } from '@nestjs/common';
 import { LOGGER, type Logger, METRICS_CATALOG, type MetricsCatalog } from '@atelier/observability';
 import { SpendLedger } from '@atelier/persistence';
 import { ORCHESTRATOR_CONFIG, type OrchestratorConfig } from '../config';
-import { Periodic } from './periodic';
+import { PeriodicJob } from './periodic-job';
 
 const BATCH = 100;
 
@@ -13,27 +13,17 @@ const BATCH = 100;
  * Every replica sweeps; SKIP LOCKED gives each its own rows.
  */
 @Injectable()
-export class ReservationSweeper implements OnApplicationBootstrap, OnApplicationShutdown {
-  private readonly periodic: Periodic;
-
+export class ReservationSweeper extends PeriodicJob {
   constructor(
     private readonly ledger: SpendLedger,
     @Inject(ORCHESTRATOR_CONFIG) config: OrchestratorConfig,
     @Inject(LOGGER) private readonly logger: Logger,
     @Inject(METRICS_CATALOG) private readonly metrics: MetricsCatalog,
   ) {
-    this.periodic = new Periodic(config.SPEND_SWEEP_INTERVAL_MS, () => this.sweepOnce(), (error) => this.logger.warn({ err: error }, 'sweeping spend reservations failed; will retry'));
+    super(config.SPEND_SWEEP_INTERVAL_MS, logger, 'sweeping spend reservations failed; will retry');
   }
 
-  onApplicationBootstrap(): void {
-    this.periodic.start();
-  }
-
-  onApplicationShutdown(): void {
-    this.periodic.stop();
-  }
-
-  async sweepOnce(): Promise<number> {
+  async runOnce(): Promise<number> {
     let swept = 0;
     for (;;) {
       const result = await this.ledger.sweepExpired(BATCH, 'service:orchestrator');

@@ -1,33 +1,23 @@
-import { Inject, Injectable, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
+import { Inject, Injectable } from '@nestjs/common';
 import { LOGGER, type Logger } from '@atelier/observability';
 import { PrismaService } from '@atelier/persistence';
 import { ORCHESTRATOR_CONFIG, type OrchestratorConfig } from '../config';
-import { Periodic } from './periodic';
+import { PeriodicJob } from './periodic-job';
 
 const BATCH = 1_000;
 
 /** Expired LLM responses are never served (lookups check expires_at); this only keeps the table small. */
 @Injectable()
-export class ResponseCachePurger implements OnApplicationBootstrap, OnApplicationShutdown {
-  private readonly periodic: Periodic;
-
+export class ResponseCachePurger extends PeriodicJob {
   constructor(
     private readonly prisma: PrismaService,
     @Inject(ORCHESTRATOR_CONFIG) config: OrchestratorConfig,
-    @Inject(LOGGER) private readonly logger: Logger,
+    @Inject(LOGGER) logger: Logger,
   ) {
-    this.periodic = new Periodic(config.SPEND_SWEEP_INTERVAL_MS * 12, () => this.purgeOnce(), (error) => this.logger.warn({ err: error }, 'purging the response cache failed; will retry'));
+    super(config.SPEND_SWEEP_INTERVAL_MS * 12, logger, 'purging the response cache failed; will retry');
   }
 
-  onApplicationBootstrap(): void {
-    this.periodic.start();
-  }
-
-  onApplicationShutdown(): void {
-    this.periodic.stop();
-  }
-
-  async purgeOnce(): Promise<number> {
+  async runOnce(): Promise<number> {
     let purged = 0;
     for (;;) {
       const count = await this.prisma.$executeRaw`

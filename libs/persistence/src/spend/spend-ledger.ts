@@ -37,13 +37,17 @@ export interface ReserveRequest {
   traceId?: string | null;
 }
 
-export interface BudgetSnapshot {
-  id: string;
+/** Which budget, and its money at one moment (decimal strings). */
+interface BudgetFigures {
   scope: 'global' | 'tenant' | 'task';
   scopeKey: string;
   period: 'total' | 'day' | 'month';
   limitUsd: string;
   spentUsd: string;
+}
+
+export interface BudgetSnapshot extends BudgetFigures {
+  id: string;
   reservedUsd: string;
   /** Whether this reservation fitted under this budget. */
   fits: boolean;
@@ -72,15 +76,10 @@ export interface Settlement {
   responseCache?: { key: string; ttlSeconds: number; response: Record<string, unknown> };
 }
 
-export interface FiredAlert {
+export interface FiredAlert extends BudgetFigures {
   id: string;
   budgetId: string;
-  scope: 'global' | 'tenant' | 'task';
-  scopeKey: string;
-  period: 'total' | 'day' | 'month';
   threshold: number;
-  limitUsd: string;
-  spentUsd: string;
 }
 
 export interface SettleResult {
