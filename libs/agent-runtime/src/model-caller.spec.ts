@@ -114,6 +114,25 @@ describe(ModelCaller.name, () => {
     expect(new Decimal((denied?.data as { neededUsd: string }).neededUsd).greaterThan('0.001')).toBe(true);
   });
 
+  it('answers a repeated request from the response cache, except on a redelivery, whose fresh answer replaces it', async () => {
+    const cachingConfig = loadAgentConfig({ DATABASE_URL: db.url, LLM_MODE: 'simulator', ANTHROPIC_BASE_URL: simulator.url, LLM_RESPONSE_CACHE_TTL_SECONDS: '600' });
+    const caching = new ModelCaller({ agent: 'research', handlers: {} }, cachingConfig, new LlmClient(cachingConfig), new SpendLedger(prisma.pool), prisma, createLogger({ service: 'test', level: 'silent' }), metricsCatalog(new Registry()));
+    const scope = await scopeWithBudget();
+    const same = request();
+    await caching.call(scope, same, new AbortController().signal);
+    const before = await stats();
+    await caching.call({ ...scope, callIndex: 2 }, same, new AbortController().signal);
+    expect((await stats()).messages).toBe(before.messages);
+    await caching.call({ ...scope, attempt: 2 }, same, new AbortController().signal);
+    expect((await stats()).messages).toBe(before.messages + 1);
+    const calls = await prisma.llmCall.findMany({ where: { stepId: scope.id.stepId }, orderBy: { createdAt: 'asc' } });
+    expect(calls.map((call) => [call.attemptId.split(':').slice(1).join(':'), call.cacheHit])).toEqual([
+      ['1:1:1', false],
+      ['1:2:1', true],
+      ['2:1:1', false],
+    ]);
+  });
+
   it('refuses an unpriced model before anything is held or sent, and lets a policy run a second try under its own attempt id', async () => {
     const scope = await scopeWithBudget();
     const prepared = caller.prepare(scope, request());

@@ -58,7 +58,10 @@ export class ModelCaller {
 
   async call(scope: ModelCallScope, request: LlmRequest, signal: AbortSignal): Promise<LlmReply> {
     const prepared = this.prepare(scope, request);
-    const cached = await this.fromResponseCache(prepared);
+    // Answers are cached before the handler judges them: a redelivered step (its last
+    // delivery failed, perhaps on that very answer) asks afresh, and its answer replaces
+    // the cached one.
+    const cached = scope.attempt === 1 ? await this.fromResponseCache(prepared) : undefined;
     if (cached) return cached;
     return this.attempt(prepared, { model: prepared.request.model, attemptId: attemptIdFor(scope, 1) }, signal);
   }
