@@ -274,6 +274,10 @@ describe('spend caps (end to end)', () => {
     expect(asAdmin.total).toEqual(byModel.total);
     const everyone = await api.json('/v1/usage?groupBy=model', { key: BOOTSTRAP_KEY });
     expect(new Decimal(everyone.total.costUsd).greaterThan(byModel.total.costUsd)).toBe(true);
+    const byTenant = await api.json('/v1/usage?groupBy=tenant', { key: BOOTSTRAP_KEY });
+    expect(byTenant.items.map((item: { key: string }) => item.key).sort()).toEqual(['acme', 'capped']);
+    expect(byTenant.total).toEqual(everyone.total);
+    expect((await api.json('/v1/usage?groupBy=tenant', { key: acmeKey })).items.map((item: { key: string }) => item.key)).toEqual(['acme']);
 
     expect((await api.call('/v1/usage?tenant=acme', { key: globexKey })).status).toBe(404);
     expect((await api.json('/v1/usage', { key: globexKey })).items).toEqual([]);

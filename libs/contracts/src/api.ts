@@ -110,7 +110,8 @@ export const ListBudgetsQuery = z
   .strict();
 export type ListBudgetsQuery = z.infer<typeof ListBudgetsQuery>;
 
-export const USAGE_GROUPS = ['model', 'day', 'task'] as const;
+/** `tenant` matters to admins (which tenant spends); a tenant sees only itself in it. */
+export const USAGE_GROUPS = ['model', 'day', 'task', 'tenant'] as const;
 
 const isoInstant = z.union([z.iso.datetime({ offset: true }), z.iso.date()], { message: 'must be an ISO 8601 date or date-time' });
 

@@ -15,8 +15,8 @@ export class UsageController {
 
   @Get()
   @RequireScope('tasks:read')
-  @ApiOperation({ summary: "Spend and tokens from the ledger, grouped by model, UTC day or task. A tenant sees its own; admins all or one tenant's." })
-  @ApiQuery({ name: 'groupBy', required: false, enum: ['model', 'day', 'task'] })
+  @ApiOperation({ summary: "Spend and tokens from the ledger, grouped by model, UTC day, task or tenant. A tenant sees its own; admins all or one tenant's." })
+  @ApiQuery({ name: 'groupBy', required: false, enum: ['model', 'day', 'task', 'tenant'] })
   @ApiQuery({ name: 'from', required: false })
   @ApiQuery({ name: 'to', required: false })
   @ApiQuery({ name: 'tenant', required: false })

@@ -32,6 +32,7 @@ const GROUPINGS = {
   model: { key: 'c.model', order: 'cost_usd DESC, key' },
   day: { key: `to_char(c.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD')`, order: 'key' },
   task: { key: 'c.task_id::text', order: 'cost_usd DESC, key' },
+  tenant: { key: '(SELECT n.name FROM tenants n WHERE n.id = c.tenant_id)', order: 'cost_usd DESC, key' },
 } as const;
 
 interface UsageRow {
