@@ -1,7 +1,7 @@
 import { Inject, Injectable } from '@nestjs/common';
 import type { AgentName, StepKind } from '@atelier/contracts';
 import { LlmCallError, resolveModelRoute } from '@atelier/llm';
-import { LlmCallOutcome } from '@atelier/persistence';
+import { AuditContentCapture, LlmCallOutcome } from '@atelier/persistence';
 import { LlmClient } from './llm-client';
 import type { LlmReply, LlmRequest } from './step-handler';
 import { type StepIdentity, StepStore } from './step-store';
@@ -30,6 +30,7 @@ export class ModelCaller {
     @Inject(AGENT_DEFINITION) definition: AgentDefinition,
     private readonly llm: LlmClient,
     private readonly store: StepStore,
+    private readonly audit: AuditContentCapture,
   ) {
     this.agent = definition.agent;
   }
@@ -39,6 +40,8 @@ export class ModelCaller {
     const route = resolveModelRoute(scope.kind);
     const model = request.model ?? route.model;
     const common = { attemptId: `${id.stepId}:${scope.attempt}:${scope.callIndex}`, model, attempt: scope.attempt };
+    // Audit content capture (issue 4): the llm.call event references prompt and response by SHA-256.
+    const asked = { system: this.audit.capture(request.system), prompt: this.audit.capture(request.prompt) };
     try {
       const reply = await this.llm.gateway.complete({
         model,
@@ -59,7 +62,7 @@ export class ModelCaller {
         requestId: reply.requestId ?? null,
         outcome: LlmCallOutcome.SUCCESS,
         errorType: null,
-      });
+      }, { ...asked, response: this.audit.capture(reply.text) });
       return { text: reply.text, model: reply.model, stopReason: reply.stopReason };
     } catch (error) {
       if (error instanceof LlmCallError) {
@@ -77,7 +80,7 @@ export class ModelCaller {
           requestId: error.requestId ?? null,
           outcome: answered ? LlmCallOutcome.ERROR : LlmCallOutcome.UNKNOWN,
           errorType: error.classification.kind,
-        });
+        }, asked);
       }
       throw error;
     }

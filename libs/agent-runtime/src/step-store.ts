@@ -1,7 +1,6 @@
-import { createHash } from 'node:crypto';
 import { Injectable } from '@nestjs/common';
 import type { AgentName, AuditAction, StepError } from '@atelier/contracts';
-import { appendAudit, type AuditEventInput, LlmCallOutcome, Prisma, PrismaService, type Step, StepStatus, TaskStatus } from '@atelier/persistence';
+import { appendAudit, AuditContentCapture, type AuditEventInput, type CapturedContent, LlmCallOutcome, Prisma, PrismaService, type Step, StepStatus, TaskStatus } from '@atelier/persistence';
 
 export interface StepIdentity {
   taskId: string;
@@ -30,6 +29,9 @@ export interface RecordedCall {
   errorType: string | null;
 }
 
+/** What the call said and heard, as AUDIT_CAPTURE allows (see captureContent). */
+export type CallContent = { system: CapturedContent; prompt: CapturedContent; response?: CapturedContent };
+
 /** The audit envelope every agent write shares: who (the agent), which step, which task and trace. */
 function stepEvent(id: StepIdentity, agent: AgentName, action: AuditAction, data: Prisma.InputJsonObject, requestId?: string | null): AuditEventInput {
   return { action, actor: `service:${agent}-agent`, subject: `step:${id.stepId}`, tenantId: id.tenantId, taskId: id.taskId, traceId: id.traceId, requestId: requestId ?? null, data };
@@ -38,7 +40,10 @@ function stepEvent(id: StepIdentity, agent: AgentName, action: AuditAction, data
 /** The agent's writes: each state change and its audit event in one transaction. */
 @Injectable()
 export class StepStore {
-  constructor(private readonly prisma: PrismaService) {}
+  constructor(
+    private readonly prisma: PrismaService,
+    private readonly audit: AuditContentCapture,
+  ) {}
 
   /**
    * Takes a step for execution. A queued step, or a running one whose earlier delivery
@@ -63,7 +68,7 @@ export class StepStore {
   }
 
   /** Every model call attempt, successful or not, lands in the ledger with its audit event. */
-  async recordCall(id: StepIdentity, agent: AgentName, call: RecordedCall): Promise<void> {
+  async recordCall(id: StepIdentity, agent: AgentName, call: RecordedCall, content: CallContent): Promise<void> {
     await this.prisma.$transaction(async (tx) => {
       await tx.llmCall.create({
         data: { ...call, stepId: id.stepId, taskId: id.taskId, tenantId: id.tenantId },
@@ -86,6 +91,7 @@ export class StepStore {
           latencyMs: call.latencyMs,
           outcome: call.outcome.toLowerCase(),
           errorType: call.errorType,
+          ...content,
           },
           call.requestId,
         ),
@@ -101,7 +107,7 @@ export class StepStore {
         data: { status: StepStatus.COMPLETED, output: output as Prisma.InputJsonObject, error: Prisma.DbNull, completedAt: new Date() },
       });
       if (count === 0) return false;
-      await appendAudit(tx, stepEvent(id, agent, 'step.completed', { outputSha256: createHash('sha256').update(JSON.stringify(output)).digest('hex') }));
+      await appendAudit(tx, stepEvent(id, agent, 'step.completed', { output: this.audit.capture(JSON.stringify(output)) }));
       return true;
     });
   }

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { Injectable } from '@nestjs/common';
 import type { SubmitTaskRequest } from '@atelier/contracts';
-import { appendAudit, Prisma, PrismaService } from '@atelier/persistence';
+import { appendAudit, AuditContentCapture, Prisma, PrismaService } from '@atelier/persistence';
 import type { TraceContext } from '@atelier/observability';
 import type { Caller } from '../auth/caller';
 import { StepDispatcher } from '../coordinator/step-dispatcher';
@@ -20,6 +20,7 @@ export class TaskSubmissionService {
   constructor(
     private readonly prisma: PrismaService,
     private readonly dispatcher: StepDispatcher,
+    private readonly audit: AuditContentCapture,
   ) {}
 
   /**
@@ -64,7 +65,7 @@ export class TaskSubmissionService {
         const common = { actor: caller.actor, tenantId: caller.tenantId, taskId: task.id, traceId: context.trace.traceId, requestId: context.requestId };
         await appendAudit(
           tx,
-          { ...common, action: 'task.submitted', subject: `task:${task.id}`, data: { workflow: workflow.name, budgetUsd: request.budgetUsd ?? null, goalSha256: sha256(request.input.goal) } },
+          { ...common, action: 'task.submitted', subject: `task:${task.id}`, data: { workflow: workflow.name, budgetUsd: request.budgetUsd ?? null, goal: this.audit.capture(request.input.goal) } },
           ...steps.map((step) => ({ ...common, action: 'step.queued' as const, subject: `step:${step.id}`, data: { key: step.key, kind: step.kind, agent: step.agent } })),
         );
         return { task, steps };
@@ -92,8 +93,4 @@ export class TaskSubmissionService {
     }
     return { id: existing.id, status: existing.status.toLowerCase(), replayed: true };
   }
-}
-
-function sha256(text: string): string {
-  return createHash('sha256').update(text).digest('hex');
 }
