@@ -8,6 +8,10 @@ export const OrchestratorEnv = CommonEnv.extend({
   ATELIER_BOOTSTRAP_API_KEY: env.secret(24).optional(),
   RESULTS_CONCURRENCY: env.positiveInt(16, 1024),
   HTTP_BODY_LIMIT_BYTES: env.positiveInt(256 * 1024, 64 * 1024 * 1024),
+  /** How often the audit sealer looks for committed, unsealed events (at most 1 s apart). */
+  AUDIT_SEAL_INTERVAL_MS: env.positiveInt(500, 1_000),
+  /** Events sealed per transaction; a backlog is drained batch after batch without waiting. */
+  AUDIT_SEAL_BATCH_SIZE: env.positiveInt(5_000, 50_000),
 });
 export type OrchestratorConfig = z.infer<typeof OrchestratorEnv>;
 
