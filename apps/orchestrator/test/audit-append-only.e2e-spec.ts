@@ -65,6 +65,14 @@ describe('audit_events is append-only in the database', () => {
     // The chain columns it may write are still guarded by the trigger once filled.
     expect(await refusal(app, `UPDATE audit_events SET hash = repeat('a', 64) WHERE seq = ${seq}`)).toMatch(/append-only: UPDATE refused/);
     expect((await app.query('SELECT subject FROM audit_events WHERE seq = $1', [seq])).rows[0].subject).toBe('by-the-app');
+    // Nor can it insert an event that claims a chain position, or pick its transaction id.
+    expect(
+      await refusal(app, `INSERT INTO audit_events (actor, action, subject, chain_pos, prev_hash, hash) VALUES ('service:x', 'task.submitted', 'forged', 99, repeat('0', 64), repeat('f', 64))`),
+    ).toMatch(/inserted unsealed/);
+    const stamped = await app.query(
+      `INSERT INTO audit_events (actor, action, subject, tx_id) VALUES ('service:x', 'task.submitted', 'own-tx-id', '1') RETURNING tx_id::text = pg_current_xact_id()::text AS own`,
+    );
+    expect(stamped.rows[0].own).toBe(true);
   });
 
   it('leaves the application role its normal rights on the other tables, including tables later migrations create', async () => {
@@ -88,6 +96,6 @@ describe('audit_events is append-only in the database', () => {
     expect(await fill('c')).toBe('accepted');
     expect(await fill('d')).toMatch(/append-only: UPDATE refused/);
     expect(await refusal(owner, `UPDATE audit_events SET chain_pos = NULL, prev_hash = NULL, hash = NULL WHERE seq = ${seq}`)).toMatch(/append-only/);
-    expect((await owner.query('SELECT count(*)::int AS n FROM audit_events')).rows[0].n).toBe(2);
+    expect((await owner.query(`SELECT subject, chain_pos::int FROM audit_events WHERE seq = ${seq}`)).rows).toEqual([{ subject: 'by-the-owner', chain_pos: 1000 }]);
   });
 });

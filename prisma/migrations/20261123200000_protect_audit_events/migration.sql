@@ -50,6 +50,25 @@ CREATE TRIGGER "audit_events_append_only_truncate"
     BEFORE TRUNCATE ON "audit_events"
     FOR EACH STATEMENT EXECUTE FUNCTION "audit_events_append_only"();
 
+-- Events enter unsealed, stamped with the inserting transaction: a writer can neither
+-- claim a chain position (which would fork or break the chain) nor choose its tx_id
+-- (which decides when, and in what order, the sealer takes it).
+CREATE FUNCTION "audit_events_insert_unsealed"() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    IF NEW."chain_pos" IS NOT NULL OR NEW."prev_hash" IS NOT NULL OR NEW."hash" IS NOT NULL THEN
+        RAISE EXCEPTION 'audit events are inserted unsealed: chain_pos, prev_hash and hash are set by the sealer'
+            USING ERRCODE = 'insufficient_privilege';
+    END IF;
+    NEW."tx_id" := pg_current_xact_id();
+    RETURN NEW;
+END;
+$$;
+
+CREATE TRIGGER "audit_events_insert_unsealed"
+    BEFORE INSERT ON "audit_events"
+    FOR EACH ROW EXECUTE FUNCTION "audit_events_insert_unsealed"();
+
 -- The application's role. Migrations run as the owner of the tables; the services connect
 -- as a login role that is a member of atelier_app (docs/audit.md, "Database roles"), which
 -- may read and write the other tables but only INSERT audit events and fill their chain

@@ -20,7 +20,7 @@ const SEALING_HORIZON = Prisma.sql`
     pg_snapshot_xmax(pg_current_snapshot()))::text AS horizon`;
 
 /** pg_try_advisory_xact_lock key: one sealer at a time across every orchestrator replica. */
-const SEALER_LOCK_KEY = 0x6175_6469_7473_6c72n; // "auditslr"
+export const SEALER_LOCK_KEY = 0x6175_6469_7473_6c72n; // "auditslr"
 
 export interface SealResult {
   /** False when another replica holds the sealer lock (nothing was done). */
