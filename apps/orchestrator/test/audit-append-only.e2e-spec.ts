@@ -65,14 +65,15 @@ describe('audit_events is append-only in the database', () => {
     // The chain columns it may write are still guarded by the trigger once filled.
     expect(await refusal(app, `UPDATE audit_events SET hash = repeat('a', 64) WHERE seq = ${seq}`)).toMatch(/append-only: UPDATE refused/);
     expect((await app.query('SELECT subject FROM audit_events WHERE seq = $1', [seq])).rows[0].subject).toBe('by-the-app');
-    // Nor can it insert an event that claims a chain position, or pick its transaction id.
+    // Nor can it insert an event that claims a chain position, pick its transaction id or backdate it.
     expect(
       await refusal(app, `INSERT INTO audit_events (actor, action, subject, chain_pos, prev_hash, hash) VALUES ('service:x', 'task.submitted', 'forged', 99, repeat('0', 64), repeat('f', 64))`),
     ).toMatch(/inserted unsealed/);
     const stamped = await app.query(
-      `INSERT INTO audit_events (actor, action, subject, tx_id) VALUES ('service:x', 'task.submitted', 'own-tx-id', '1') RETURNING tx_id::text = pg_current_xact_id()::text AS own`,
+      `INSERT INTO audit_events (actor, action, subject, tx_id, occurred_at) VALUES ('service:x', 'task.submitted', 'stamped', '1', '2001-01-01T00:00:00Z')
+       RETURNING tx_id::text = pg_current_xact_id()::text AS own_tx_id, occurred_at > now() - interval '1 minute' AS current_time`,
     );
-    expect(stamped.rows[0].own).toBe(true);
+    expect(stamped.rows[0]).toEqual({ own_tx_id: true, current_time: true });
   });
 
   it('leaves the application role its normal rights on the other tables, including tables later migrations create', async () => {

@@ -50,9 +50,10 @@ CREATE TRIGGER "audit_events_append_only_truncate"
     BEFORE TRUNCATE ON "audit_events"
     FOR EACH STATEMENT EXECUTE FUNCTION "audit_events_append_only"();
 
--- Events enter unsealed, stamped with the inserting transaction: a writer can neither
--- claim a chain position (which would fork or break the chain) nor choose its tx_id
--- (which decides when, and in what order, the sealer takes it).
+-- Events enter unsealed and stamped by the database: a writer can neither claim a chain
+-- position (which would fork or break the chain), nor choose its tx_id (which decides
+-- when, and in what order, the sealer takes it), nor backdate it (occurred_at is the
+-- database's clock at insert, to the microsecond, whatever the client sent).
 CREATE FUNCTION "audit_events_insert_unsealed"() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
@@ -61,6 +62,7 @@ BEGIN
             USING ERRCODE = 'insufficient_privilege';
     END IF;
     NEW."tx_id" := pg_current_xact_id();
+    NEW."occurred_at" := clock_timestamp();
     RETURN NEW;
 END;
 $$;
