@@ -261,6 +261,16 @@ describe('audit trail (end to end)', () => {
     }
   });
 
+  it('documents the audit routes in OpenAPI and reports the seal lag metric', async () => {
+    const openapi = await json(call('/openapi.json'));
+    expect(Object.keys(openapi.paths)).toEqual(
+      expect.arrayContaining(['/v1/audit', '/v1/audit/head', '/v1/audit/verify', '/v1/audit/export', '/v1/audit/{seq}', '/v1/tasks/{id}/audit']),
+    );
+    const metrics = await (await call('/metrics')).text();
+    expect(metrics).toMatch(/^atelier_audit_seal_lag_seconds\{service="orchestrator"\} \d/m);
+    expect(metrics).toMatch(/^atelier_audit_sealed_events_total\{service="orchestrator"\} [1-9]/m);
+  });
+
   it('finds every kind of tampering, on the server and offline from an export, at the first bad position', async () => {
     await waitUntilSealed();
     const head = (await atelier(['audit', 'head'])).stdout.trim();

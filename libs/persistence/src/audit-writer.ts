@@ -1,4 +1,5 @@
 import type { AuditAction } from '@atelier/contracts';
+import { redactValue } from '@atelier/observability';
 import type { Prisma } from './generated/prisma/client';
 
 /** Who acted: an API key (`apikey:<id>`) or a platform service (`service:<name>`). */
@@ -22,7 +23,9 @@ type AuditClient = Pick<Prisma.TransactionClient, '$executeRaw'>;
  * the change it describes committed. One raw INSERT for all of them, in the given order:
  * it joins every state change, so it is kept to a single statement without Prisma's
  * query planning. The database stamps occurred_at and tx_id and leaves the chain columns
- * to the sealer (docs/audit.md).
+ * to the sealer (docs/audit.md). Secrets never enter the trail: every string in `data`
+ * passes the same redaction as logs, whatever the caller put there (an upstream error
+ * message, a pasted key).
  */
 export async function appendAudit(tx: AuditClient, ...events: AuditEventInput[]): Promise<void> {
   if (events.length === 0) return;
@@ -34,7 +37,7 @@ export async function appendAudit(tx: AuditClient, ...events: AuditEventInput[])
     task_id: event.taskId ?? null,
     trace_id: event.traceId ?? null,
     request_id: event.requestId ?? null,
-    data: event.data ?? {},
+    data: redactValue(event.data ?? {}),
   }));
   await tx.$executeRaw`
     INSERT INTO audit_events (action, actor, subject, tenant_id, task_id, trace_id, request_id, data)
