@@ -28,7 +28,7 @@ const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 async function writeLane(lane, quota) {
   let written = 0;
   while (written < quota) {
-    const size = Math.min(1 + Math.floor(Math.random() * 4), quota - written);
+    const size = Math.min(1 + Math.floor(Math.random() * 8), quota - written);
     const holdMs = Math.random() < 0.1 ? 20 + Math.random() * 100 : 0;
     const rollBack = Math.random() < 0.05;
     const events = Array.from({ length: size }, (_, i) => ({
@@ -53,7 +53,7 @@ async function sealLoop() {
   while (!stopping) {
     const result = await sealer.sealBatch();
     sealed += result.sealed;
-    if (result.sealed === 0) await sleep(20 + Math.random() * 30);
+    if (result.sealed === 0) await sleep(100 + Math.random() * 100);
   }
 }
 
