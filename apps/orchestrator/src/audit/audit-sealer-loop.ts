@@ -1,7 +1,6 @@
 import { type BeforeApplicationShutdown, Inject, Injectable, type OnApplicationBootstrap } from '@nestjs/common';
-import { LOGGER, type Logger, METRICS_REGISTRY } from '@atelier/observability';
+import { LOGGER, type Logger, METRICS_CATALOG, type MetricsCatalog } from '@atelier/observability';
 import { PrismaService } from '@atelier/persistence';
-import { Counter, Gauge, type Registry } from 'prom-client';
 import { AuditSealer } from './audit-sealer';
 
 export interface AuditSealerOptions {
@@ -22,8 +21,6 @@ export const AUDIT_SEALER_OPTIONS = Symbol('AUDIT_SEALER_OPTIONS');
 export class AuditSealerLoop implements OnApplicationBootstrap, BeforeApplicationShutdown {
   private readonly sealer: AuditSealer;
   private readonly intervalMs: number;
-  private readonly lag: Gauge;
-  private readonly sealedTotal: Counter;
   private timer?: NodeJS.Timeout;
   private current?: Promise<void>;
   private stopped = false;
@@ -33,19 +30,16 @@ export class AuditSealerLoop implements OnApplicationBootstrap, BeforeApplicatio
     prisma: PrismaService,
     @Inject(AUDIT_SEALER_OPTIONS) options: AuditSealerOptions,
     @Inject(LOGGER) private readonly logger: Logger,
-    @Inject(METRICS_REGISTRY) registry: Registry,
+    @Inject(METRICS_CATALOG) private readonly metrics: MetricsCatalog,
   ) {
     this.sealer = new AuditSealer(prisma, options.batchSize);
     this.intervalMs = options.intervalMs;
-    this.lag = new Gauge({
-      name: 'atelier_audit_seal_lag_seconds',
-      help: 'Age of the oldest committed audit event not yet sealed into the hash chain (0 when all are sealed)',
-      registers: [registry],
-    });
-    this.sealedTotal = new Counter({ name: 'atelier_audit_sealed_events_total', help: 'Audit events sealed into the hash chain by this replica', registers: [registry] });
   }
 
   onApplicationBootstrap(): void {
+    // Listed on /metrics from the start, not only after the first seal.
+    this.metrics.auditSealLag.set(0);
+    this.metrics.auditSealedEvents.inc(0);
     this.schedule(0);
   }
 
@@ -66,10 +60,10 @@ export class AuditSealerLoop implements OnApplicationBootstrap, BeforeApplicatio
     try {
       for (;;) {
         const result = await this.sealer.sealBatch();
-        this.sealedTotal.inc(result.sealed);
+        this.metrics.auditSealedEvents.inc(result.sealed);
         if (this.stopped || !result.locked || result.sealed < this.sealer.batchSize) break;
       }
-      this.lag.set(await this.sealer.lagSeconds());
+      this.metrics.auditSealLag.set(await this.sealer.lagSeconds());
       if (this.failing) this.logger.info('audit sealer recovered');
       this.failing = false;
     } catch (error) {
