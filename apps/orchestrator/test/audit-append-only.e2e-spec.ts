@@ -1,4 +1,3 @@
-import { randomBytes } from 'node:crypto';
 import { Client } from 'pg';
 import { createPrismaClient, type PrismaService } from '@atelier/persistence';
 import { createTestDatabase, type TestDatabase } from '@atelier/testing';
@@ -13,7 +12,6 @@ describe('audit_events is append-only in the database', () => {
   let owner: Client;
   let app: Client;
   let appPrisma: PrismaService;
-  const appLogin = `atelier_app_test_${randomBytes(4).toString('hex')}`;
   let appUrl: string;
 
   const insertEvent = (client: Client, subject: string) =>
@@ -29,10 +27,7 @@ describe('audit_events is append-only in the database', () => {
     owner = new Client({ connectionString: db.url });
     await owner.connect();
     // A login role of the application, as an operator creates it (docs/audit.md).
-    await owner.query(`CREATE ROLE ${appLogin} LOGIN IN ROLE atelier_app`);
-    const url = new URL(db.url);
-    url.username = appLogin;
-    appUrl = url.toString();
+    appUrl = await db.createAppLogin();
     app = new Client({ connectionString: appUrl });
     await app.connect();
     appPrisma = createPrismaClient({ connectionString: appUrl, poolMax: 2 });
@@ -43,10 +38,6 @@ describe('audit_events is append-only in the database', () => {
     await app?.end();
     await owner?.end();
     await db?.drop();
-    const admin = new Client({ connectionString: process.env['TEST_DATABASE_URL'] ?? 'postgresql://postgres@127.0.0.1:5432/postgres' });
-    await admin.connect();
-    await admin.query(`DROP ROLE IF EXISTS ${appLogin}`);
-    await admin.end();
   });
 
   it('lets the application role write audit events and seal them, and nothing else', async () => {

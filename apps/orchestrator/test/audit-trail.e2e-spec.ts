@@ -4,15 +4,7 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Client } from 'pg';
-import {
-  createTestDatabase,
-  repoRoot,
-  startLlmSimulator,
-  startNatsServer,
-  startService,
-  type ServiceProcess,
-  type TestDatabase,
-} from '@atelier/testing';
+import { createTestDatabase, type Platform, repoRoot, startPlatform, type TestDatabase } from '@atelier/testing';
 
 // The audit trail end to end: the built services as OS processes, connected to Postgres as
 // the restricted application role; a full task run's trail read through the API and the
@@ -42,10 +34,7 @@ interface AuditEvent {
 describe('audit trail (end to end)', () => {
   let db: TestDatabase;
   let sql: Client;
-  let nats: Awaited<ReturnType<typeof startNatsServer>>;
-  let simulator: Awaited<ReturnType<typeof startLlmSimulator>>;
-  const services: ServiceProcess[] = [];
-  const appLogin = `atelier_app_e2e_${randomBytes(4).toString('hex')}`;
+  let platform: Platform;
   let api: string;
   let workDir: string;
   const keys: Record<'acme' | 'globex' | 'acmeTasksOnly', string> = { acme: '', globex: '', acmeTasksOnly: '' };
@@ -89,40 +78,24 @@ describe('audit trail (end to end)', () => {
   }
 
   beforeAll(async () => {
-    [db, nats, simulator] = await Promise.all([createTestDatabase(), startNatsServer(), startLlmSimulator()]);
+    db = await createTestDatabase();
     sql = new Client({ connectionString: db.url });
     await sql.connect();
     workDir = await mkdtemp(join(tmpdir(), 'atelier-audit-e2e-'));
     // The services connect as a login of the application role, never as the table owner.
-    await sql.query(`CREATE ROLE ${appLogin} LOGIN IN ROLE atelier_app`);
-    const appUrl = new URL(db.url);
-    appUrl.username = appLogin;
-    const common = { DATABASE_URL: appUrl.toString(), NATS_URL: nats.url, SHUTDOWN_GRACE_MS: '2000' };
-    services.push(await startService('orchestrator', { ...common, ATELIER_BOOTSTRAP_API_KEY: BOOTSTRAP_KEY, AUDIT_SEAL_INTERVAL_MS: '200' }));
-    api = services[0]!.url;
-    const agentEnv = { ...common, LLM_MODE: 'simulator', ANTHROPIC_BASE_URL: simulator.url };
-    services.push(...(await Promise.all([startService('research-agent', agentEnv), startService('writer-agent', agentEnv)])));
-
-    const mint = async (tenant: string, scopes: string[]) => {
-      const response = await call('/v1/api-keys', BOOTSTRAP_KEY, { method: 'POST', body: JSON.stringify({ tenant, scopes }) });
-      expect(response.status).toBe(201);
-      return (await json(response)).key as string;
-    };
-    keys.acme = await mint('acme', ['tasks:write', 'tasks:read', 'audit:read']);
-    keys.globex = await mint('globex', ['tasks:write', 'tasks:read', 'audit:read']);
-    keys.acmeTasksOnly = await mint('acme', ['tasks:read']);
+    const appUrl = await db.createAppLogin();
+    platform = await startPlatform({ databaseUrl: appUrl, bootstrapKey: BOOTSTRAP_KEY, orchestratorEnv: { AUDIT_SEAL_INTERVAL_MS: '200' } });
+    api = platform.api;
+    keys.acme = await platform.mintKey('acme', ['tasks:write', 'tasks:read', 'audit:read']);
+    keys.globex = await platform.mintKey('globex', ['tasks:write', 'tasks:read', 'audit:read']);
+    keys.acmeTasksOnly = await platform.mintKey('acme', ['tasks:read']);
     acmeTenantId = (await sql.query(`SELECT id FROM tenants WHERE name = 'acme'`)).rows[0].id;
   }, 90_000);
 
   afterAll(async () => {
-    await Promise.all(services.map((service) => service.stop()));
+    await platform?.stop();
     await sql?.end();
-    await Promise.all([simulator?.stop(), nats?.stop()]);
     await db?.drop();
-    const admin = new Client({ connectionString: process.env['TEST_DATABASE_URL'] ?? 'postgresql://postgres@127.0.0.1:5432/postgres' });
-    await admin.connect();
-    await admin.query(`DROP ROLE IF EXISTS ${appLogin}`);
-    await admin.end();
     if (workDir) await rm(workDir, { recursive: true, force: true });
   });
 

@@ -1,10 +1,18 @@
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
+import { Client } from 'pg';
 import { applyMigrations, dropDatabase, ensureDatabase } from '@atelier/persistence';
 import { repoRoot } from './repo-root';
 
 export interface TestDatabase {
+  /** As the server's superuser, the owner of every table. */
   url: string;
+  /**
+   * A URL of the same database for a new login role in `atelier_app` (the application's
+   * role from the migrations): the rights the services have in production, not the owner's.
+   */
+  createAppLogin(): Promise<string>;
+  /** Drops the database, and the logins createAppLogin made. */
   drop(): Promise<void>;
 }
 
@@ -13,10 +21,38 @@ export interface TestDatabase {
  * local trust-auth server), unique per test file so files can run in parallel.
  */
 export async function createTestDatabase(prefix = 'atelier_test'): Promise<TestDatabase> {
-  const base = new URL(process.env['TEST_DATABASE_URL'] ?? 'postgresql://postgres@127.0.0.1:5432/postgres');
-  base.pathname = `/${prefix}_${randomBytes(4).toString('hex')}`;
+  const server = process.env['TEST_DATABASE_URL'] ?? 'postgresql://postgres@127.0.0.1:5432/postgres';
+  const base = new URL(server);
+  const suffix = randomBytes(4).toString('hex');
+  base.pathname = `/${prefix}_${suffix}`;
   const url = base.toString();
   await ensureDatabase(url);
   await applyMigrations(url, join(repoRoot(), 'prisma', 'migrations'));
-  return { url, drop: () => dropDatabase(url) };
+  const logins: string[] = [];
+  const onServer = async (statement: string) => {
+    const admin = new Client({ connectionString: server });
+    await admin.connect();
+    try {
+      await admin.query(statement);
+    } finally {
+      await admin.end();
+    }
+  };
+  return {
+    url,
+    async createAppLogin() {
+      // Roles are server-wide: the name is unique to this database and dropped with it.
+      const login = `atelier_app_${prefix}_${suffix}_${logins.length + 1}`;
+      await onServer(`CREATE ROLE ${login} LOGIN IN ROLE atelier_app`);
+      logins.push(login);
+      const appUrl = new URL(url);
+      appUrl.username = login;
+      appUrl.password = '';
+      return appUrl.toString();
+    },
+    async drop() {
+      await dropDatabase(url);
+      for (const login of logins.splice(0)) await onServer(`DROP ROLE IF EXISTS ${login}`);
+    },
+  };
 }
