@@ -194,6 +194,9 @@ describe('audit trail (end to end)', () => {
     await waitUntilSealed();
     const refusals = (await json(call('/v1/audit?action=access.denied', keys.acme))).items as AuditEvent[];
     expect(refusals[0]).toMatchObject({ subject: 'route:GET /v1/tasks/:id/audit', data: { requiredScope: 'audit:read' } });
+    const listed = await atelier(['audit', 'list', '--action', 'access.denied', '--json'], keys.acme);
+    expect(JSON.parse(listed.stdout.trim().split('\n')[0]!)).toMatchObject({ seq: refusals[0]!.seq, action: 'access.denied' });
+    expect((await atelier(['audit', 'show', String(refusals[0]!.seq)], keys.globex)).stderr).toContain('404 Not found');
 
     // Globex's export carries acme's positions as links only, and still verifies offline.
     const file = join(workDir, 'globex.ndjson');

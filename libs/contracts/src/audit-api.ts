@@ -65,4 +65,7 @@ export const VerifyAuditQuery = z
   });
 export type VerifyAuditQuery = z.infer<typeof VerifyAuditQuery>;
 
-export const AuditSeqParam = z.coerce.number().int().min(1).max(Number.MAX_SAFE_INTEGER);
+export const AuditSeqParam = z
+  .string()
+  .regex(/^[1-9]\d{0,14}$/, 'must be an event seq (a positive integer)')
+  .transform(Number);
