@@ -186,28 +186,33 @@ async function main() {
   }
   say(`task ${task.status} in ${Date.now() - submittedAt} ms (first result ${Date.now() - started} ms after start), cost $${task.costUsd}`);
   console.log(`\n----- result.document -----\n${task.result?.document ?? JSON.stringify(task.error)}\n---------------------------\n`);
-  await printAuditTrail(id);
+  await printAuditTrail(api, id, demo.key);
 
   console.log(`
   API:        ${api}   (OpenAPI ${api}/openapi.json, docs ${api}/docs)
   admin key:  ${env.ATELIER_BOOTSTRAP_API_KEY}
   demo key:   ${demo.key}   (tenant "demo")
   try:        curl -s ${api}/v1/tasks -H "Authorization: Bearer ${demo.key}"
+              ATELIER_API_URL=${api} ATELIER_API_KEY=${demo.key} node dist/apps/cli/src/main.js audit show --task ${id}
   Ctrl-C stops everything.
 `);
 }
 
-async function printAuditTrail(taskId) {
-  const { Client } = require('pg');
-  const client = new Client({ connectionString: env.DATABASE_URL });
-  await client.connect();
-  const { rows } = await client.query(
-    'SELECT seq, occurred_at, actor, action, subject FROM audit_events WHERE task_id = $1 ORDER BY seq',
-    [taskId],
-  );
-  await client.end();
+/** The task's trail through the audit API, once sealed into the hash chain, and the chain's check. */
+async function printAuditTrail(api, taskId, key) {
+  const get = async (path, apiKey) => (await fetch(`${api}${path}`, { headers: { authorization: `Bearer ${apiKey}` } })).json();
+  let events = [];
+  for (let tries = 0; tries < 30; tries++) {
+    events = (await get(`/v1/tasks/${taskId}/audit`, key)).items ?? [];
+    if (events.every((event) => event.position !== null)) break;
+    await sleep(100);
+  }
   console.log('----- audit trail -----');
-  for (const row of rows) console.log(`${String(row.seq).padStart(6)}  ${row.occurred_at.toISOString()}  ${row.action.padEnd(15)} ${row.subject}  by ${row.actor}`);
+  for (const event of events) {
+    console.log(`${String(event.seq).padStart(6)}  #${String(event.position ?? '-').padEnd(5)} ${event.occurredAt}  ${event.action.padEnd(15)} ${event.subject}  by ${event.actor}`);
+  }
+  const verdict = await get('/v1/audit/verify', env.ATELIER_BOOTSTRAP_API_KEY);
+  console.log(`chain: ${verdict.ok ? 'verified' : `BROKEN at position ${verdict.firstBadPosition}: ${verdict.reason}`} (${verdict.checked} events)`);
   console.log('-----------------------');
 }
 

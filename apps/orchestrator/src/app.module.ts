@@ -5,6 +5,7 @@ import { JetStreamClient, MessagingModule, natsConnectionFromEnv } from '@atelie
 import { ObservabilityModule } from '@atelier/observability';
 import { PersistenceModule, PrismaService } from '@atelier/persistence';
 import { ApiKeysController } from './api-keys/api-keys.controller';
+import { AuditModule } from './audit/audit.module';
 import { ApiKeyGuard } from './auth/api-key.guard';
 import { ApiKeyStore } from './auth/api-key.store';
 import { BootstrapKey } from './auth/bootstrap-key';
@@ -26,7 +27,7 @@ export class AppModule {
       module: AppModule,
       imports: [
         ObservabilityModule.forRoot({ service: 'orchestrator', logLevel: config.LOG_LEVEL, readiness: [PrismaService, JetStreamClient] }),
-        PersistenceModule.forRoot({ connectionString: config.DATABASE_URL, poolMax: config.DATABASE_POOL_MAX }),
+        PersistenceModule.forRoot({ connectionString: config.DATABASE_URL, poolMax: config.DATABASE_POOL_MAX, auditCapture: config.AUDIT_CAPTURE }),
         MessagingModule.forRoot({
           ...natsConnectionFromEnv(config, 'orchestrator'),
           // The orchestrator owns the topology: it provisions every stream, and the
@@ -36,6 +37,7 @@ export class AppModule {
           shutdownGraceMs: config.SHUTDOWN_GRACE_MS,
         }),
         BudgetsModule.forRoot(config),
+        AuditModule.forRoot({ intervalMs: config.AUDIT_SEAL_INTERVAL_MS, batchSize: config.AUDIT_SEAL_BATCH_SIZE }),
       ],
       controllers: [TasksController, ApiKeysController],
       providers: [

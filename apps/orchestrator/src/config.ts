@@ -23,6 +23,10 @@ export const OrchestratorEnv = CommonEnv.extend({
   ATELIER_ALERT_WEBHOOK_SECRET: env.secret(16).optional(),
   ATELIER_ALERT_WEBHOOK_TIMEOUT_MS: env.positiveInt(5_000, 60_000),
   ATELIER_ALERT_WEBHOOK_MAX_ATTEMPTS: env.positiveInt(10, 100),
+  /** How often the audit sealer looks for committed, unsealed events (at most 1 s apart). */
+  AUDIT_SEAL_INTERVAL_MS: env.positiveInt(500, 1_000),
+  /** Events sealed per transaction; a backlog is drained batch after batch without waiting. */
+  AUDIT_SEAL_BATCH_SIZE: env.positiveInt(5_000, 50_000),
 });
 export type OrchestratorConfig = z.infer<typeof OrchestratorEnv>;
 

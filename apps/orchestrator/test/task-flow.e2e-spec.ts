@@ -1,13 +1,6 @@
 import Decimal from 'decimal.js';
 import { Client } from 'pg';
-import {
-  createTestDatabase,
-  startLlmSimulator,
-  startNatsServer,
-  startService,
-  type ServiceProcess,
-  type TestDatabase,
-} from '@atelier/testing';
+import { createTestDatabase, type Platform, startPlatform, type TestDatabase } from '@atelier/testing';
 
 // The walking skeleton, end to end: the built services as separate OS processes, real
 // Postgres, real NATS JetStream, and the simulator behind the real Anthropic SDK.
@@ -18,9 +11,7 @@ const TRACE_ID = '4bf92f3577b34da6a3ce929d0e0e4736';
 describe('task flow (end to end)', () => {
   let db: TestDatabase;
   let sql: Client;
-  let nats: Awaited<ReturnType<typeof startNatsServer>>;
-  let simulator: Awaited<ReturnType<typeof startLlmSimulator>>;
-  const services: ServiceProcess[] = [];
+  let platform: Platform;
   let api: string;
   let acmeKey: string;
   let globexKey: string;
@@ -40,28 +31,18 @@ describe('task flow (end to end)', () => {
   const count = async (table: string) => Number((await sql.query(`SELECT count(*) AS n FROM ${table}`)).rows[0].n);
 
   beforeAll(async () => {
-    [db, nats, simulator] = await Promise.all([createTestDatabase(), startNatsServer(), startLlmSimulator()]);
+    db = await createTestDatabase();
     sql = new Client({ connectionString: db.url });
     await sql.connect();
-    const common = { DATABASE_URL: db.url, NATS_URL: nats.url, SHUTDOWN_GRACE_MS: '2000' };
-    services.push(await startService('orchestrator', { ...common, ATELIER_BOOTSTRAP_API_KEY: BOOTSTRAP_KEY }));
-    api = services[0]!.url;
-    const agentEnv = { ...common, LLM_MODE: 'simulator', ANTHROPIC_BASE_URL: simulator.url };
-    services.push(...(await Promise.all([startService('research-agent', agentEnv), startService('writer-agent', agentEnv)])));
-
-    const mint = async (tenant: string, scopes: string[]) => {
-      const response = await call('/v1/api-keys', { method: 'POST', key: BOOTSTRAP_KEY, body: JSON.stringify({ tenant, scopes }) });
-      expect(response.status).toBe(201);
-      return (await json(response)) as { key: string; tenant: string; scopes: string[] };
-    };
-    acmeKey = (await mint('acme', ['tasks:write', 'tasks:read'])).key;
-    globexKey = (await mint('globex', ['tasks:write', 'tasks:read'])).key;
+    platform = await startPlatform({ databaseUrl: db.url, bootstrapKey: BOOTSTRAP_KEY });
+    api = platform.api;
+    acmeKey = await platform.mintKey('acme', ['tasks:write', 'tasks:read']);
+    globexKey = await platform.mintKey('globex', ['tasks:write', 'tasks:read']);
   }, 90_000);
 
   afterAll(async () => {
-    await Promise.all(services.map((service) => service.stop()));
+    await platform?.stop();
     await sql?.end();
-    await Promise.all([simulator?.stop(), nats?.stop()]);
     await db?.drop();
   });
 

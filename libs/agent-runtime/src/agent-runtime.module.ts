@@ -27,7 +27,7 @@ export class AgentRuntimeModule {
           logLevel: config.LOG_LEVEL,
           readiness: [PrismaService, JetStreamClient, StepConsumer],
         }),
-        PersistenceModule.forRoot({ connectionString: config.DATABASE_URL, poolMax: config.DATABASE_POOL_MAX }),
+        PersistenceModule.forRoot({ connectionString: config.DATABASE_URL, poolMax: config.DATABASE_POOL_MAX, auditCapture: config.AUDIT_CAPTURE }),
         MessagingModule.forRoot({
           ...natsConnectionFromEnv(config, `${definition.agent}-agent`),
           // Idempotent: an agent can start before the orchestrator and still find its queue.

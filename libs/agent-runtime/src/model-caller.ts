@@ -2,7 +2,7 @@ import { Inject, Injectable } from '@nestjs/common';
 import type { StepKind } from '@atelier/contracts';
 import { LlmCallError, promptTokensUpperBound, type PromptRequest, responseCacheKey } from '@atelier/llm';
 import { LOGGER, type Logger, METRICS_CATALOG, type MetricsCatalog } from '@atelier/observability';
-import { type Actor, appendAudit, describeDenial, PrismaService, type Settlement, type SettleResult, SpendLedger } from '@atelier/persistence';
+import { type Actor, appendAudit, AuditContentCapture, describeDenial, PrismaService, type Settlement, type SettleResult, SpendLedger } from '@atelier/persistence';
 import type { AgentConfig } from './agent-config';
 import type { AgentDefinition } from './agent-definition';
 import { LlmClient } from './llm-client';
@@ -50,6 +50,7 @@ export class ModelCaller {
     private readonly llm: LlmClient,
     private readonly ledger: SpendLedger,
     private readonly prisma: PrismaService,
+    private readonly audit: AuditContentCapture,
     @Inject(LOGGER) private readonly logger: Logger,
     @Inject(METRICS_CATALOG) private readonly metrics: MetricsCatalog,
   ) {
@@ -125,11 +126,18 @@ export class ModelCaller {
       throw signal.reason;
     }
 
+    // The llm.call event references what was asked and answered by SHA-256, with content as AUDIT_CAPTURE allows.
+    const asked = {
+      system: this.audit.capture(request.system),
+      ...(request.context ? { context: this.audit.capture(request.context) } : {}),
+      prompt: this.audit.capture(request.prompt),
+    };
     try {
       const reply = await this.llm.gateway.complete({ ...request, signal });
       await this.settle({
         attemptId: options.attemptId,
         outcome: 'success',
+        auditData: { ...asked, response: this.audit.capture(reply.text) },
         costUsd: reply.costUsd,
         usage: reply.usage,
         latencyMs: reply.latencyMs,
@@ -158,6 +166,7 @@ export class ModelCaller {
         ...(known ? { latencyMs: known.latencyMs } : {}),
         requestId: known?.requestId ?? null,
         errorType: known?.classification.kind ?? 'unknown',
+        auditData: asked,
       });
       throw error;
     }

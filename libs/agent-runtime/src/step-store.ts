@@ -1,7 +1,6 @@
-import { createHash } from 'node:crypto';
 import { Injectable } from '@nestjs/common';
 import type { AgentName, AuditAction, StepError } from '@atelier/contracts';
-import { appendAudit, type AuditEventInput, Prisma, PrismaService, type Step, StepStatus, TaskStatus } from '@atelier/persistence';
+import { appendAudit, AuditContentCapture, type AuditEventInput, Prisma, PrismaService, type Step, StepStatus, TaskStatus } from '@atelier/persistence';
 
 export interface StepIdentity {
   taskId: string;
@@ -23,7 +22,10 @@ function stepEvent(id: StepIdentity, agent: AgentName, action: AuditAction, data
 /** The agent's writes: each state change and its audit event in one transaction. */
 @Injectable()
 export class StepStore {
-  constructor(private readonly prisma: PrismaService) {}
+  constructor(
+    private readonly prisma: PrismaService,
+    private readonly audit: AuditContentCapture,
+  ) {}
 
   /**
    * Takes a step for execution. A queued step, or a running one whose earlier delivery
@@ -55,7 +57,7 @@ export class StepStore {
         data: { status: StepStatus.COMPLETED, output: output as Prisma.InputJsonObject, error: Prisma.DbNull, completedAt: new Date() },
       });
       if (count === 0) return false;
-      await appendAudit(tx, stepEvent(id, agent, 'step.completed', { outputSha256: createHash('sha256').update(JSON.stringify(output)).digest('hex') }));
+      await appendAudit(tx, stepEvent(id, agent, 'step.completed', { output: this.audit.capture(JSON.stringify(output)) }));
       return true;
     });
   }

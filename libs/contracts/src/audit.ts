@@ -21,3 +21,7 @@ export const AUDIT_ACTIONS = [
   'access.denied',
 ] as const;
 export type AuditAction = (typeof AUDIT_ACTIONS)[number];
+
+/** How much of prompts, outputs and goals the trail keeps besides their SHA-256 (docs/audit.md). */
+export const AUDIT_CAPTURE_MODES = ['none', 'redacted', 'full'] as const;
+export type AuditCaptureMode = (typeof AUDIT_CAPTURE_MODES)[number];

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { AUDIT_CAPTURE_MODES } from './audit';
 
 // Twelve-factor configuration: every process validates its environment at boot and
 // stops with one line per bad variable, naming it, never printing a secret's value.
@@ -62,4 +63,6 @@ export const CommonEnv = z.object({
   OTEL_EXPORTER_OTLP_ENDPOINT: env.url(['http', 'https']).optional(),
   /** OTLP over HTTP only: gRPC would add a large dependency for nothing the collector lacks. */
   OTEL_EXPORTER_OTLP_PROTOCOL: z.enum(['http/protobuf', 'http/json'], { message: 'must be http/protobuf or http/json' }).optional(),
+  /** Content of prompts, outputs and goals kept in the audit trail besides their SHA-256. */
+  AUDIT_CAPTURE: z.enum(AUDIT_CAPTURE_MODES).default('redacted'),
 });

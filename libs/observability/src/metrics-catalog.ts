@@ -78,6 +78,7 @@ export const METRIC_DEFINITIONS = {
   budgetUtilization: gauge('atelier_budget_utilization_ratio', '(spent + reserved) / limit per budget', ['scope'], true),
   budgetAlerts: counter('atelier_budget_alerts_total', 'Budget alert thresholds crossed', ['scope', 'threshold'], true),
   auditSealLag: gauge('atelier_audit_seal_lag_seconds', 'Age of the oldest committed audit event not yet sealed', [], true),
+  auditSealedEvents: counter('atelier_audit_sealed_events_total', 'Audit events sealed into the hash chain by this process', [], true),
   deadLetters: counter('atelier_dead_letters_total', 'Steps dead-lettered after their last delivery failed', ['agent'], true),
 } as const;
 

@@ -1,4 +1,5 @@
 import type { AuditAction } from '@atelier/contracts';
+import { redactValue } from '@atelier/observability';
 import type { Prisma } from './generated/prisma/client';
 
 /** Who acted: an API key (`apikey:<id>`) or a platform service (`service:<name>`). */
@@ -15,24 +16,33 @@ export interface AuditEventInput {
   data?: Prisma.InputJsonObject;
 }
 
-type AuditClient = Pick<Prisma.TransactionClient, 'auditEvent'>;
+type AuditClient = Pick<Prisma.TransactionClient, '$executeRaw'>;
 
 /**
  * Appends audit events inside the caller's transaction, so an event exists exactly when
- * the change it describes committed. Chain columns are left for the sealer.
+ * the change it describes committed. One raw INSERT for all of them, in the given order:
+ * it joins every state change, so it is kept to a single statement without Prisma's
+ * query planning. The database stamps occurred_at and tx_id and leaves the chain columns
+ * to the sealer (docs/audit.md). Secrets never enter the trail: every string in `data`
+ * passes the same redaction as logs, whatever the caller put there (an upstream error
+ * message, a pasted key).
  */
 export async function appendAudit(tx: AuditClient, ...events: AuditEventInput[]): Promise<void> {
   if (events.length === 0) return;
-  await tx.auditEvent.createMany({
-    data: events.map((event) => ({
-      action: event.action,
-      actor: event.actor,
-      subject: event.subject,
-      tenantId: event.tenantId ?? null,
-      taskId: event.taskId ?? null,
-      traceId: event.traceId ?? null,
-      requestId: event.requestId ?? null,
-      data: event.data ?? {},
-    })),
-  });
+  const rows = events.map((event) => ({
+    action: event.action,
+    actor: event.actor,
+    subject: event.subject,
+    tenant_id: event.tenantId ?? null,
+    task_id: event.taskId ?? null,
+    trace_id: event.traceId ?? null,
+    request_id: event.requestId ?? null,
+    data: redactValue(event.data ?? {}),
+  }));
+  await tx.$executeRaw`
+    INSERT INTO audit_events (action, actor, subject, tenant_id, task_id, trace_id, request_id, data)
+    SELECT e.event->>'action', e.event->>'actor', e.event->>'subject', (e.event->>'tenant_id')::uuid, (e.event->>'task_id')::uuid,
+           e.event->>'trace_id', e.event->>'request_id', e.event->'data'
+      FROM jsonb_array_elements(${JSON.stringify(rows)}::jsonb) WITH ORDINALITY AS e(event, ordinal)
+     ORDER BY e.ordinal`;
 }

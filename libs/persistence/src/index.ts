@@ -3,6 +3,7 @@ export type { Tenant, ApiKey, Task, Step, LlmCall, AuditEvent, Budget, SpendRese
 export * from './prisma.service';
 export * from './persistence.module';
 export * from './audit-writer';
+export * from './audit-content';
 export * from './status-mapping';
 export * from './migration-runner';
 export * from './database-bootstrap';

@@ -5,3 +5,4 @@ export * from './service-process';
 export * from './llm-simulator';
 export * from './nats-server';
 export * from './otlp-receiver';
+export * from './platform';

@@ -8,6 +8,8 @@ export interface ServiceProcess {
   readonly name: string;
   readonly url: string;
   readonly port: number;
+  /** The OS process id, e.g. to watch its memory. */
+  readonly pid: number;
   /** Every JSON log line the process printed so far. */
   readonly logs: string[];
   stop(signal?: NodeJS.Signals): Promise<number | null>;
@@ -48,6 +50,7 @@ export async function startService(app: string, env: Record<string, string>, rea
     name: app,
     url,
     port,
+    pid: child.pid as number,
     logs,
     stop: (signal = 'SIGTERM') => stopProcess(child, signal),
     kill: async () => {

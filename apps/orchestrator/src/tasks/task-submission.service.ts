@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { Inject, Injectable } from '@nestjs/common';
 import type { SubmitTaskRequest } from '@atelier/contracts';
-import { appendAudit, Prisma, PrismaService } from '@atelier/persistence';
+import { appendAudit, AuditContentCapture, Prisma, PrismaService } from '@atelier/persistence';
 import type { TraceContext } from '@atelier/observability';
 import type { Caller } from '../auth/caller';
 import { ensureDefaultTenantBudget } from '../budgets/default-budgets';
@@ -23,6 +23,7 @@ export class TaskSubmissionService {
     private readonly prisma: PrismaService,
     private readonly dispatcher: StepDispatcher,
     @Inject(ORCHESTRATOR_CONFIG) private readonly config: OrchestratorConfig,
+    private readonly audit: AuditContentCapture,
   ) {}
 
   /**
@@ -75,7 +76,12 @@ export class TaskSubmissionService {
         const common = { actor: caller.actor, tenantId: caller.tenantId, taskId: task.id, traceId: context.trace.traceId, requestId: context.requestId };
         await appendAudit(
           tx,
-          { ...common, action: 'task.submitted', subject: `task:${task.id}`, data: { workflow: workflow.name, budgetUsd: request.budgetUsd ?? null, responseCache: request.responseCache ?? true, goalSha256: sha256(request.input.goal) } },
+          {
+            ...common,
+            action: 'task.submitted',
+            subject: `task:${task.id}`,
+            data: { workflow: workflow.name, budgetUsd: request.budgetUsd ?? null, responseCache: request.responseCache ?? true, goal: this.audit.capture(request.input.goal) },
+          },
           ...steps.map((step) => ({ ...common, action: 'step.queued' as const, subject: `step:${step.id}`, data: { key: step.key, kind: step.kind, agent: step.agent } })),
         );
         return { task, steps };
@@ -103,8 +109,4 @@ export class TaskSubmissionService {
     }
     return { id: existing.id, status: existing.status.toLowerCase(), replayed: true };
   }
-}
-
-function sha256(text: string): string {
-  return createHash('sha256').update(text).digest('hex');
 }

@@ -149,7 +149,7 @@ SELECT COALESCE((SELECT json_object_agg(attempt_id, budget_ids::text[]) FROM res
 
 /** The columns a settlement source yields, one row per attempt to settle. */
 const SETTLEMENT_COLUMNS =
-  'attempt_id, cost, state, outcome, input_tokens, output_tokens, cache_creation, cache_creation_1h, cache_read, latency_ms, request_id, error_type, cache_key, cache_expires_at, cache_response';
+  'attempt_id, cost, state, outcome, input_tokens, output_tokens, cache_creation, cache_creation_1h, cache_read, latency_ms, request_id, error_type, cache_key, cache_expires_at, cache_response, audit_data';
 
 /**
  * Settles the attempts `source` yields (SETTLEMENT_COLUMNS): each reservation still held
@@ -177,7 +177,7 @@ res AS (
   RETURNING r.id, r.attempt_id, r.budget_ids, r.amount_usd, r.settled_usd, r.step_id, r.task_id, r.tenant_id,
             r.model, r.attempt, r.actor, r.trace_id, r.created_at,
             x.outcome, x.input_tokens, x.output_tokens, x.cache_creation, x.cache_creation_1h, x.cache_read,
-            x.latency_ms, x.request_id, x.error_type, x.cache_key, x.cache_expires_at, x.cache_response
+            x.latency_ms, x.request_id, x.error_type, x.cache_key, x.cache_expires_at, x.cache_response, x.audit_data
 ),
 call AS (
   INSERT INTO llm_calls (attempt_id, step_id, task_id, tenant_id, model, attempt, input_tokens, output_tokens,
@@ -205,6 +205,7 @@ call_audit AS (
                             'latencyMs', c.latency_ms, 'outcome', res.outcome, 'errorType', res.error_type)
          || CASE WHEN ${p.actor} IS NULL THEN '{}'::jsonb ELSE jsonb_build_object('heldBy', res.actor) END
          || COALESCE(${p.extra}, '{}'::jsonb)
+         || COALESCE(res.audit_data, '{}'::jsonb)
     FROM call c JOIN res ON res.attempt_id = c.attempt_id
   RETURNING 1
 ),
@@ -273,14 +274,15 @@ SELECT COALESCE((SELECT json_object_agg(attempt_id, trim_scale(settled_usd)::tex
 }
 
 /**
- * Settles a group of attempts; arrays, one element per attempt ($1..$15 in the order of
- * SETTLEMENT_COLUMNS, with $3 reservation states and $4 call outcomes, NULL: never sent);
- * $16 now. Attempts no longer held (settled by the sweeper, or a replay) are left alone.
+ * Settles a group of attempts; arrays, one element per attempt ($1..$16 in the order of
+ * SETTLEMENT_COLUMNS, with $3 reservation states and $4 call outcomes, NULL: never sent,
+ * and $16 extra audit data of the `llm.call` event, e.g. captured prompt and response);
+ * $17 now. Attempts no longer held (settled by the sweeper, or a replay) are left alone.
  */
 export const SETTLE_SQL = settleSql(
   `SELECT * FROM unnest($1::text[], $2::numeric[], $3::reservation_state[], $4::llm_call_outcome[], $5::int[], $6::int[], $7::int[], $8::int[],
-                        $9::int[], $10::int[], $11::text[], $12::text[], $13::text[], $14::timestamptz[], $15::jsonb[])`,
-  { now: '$16::timestamptz', actor: 'NULL::text', extra: 'NULL::jsonb' },
+                        $9::int[], $10::int[], $11::text[], $12::text[], $13::text[], $14::timestamptz[], $15::jsonb[], $16::jsonb[])`,
+  { now: '$17::timestamptz', actor: 'NULL::text', extra: 'NULL::jsonb' },
 );
 
 /**
@@ -291,7 +293,7 @@ export const SETTLE_SQL = settleSql(
  */
 export const SWEEP_SQL = settleSql(
   `SELECT s.attempt_id, NULL::numeric, 'unknown_outcome'::reservation_state, 'unknown'::llm_call_outcome, 0, 0, 0, 0, 0,
-          NULL::int, NULL::text, 'holder_lost'::text, NULL::text, NULL::timestamptz, NULL::jsonb
+          NULL::int, NULL::text, 'holder_lost'::text, NULL::text, NULL::timestamptz, NULL::jsonb, NULL::jsonb
      FROM spend_reservations s
     WHERE s.state = 'reserved' AND s.expires_at < $2::timestamptz
     ORDER BY s.expires_at

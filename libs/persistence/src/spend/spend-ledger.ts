@@ -74,6 +74,8 @@ export interface Settlement {
   errorType?: string | null;
   /** A successful answer to keep for identical requests (ignored when the task opted out). */
   responseCache?: { key: string; ttlSeconds: number; response: Record<string, unknown> };
+  /** Merged into the `llm.call` audit event's data: what the call said and heard, as AUDIT_CAPTURE allows. */
+  auditData?: Record<string, unknown>;
 }
 
 export interface FiredAlert extends BudgetFigures {
@@ -134,6 +136,7 @@ type SettlementRow = [
   cacheKey: string | null,
   cacheExpiresAt: Date | null,
   cacheResponse: string | null,
+  auditData: string | null,
 ];
 
 export interface SpendLedgerOptions {
@@ -189,6 +192,7 @@ export class SpendLedger {
       cache?.key ?? null,
       cache ? new Date(this.clock.now().getTime() + cache.ttlSeconds * 1000) : null,
       cache ? JSON.stringify(cache.response) : null,
+      settlement.auditData ? JSON.stringify(settlement.auditData) : null,
     ]);
   }
 
@@ -198,7 +202,7 @@ export class SpendLedger {
    * in every replica at once (SKIP LOCKED).
    */
   async sweepExpired(limit: number, actor: Actor): Promise<SettleResult & { count: number }> {
-    const [row] = await this.run<SettleRow>('atelier_spend_sweep_v2', SWEEP_SQL, [limit, this.clock.now(), actor, JSON.stringify({ sweptAfterTtl: true })]);
+    const [row] = await this.run<SettleRow>('atelier_spend_sweep_v3', SWEEP_SQL, [limit, this.clock.now(), actor, JSON.stringify({ sweptAfterTtl: true })]);
     if (!row) throw new Error('sweep statement returned no row');
     const costs = Object.values(row.settled);
     return { settled: costs.length > 0, count: costs.length, costUsd: costs.reduce((sum, cost) => sum.plus(cost), new Decimal(0)).toFixed(), alerts: row.alerts };
@@ -309,8 +313,8 @@ export class SpendLedger {
   }
 
   private async settleTogether(group: SettlementRow[]): Promise<SettleResult[]> {
-    const columns = Array.from({ length: 15 }, (_, index) => group.map((row) => row[index]));
-    const [row] = await this.run<SettleRow>('atelier_spend_settle_v2', SETTLE_SQL, [...columns, this.clock.now()]);
+    const columns = Array.from({ length: 16 }, (_, index) => group.map((row) => row[index]));
+    const [row] = await this.run<SettleRow>('atelier_spend_settle_v3', SETTLE_SQL, [...columns, this.clock.now()]);
     if (!row) throw new Error('settle statement returned no row');
     // Alerts belong to the group's statement: reported once, with its first settlement.
     return group.map(([attemptId], index) => {

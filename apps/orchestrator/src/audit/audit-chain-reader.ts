@@ -1,0 +1,42 @@
+import { GENESIS_HASH } from '@atelier/contracts';
+import type { PrismaClient } from '@atelier/persistence';
+import { AUDIT_COLUMNS, type AuditRow } from './audit-rows';
+
+type Reader = Pick<PrismaClient, '$queryRaw'>;
+
+export interface ChainHead {
+  /** 0 while nothing is sealed. */
+  position: number;
+  hash: string;
+}
+
+export async function readChainHead(prisma: Reader): Promise<ChainHead> {
+  const [head] = await prisma.$queryRaw<{ chain_pos: bigint; hash: string }[]>`
+    SELECT chain_pos, hash FROM audit_events WHERE chain_pos IS NOT NULL ORDER BY chain_pos DESC LIMIT 1`;
+  return head ? { position: Number(head.chain_pos), hash: head.hash } : { position: 0, hash: GENESIS_HASH };
+}
+
+/** The stored hash at one position, if that position exists. */
+export async function readHashAt(prisma: Reader, position: number): Promise<string | undefined> {
+  const [row] = await prisma.$queryRaw<{ hash: string }[]>`SELECT hash FROM audit_events WHERE chain_pos = ${position}`;
+  return row?.hash;
+}
+
+/**
+ * Sealed events from position `from` to `to` in chain order, a page at a time (keyset on
+ * the unique chain_pos index), so export and verify hold one page in memory whatever the
+ * size of the chain, and never keep a transaction open while a slow client reads: sealed
+ * rows never change, so pages read at different moments still form one consistent chain.
+ */
+export async function* readChainPages(prisma: Reader, from: number, to: number, pageSize = 1_000): AsyncGenerator<AuditRow[]> {
+  let next = from;
+  while (next <= to) {
+    const rows = await prisma.$queryRaw<AuditRow[]>`
+      SELECT ${AUDIT_COLUMNS} FROM audit_events
+       WHERE chain_pos >= ${next} AND chain_pos <= ${to}
+       ORDER BY chain_pos LIMIT ${pageSize}`;
+    if (rows.length === 0) return;
+    yield rows;
+    next = Number(rows[rows.length - 1]?.chain_pos) + 1;
+  }
+}

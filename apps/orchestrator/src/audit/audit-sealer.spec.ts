@@ -1,0 +1,141 @@
+import { Client } from 'pg';
+import { appendAudit, createPrismaClient, type PrismaService } from '@atelier/persistence';
+import { createTestDatabase, type TestDatabase } from '@atelier/testing';
+import { AuditSealer } from './audit-sealer';
+import { verifyStoredChain } from './audit-verification';
+
+// Real Postgres: the sealer's correctness is about transactions and visibility, which
+// only the database can show.
+
+describe(AuditSealer.name, () => {
+  let db: TestDatabase;
+  let prisma: PrismaService;
+  const clients: Client[] = [];
+
+  const connect = async () => {
+    const client = new Client({ connectionString: db.url });
+    await client.connect();
+    clients.push(client);
+    return client;
+  };
+  const insert = (client: Client, subject: string) =>
+    client.query(`INSERT INTO audit_events (actor, action, subject, data) VALUES ('service:test', 'step.queued', $1, '{"b": 1, "a": [1.50, "x"]}') RETURNING seq`, [subject]);
+  const chain = async () =>
+    (await prisma.$queryRaw<{ subject: string; seq: bigint; chain_pos: bigint | null; tx_id: string }[]>`
+      SELECT subject, seq, chain_pos, tx_id::text FROM audit_events ORDER BY chain_pos NULLS LAST, seq`).map((row) => ({
+      subject: row.subject,
+      seq: Number(row.seq),
+      position: row.chain_pos === null ? null : Number(row.chain_pos),
+      txId: BigInt(row.tx_id),
+    }));
+  const total = (batches: number[]) => batches.reduce((sum, n) => sum + n, 0);
+  /**
+   * Seals until `expected` events are sealed. Transaction ids are server-wide, so another
+   * database's open transaction on a shared server can hold sealing back for a moment.
+   */
+  const sealAll = async (sealer: AuditSealer, expected: number) => {
+    const batches: number[] = [];
+    const deadline = Date.now() + 20_000;
+    while (total(batches) < expected && Date.now() < deadline) {
+      const { sealed } = await sealer.sealBatch();
+      if (sealed > 0) batches.push(sealed);
+      else await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    expect((await sealer.sealBatch()).sealed).toBe(0);
+    return batches;
+  };
+  /** The chain order is (transaction id, seq): fixed once sealed, whatever the commit order. */
+  const expectChainInTransactionOrder = async () => {
+    const order = (await chain()).filter((event) => event.position !== null).map((event) => [event.txId, event.seq] as const);
+    const sorted = [...order].sort(([ta, sa], [tb, sb]) => (ta === tb ? sa - sb : ta < tb ? -1 : 1));
+    expect(order).toEqual(sorted);
+  };
+
+  beforeAll(async () => {
+    db = await createTestDatabase();
+    prisma = createPrismaClient({ connectionString: db.url, poolMax: 4 });
+  });
+
+  afterEach(async () => {
+    await Promise.all(clients.splice(0).map((client) => client.end()));
+  });
+
+  afterAll(async () => {
+    await prisma?.$disconnect();
+    await db?.drop();
+  });
+
+  it('seals committed events into a chain that verifies, in batches', async () => {
+    await prisma.$transaction((tx) =>
+      appendAudit(
+        tx,
+        ...Array.from({ length: 25 }, (_, i) => ({ action: 'step.queued' as const, actor: 'service:test' as const, subject: `batch:${i}`, data: { i, nested: { z: 1, a: 'é' } } })),
+      ),
+    );
+    const sealer = new AuditSealer(prisma, 10);
+    expect(await sealAll(sealer, 25)).toEqual([10, 10, 5]);
+    expect(await verifyStoredChain(prisma, {})).toEqual({ ok: true, checked: 25, firstBadPosition: null, reason: null, from: 1, to: 25 });
+    expect((await chain()).map((event) => event.position)).toEqual(Array.from({ length: 25 }, (_, i) => i + 1));
+  });
+
+  it('never seals past an event whose transaction is still open, even if later events committed first', async () => {
+    const sealer = new AuditSealer(prisma);
+    const slow = await connect();
+    const fast = await connect();
+    await slow.query('BEGIN');
+    await insert(slow, 'slow:1'); // takes a seq (and a transaction id) first
+    await insert(fast, 'fast:1'); // a later seq, committed at once
+    expect((await sealer.sealBatch()).sealed).toBe(0);
+    await insert(slow, 'slow:2'); // a seq after fast:1, in the older transaction
+    expect((await sealer.sealBatch()).sealed).toBe(0);
+    expect(await sealer.lagSeconds()).toBeGreaterThan(0);
+    await slow.query('COMMIT');
+
+    expect(total(await sealAll(sealer, 3))).toBe(3);
+    const sealed = (await chain()).filter((event) => /^(slow|fast):/.test(event.subject));
+    // Chain order is (transaction, seq): fixed once sealed, whatever the commit order.
+    expect(sealed.map((event) => event.subject)).toEqual(['slow:1', 'slow:2', 'fast:1']);
+    expect(sealed[1]!.seq).toBeGreaterThan(sealed[2]!.seq);
+    await expectChainInTransactionOrder();
+    expect(await sealer.lagSeconds()).toBe(0);
+    expect((await verifyStoredChain(prisma, {})).ok).toBe(true);
+  });
+
+  it('is not held up by an open transaction of another database on the same server', async () => {
+    const elsewhere = new Client({ connectionString: process.env['TEST_DATABASE_URL'] ?? 'postgresql://postgres@127.0.0.1:5432/postgres' });
+    await elsewhere.connect();
+    clients.push(elsewhere);
+    await elsewhere.query('BEGIN');
+    await elsewhere.query('SELECT pg_current_xact_id()'); // holds a transaction id, as a writer would
+    await insert(await connect(), 'while-another-database-writes');
+    expect(total(await sealAll(new AuditSealer(prisma), 1))).toBe(1);
+    await elsewhere.query('ROLLBACK');
+  });
+
+  it('is not held up by a rolled-back transaction, and seals what commits after it', async () => {
+    const sealer = new AuditSealer(prisma);
+    const client = await connect();
+    await client.query('BEGIN');
+    await insert(client, 'rolled-back');
+    await client.query('ROLLBACK');
+    await insert(client, 'after-rollback');
+    expect(total(await sealAll(sealer, 1))).toBe(1);
+    const events = await chain();
+    expect(events.map((event) => event.subject)).not.toContain('rolled-back');
+    expect(events.every((event) => event.position !== null)).toBe(true);
+    expect((await verifyStoredChain(prisma, {})).ok).toBe(true);
+  });
+
+  it('lets one replica seal at a time: a second sealer backs off while the lock is held', async () => {
+    const holder = await connect();
+    await holder.query('BEGIN');
+    await holder.query(`SELECT pg_advisory_xact_lock(${0x6175_6469_7473_6c72n}::bigint)`);
+    await insert(await connect(), 'while-locked');
+    const sealer = new AuditSealer(prisma);
+    expect(await sealer.sealBatch()).toEqual({ locked: false, sealed: 0, head: null });
+    await holder.query('ROLLBACK');
+    expect(total(await sealAll(sealer, 1))).toBe(1);
+    await expectChainInTransactionOrder();
+  });
+
+});

@@ -1,0 +1,303 @@
+import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Client } from 'pg';
+import { createTestDatabase, type Platform, repoRoot, startPlatform, type TestDatabase } from '@atelier/testing';
+
+// The audit trail end to end: the built services as OS processes, connected to Postgres as
+// the restricted application role; a full task run's trail read through the API and the
+// `atelier` CLI; tenants kept apart; and tampering, done as a superuser behind the
+// database's back, found by the server's verify and by the CLI offline from an export.
+
+const BOOTSTRAP_KEY = 'bootstrap-admin-key-for-audit-e2e-0123456789';
+const TRACE_ID = '0af7651916cd43dd8448eb211c80319c';
+const CLI = join(repoRoot(), 'dist', 'apps', 'cli', 'src', 'main.js');
+
+interface AuditEvent {
+  seq: number;
+  position: number | null;
+  occurredAt: string;
+  tenantId: string | null;
+  actor: string;
+  action: string;
+  subject: string;
+  taskId: string | null;
+  traceId: string | null;
+  requestId: string | null;
+  data: Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any -- asserted field by field
+  prevHash: string | null;
+  hash: string | null;
+}
+
+describe('audit trail (end to end)', () => {
+  let db: TestDatabase;
+  let sql: Client;
+  let platform: Platform;
+  let api: string;
+  let workDir: string;
+  const keys: Record<'acme' | 'globex' | 'acmeTasksOnly', string> = { acme: '', globex: '', acmeTasksOnly: '' };
+  let acmeTenantId: string;
+  let taskId: string;
+
+  const call = (path: string, key?: string, init: RequestInit = {}) =>
+    fetch(`${api}${path}`, {
+      ...init,
+      headers: { ...(init.body ? { 'content-type': 'application/json' } : {}), ...(key ? { authorization: `Bearer ${key}` } : {}), ...(init.headers as Record<string, string>) },
+    });
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- response bodies are asserted field by field
+  const json = async (response: Response | Promise<Response>): Promise<any> => (await response).json();
+
+  /** The built CLI as its own process, as an operator or auditor runs it. */
+  const atelier = (args: string[], key: string = BOOTSTRAP_KEY) =>
+    new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
+      const child = spawn(process.execPath, [CLI, ...args], { env: { PATH: process.env['PATH'] ?? '', ATELIER_API_URL: api, ATELIER_API_KEY: key } });
+      const out: Buffer[] = [];
+      const err: Buffer[] = [];
+      child.stdout.on('data', (chunk: Buffer) => out.push(chunk));
+      child.stderr.on('data', (chunk: Buffer) => err.push(chunk));
+      child.once('close', (code) => resolve({ code, stdout: Buffer.concat(out).toString('utf8'), stderr: Buffer.concat(err).toString('utf8') }));
+    });
+
+  const waitUntilSealed = async () => {
+    const deadline = Date.now() + 15_000;
+    while (Number((await sql.query('SELECT count(*) AS n FROM audit_events WHERE chain_pos IS NULL')).rows[0].n) > 0) {
+      if (Date.now() > deadline) throw new Error('events were not sealed within 15 s');
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+  };
+
+  async function waitForTask(id: string, key: string) {
+    const deadline = Date.now() + 30_000;
+    for (;;) {
+      const task = await json(call(`/v1/tasks/${id}`, key));
+      if (!['queued', 'running'].includes(task.status) || Date.now() > deadline) return task;
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+  }
+
+  beforeAll(async () => {
+    db = await createTestDatabase();
+    sql = new Client({ connectionString: db.url });
+    await sql.connect();
+    workDir = await mkdtemp(join(tmpdir(), 'atelier-audit-e2e-'));
+    // The services connect as a login of the application role, never as the table owner.
+    const appUrl = await db.createAppLogin();
+    platform = await startPlatform({ databaseUrl: appUrl, bootstrapKey: BOOTSTRAP_KEY, orchestratorEnv: { AUDIT_SEAL_INTERVAL_MS: '200' } });
+    api = platform.api;
+    keys.acme = await platform.mintKey('acme', ['tasks:write', 'tasks:read', 'audit:read']);
+    keys.globex = await platform.mintKey('globex', ['tasks:write', 'tasks:read', 'audit:read']);
+    keys.acmeTasksOnly = await platform.mintKey('acme', ['tasks:read']);
+    acmeTenantId = (await sql.query(`SELECT id FROM tenants WHERE name = 'acme'`)).rows[0].id;
+  }, 90_000);
+
+  afterAll(async () => {
+    await platform?.stop();
+    await sql?.end();
+    await db?.drop();
+    if (workDir) await rm(workDir, { recursive: true, force: true });
+  });
+
+  it("records a full task run: each step's catalog events in causal order, with the request's trace id, sealed", async () => {
+    const fakeKey = ['sk', 'ant', 'api03', randomBytes(12).toString('hex')].join('-');
+    const submitted = await call('/v1/tasks', keys.acme, {
+      method: 'POST',
+      headers: { traceparent: `00-${TRACE_ID}-00f067aa0ba902b7-01`, 'x-request-id': 'audit-e2e-submit' },
+      body: JSON.stringify({ input: { goal: `Compare heat pumps for terraced houses (our key ${fakeKey} must not leak)` } }),
+    });
+    expect(submitted.status).toBe(202);
+    taskId = (await json(submitted)).id;
+    const task = await waitForTask(taskId, keys.acme);
+    expect(task.status).toBe('completed');
+    await waitUntilSealed();
+
+    const timeline = await json(call(`/v1/tasks/${taskId}/audit`, keys.acme));
+    const events = timeline.items as AuditEvent[];
+    expect(timeline.nextCursor).toBeNull();
+    expect(events.map((event) => event.seq)).toEqual([...events.map((event) => event.seq)].sort((a, b) => a - b));
+    expect(events[0]).toMatchObject({ action: 'task.submitted', actor: expect.stringMatching(/^apikey:/), requestId: 'audit-e2e-submit' });
+    expect(events.at(-1)).toMatchObject({ action: 'task.completed', actor: 'service:orchestrator' });
+    for (const event of events) {
+      expect(event).toMatchObject({ traceId: TRACE_ID, tenantId: acmeTenantId, taskId, position: expect.any(Number), hash: expect.stringMatching(/^[0-9a-f]{64}$/) });
+      expect(event.occurredAt).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$/);
+    }
+
+    // Each step: queued → started → one or more model calls → completed, by the agent that ran it.
+    expect(task.steps.length).toBeGreaterThanOrEqual(2);
+    for (const step of task.steps as { id: string; agent: string }[]) {
+      const own = events.filter((event) => event.subject === `step:${step.id}`);
+      const actions = own.map((event) => event.action);
+      expect(actions[0]).toBe('step.queued');
+      expect(actions[1]).toBe('step.started');
+      expect(actions.at(-1)).toBe('step.completed');
+      expect(actions.slice(2, -1).length).toBeGreaterThan(0);
+      expect(new Set(actions.slice(2, -1))).toEqual(new Set(['llm.call']));
+      expect(own.slice(1).every((event) => event.actor === `service:${step.agent}-agent`)).toBe(true);
+      const llmCall = own.find((event) => event.action === 'llm.call')!;
+      expect(llmCall.requestId).toMatch(/^req_/);
+      expect(llmCall.data).toMatchObject({
+        model: expect.any(String),
+        inputTokens: expect.any(Number),
+        outputTokens: expect.any(Number),
+        costUsd: expect.stringMatching(/^\d+(\.\d+)?$/),
+        latencyMs: expect.any(Number),
+        attempt: 1,
+        outcome: 'success',
+        prompt: { sha256: expect.stringMatching(/^[0-9a-f]{64}$/), length: expect.any(Number), content: expect.any(String) },
+        response: { sha256: expect.stringMatching(/^[0-9a-f]{64}$/), length: expect.any(Number), content: expect.any(String) },
+      });
+      expect(own.at(-1)!.data['output']).toMatchObject({ sha256: expect.stringMatching(/^[0-9a-f]{64}$/) });
+    }
+
+    // Goals are captured redacted by default, and a secret never reaches the trail.
+    expect(events[0]!.data['goal'].content).toContain('Compare heat pumps');
+    const everything = await (await call('/v1/audit/export', BOOTSTRAP_KEY)).text();
+    expect(everything).not.toContain(fakeKey);
+    expect(everything).toContain('[REDACTED]');
+
+    // The CLI reads the same timeline.
+    const cli = await atelier(['audit', 'show', '--task', taskId, '--json'], keys.acme);
+    expect(cli.code).toBe(0);
+    expect(cli.stdout.trim().split('\n').map((line) => JSON.parse(line).seq)).toEqual(events.map((event) => event.seq));
+  }, 60_000);
+
+  it('runs tasks from the CLI: submit --watch, get, list', async () => {
+    const submitted = await atelier(['tasks', 'submit', 'Summarise the state of grid batteries', '--watch', '--interval', '200'], keys.acme);
+    expect(submitted.stderr).toBe('');
+    expect(submitted.code).toBe(0);
+    const id = /^task ([0-9a-f-]{36}) queued$/m.exec(submitted.stdout)?.[1];
+    expect(id).toBeDefined();
+    expect(submitted.stdout).toMatch(/task\s+completed/);
+    const got = await atelier(['tasks', 'get', id!, '--json'], keys.acme);
+    expect(JSON.parse(got.stdout)).toMatchObject({ id, status: 'completed' });
+    const listed = await atelier(['tasks', 'list', '--status', 'completed', '--json'], keys.acme);
+    expect(listed.stdout.trim().split('\n').map((line) => JSON.parse(line).id)).toContain(id);
+    const foreign = await atelier(['tasks', 'get', id!], keys.globex);
+    expect(foreign).toMatchObject({ code: 1, stderr: expect.stringContaining('404 Not found') });
+  }, 60_000);
+
+  it("keeps tenants apart: another tenant's events are 404, absent from lists, withheld in exports", async () => {
+    await waitUntilSealed();
+    const acmeEvent = (await json(call(`/v1/tasks/${taskId}/audit`, keys.acme))).items[0] as AuditEvent;
+    expect((await call(`/v1/tasks/${taskId}/audit`, keys.globex)).status).toBe(404);
+    expect((await call(`/v1/audit/${acmeEvent.seq}`, keys.globex)).status).toBe(404);
+    expect((await json(call(`/v1/audit?task=${taskId}`, keys.globex))).items).toEqual([]);
+    const globexView = (await json(call('/v1/audit?limit=500', keys.globex))).items as AuditEvent[];
+    expect(globexView.length).toBeGreaterThan(0);
+    expect(globexView.every((event) => event.tenantId !== acmeTenantId)).toBe(true);
+    expect((await json(call(`/v1/audit/${acmeEvent.seq}`, BOOTSTRAP_KEY))).subject).toBe(acmeEvent.subject);
+
+    // A key without audit:read is refused (and the refusal itself is audited).
+    const denied = await call(`/v1/tasks/${taskId}/audit`, keys.acmeTasksOnly);
+    expect(denied.status).toBe(403);
+    await waitUntilSealed();
+    const refusals = (await json(call('/v1/audit?action=access.denied', keys.acme))).items as AuditEvent[];
+    expect(refusals[0]).toMatchObject({ subject: 'route:GET /v1/tasks/:id/audit', data: { requiredScope: 'audit:read' } });
+    const listed = await atelier(['audit', 'list', '--action', 'access.denied', '--json'], keys.acme);
+    expect(JSON.parse(listed.stdout.trim().split('\n')[0]!)).toMatchObject({ seq: refusals[0]!.seq, action: 'access.denied' });
+    expect((await atelier(['audit', 'show', String(refusals[0]!.seq)], keys.globex)).stderr).toContain('404 Not found');
+
+    // Globex's export carries acme's positions as links only, and still verifies offline.
+    const file = join(workDir, 'globex.ndjson');
+    expect((await atelier(['audit', 'export', '--output', file], keys.globex)).code).toBe(0);
+    const lines = (await readFile(file, 'utf8')).trim().split('\n').map((line) => JSON.parse(line));
+    const acmeLine = lines.find((line) => line.position === acmeEvent.position);
+    expect(acmeLine).toEqual({ position: acmeEvent.position, prevHash: acmeEvent.prevHash, hash: acmeEvent.hash, withheld: true });
+    expect(lines.filter((line) => !line.withheld).every((line) => line.tenantId !== acmeTenantId)).toBe(true);
+    const verified = await atelier(['audit', 'verify', '--file', file, '--json'], keys.globex);
+    expect(verified.code).toBe(0);
+    expect(JSON.parse(verified.stdout)).toMatchObject({ ok: true, checked: lines.length, withheld: expect.any(Number) });
+    expect(JSON.parse(verified.stdout).withheld).toBeGreaterThan(0);
+
+    const csv = (await (await call('/v1/audit/export?format=csv', keys.globex)).text()).trim().split('\r\n');
+    expect(csv[0]).toBe('position,seq,occurred_at,tenant_id,actor,action,subject,task_id,trace_id,request_id,data,prev_hash,hash');
+    expect(csv.length).toBe(lines.filter((line) => !line.withheld).length + 1);
+  }, 30_000);
+
+  it('answers bad queries with 400 problem+json naming the field, unknown ids with 404', async () => {
+    for (const [path, field] of [
+      ['/v1/audit?action=task.exploded', 'action'],
+      ['/v1/audit?limit=0', 'limit'],
+      ['/v1/audit?from=yesterday', 'from'],
+      ['/v1/audit?from=2026-11-23T10:00:00Z&to=2026-11-22T10:00:00Z', 'to'],
+      ['/v1/audit?cursor=garbage', 'cursor'],
+      ['/v1/audit?surprise=1', 'surprise'],
+      ['/v1/audit/export?format=xml', 'format'],
+      ['/v1/audit/verify?from=5&to=2', 'to'],
+      ['/v1/audit/verify?head=not-a-hash', 'head'],
+    ] as const) {
+      const response = await call(path, keys.acme);
+      expect([path, response.status]).toEqual([path, 400]);
+      expect(response.headers.get('content-type')).toContain('application/problem+json');
+      expect((await json(response)).errors.map((error: { field: string }) => error.field)).toContain(field);
+    }
+    for (const path of ['/v1/audit/abc', '/v1/audit/999999999', '/v1/tasks/not-a-uuid/audit', '/v1/tasks/00000000-0000-4000-8000-000000000000/audit']) {
+      expect([path, (await call(path, keys.acme)).status]).toEqual([path, 404]);
+    }
+  });
+
+  it('documents the audit routes in OpenAPI and reports the seal lag metric', async () => {
+    const openapi = await json(call('/openapi.json'));
+    expect(Object.keys(openapi.paths)).toEqual(
+      expect.arrayContaining(['/v1/audit', '/v1/audit/head', '/v1/audit/verify', '/v1/audit/export', '/v1/audit/{seq}', '/v1/tasks/{id}/audit']),
+    );
+    const metrics = await (await call('/metrics')).text();
+    expect(metrics).toMatch(/^atelier_audit_seal_lag_seconds\{service="orchestrator"\} \d/m);
+    expect(metrics).toMatch(/^atelier_audit_sealed_events_total\{service="orchestrator"\} [1-9]/m);
+  });
+
+  it('finds every kind of tampering, on the server and offline from an export, at the first bad position', async () => {
+    await waitUntilSealed();
+    const head = (await atelier(['audit', 'head'])).stdout.trim();
+    const [headPosition] = head.split(':').map(Number) as [number];
+    expect(headPosition).toBeGreaterThan(12);
+    const intact = join(workDir, 'intact.ndjson');
+    expect((await atelier(['audit', 'export', '--output', intact])).code).toBe(0);
+    expect(await atelier(['audit', 'verify', '--file', intact, '--head', head])).toMatchObject({ code: 0, stdout: expect.stringContaining('OK:') });
+    expect(await json(call('/v1/audit/verify', BOOTSTRAP_KEY))).toMatchObject({ ok: true, checked: headPosition });
+
+    /** Behind the database's back: a superuser with triggers switched off for the transaction. */
+    const asSuperuser = async (statements: string) => {
+      await sql.query(`BEGIN; SET LOCAL session_replication_role = replica; ${statements}; COMMIT;`);
+    };
+    const expectFound = async (name: string, position: number, reason: RegExp, { withoutHead = true } = {}) => {
+      const server = await json(call(`/v1/audit/verify?head=${head}`, BOOTSTRAP_KEY));
+      expect([name, server]).toEqual([name, expect.objectContaining({ ok: false, firstBadPosition: position, reason: expect.stringMatching(reason) })]);
+      if (withoutHead) expect((await json(call('/v1/audit/verify', BOOTSTRAP_KEY))).firstBadPosition).toBe(position);
+      const file = join(workDir, `${name}.ndjson`);
+      expect((await atelier(['audit', 'export', '--output', file])).code).toBe(0);
+      const offline = await atelier(['audit', 'verify', '--file', file, '--head', head]);
+      expect([name, offline.code, offline.stdout]).toEqual([name, 3, expect.stringContaining(`first bad position ${position}:`)]);
+    };
+    const expectIntactAgain = async () => expect(await json(call(`/v1/audit/verify?head=${head}`, BOOTSTRAP_KEY))).toMatchObject({ ok: true });
+
+    const middle = Math.floor(headPosition / 2);
+    await sql.query(`CREATE TEMP TABLE saved AS SELECT * FROM audit_events WHERE chain_pos IN (${middle}, ${headPosition - 1}, ${headPosition})`);
+
+    await asSuperuser(`UPDATE audit_events SET data = data || '{"costUsd": "0.0001"}' WHERE chain_pos = ${middle}`);
+    await expectFound('edited', middle, /content was altered/);
+    await asSuperuser(`UPDATE audit_events e SET data = s.data FROM saved s WHERE e.seq = s.seq`);
+    await expectIntactAgain();
+
+    await asSuperuser(`DELETE FROM audit_events WHERE chain_pos = ${middle}`);
+    await expectFound('deleted', middle, /missing/);
+    await asSuperuser(`INSERT INTO audit_events SELECT * FROM saved WHERE chain_pos = ${middle}`);
+    await expectIntactAgain();
+
+    const swap = `UPDATE audit_events e SET actor = o.actor, action = o.action, subject = o.subject, data = o.data, tenant_id = o.tenant_id,
+                         task_id = o.task_id, trace_id = o.trace_id, request_id = o.request_id, occurred_at = o.occurred_at
+                    FROM audit_events o WHERE e.chain_pos IN (${middle}, ${middle + 1}) AND o.chain_pos = ${2 * middle + 1} - e.chain_pos`;
+    await asSuperuser(swap);
+    await expectFound('swapped', middle, /altered/);
+    await asSuperuser(swap);
+    await expectIntactAgain();
+
+    await asSuperuser(`DELETE FROM audit_events WHERE chain_pos >= ${headPosition - 1}`);
+    // Without the earlier head the shortened chain is self-consistent; with it, the cut shows.
+    expect(await json(call('/v1/audit/verify', BOOTSTRAP_KEY))).toMatchObject({ ok: true, checked: headPosition - 2 });
+    await expectFound('truncated', headPosition - 1, /before the anchored head/, { withoutHead: false });
+    await asSuperuser(`INSERT INTO audit_events SELECT * FROM saved WHERE chain_pos >= ${headPosition - 1}`);
+    await expectIntactAgain();
+  }, 60_000);
+});
