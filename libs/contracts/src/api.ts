@@ -4,7 +4,7 @@ import { z } from 'zod';
 // is a 400 naming the field instead of a silently ignored option.
 
 export const MAX_GOAL_LENGTH = 20_000;
-export const WORKFLOWS = ['research-report'] as const;
+export const WORKFLOWS = ['research-report', 'brief'] as const;
 export type WorkflowName = (typeof WORKFLOWS)[number];
 
 export const SCOPES = ['tasks:write', 'tasks:read', 'audit:read', 'admin'] as const;
@@ -129,3 +129,11 @@ export const UsageQuery = z
   .strict()
   .refine((query) => !query.from || !query.to || Date.parse(query.from) < Date.parse(query.to), { path: ['from'], message: 'must be before "to"' });
 export type UsageQuery = z.infer<typeof UsageQuery>;
+
+export const ListDeadLettersQuery = z
+  .object({
+    limit: z.coerce.number().int().min(1).max(100).default(20),
+    cursor: z.string().max(200).optional(),
+  })
+  .strict();
+export type ListDeadLettersQuery = z.infer<typeof ListDeadLettersQuery>;

@@ -7,6 +7,7 @@ export const AUDIT_ACTIONS = [
   'step.completed',
   'step.failed',
   'step.dead_lettered',
+  'step.replayed',
   'llm.call',
   'llm.cache_hit',
   'budget.denied',
@@ -19,6 +20,8 @@ export const AUDIT_ACTIONS = [
   'apikey.revoked',
   'budget.updated',
   'access.denied',
+  /** A message no step could be found for (bad schema or unknown step): terminated, never redelivered. */
+  'message.rejected',
 ] as const;
 export type AuditAction = (typeof AUDIT_ACTIONS)[number];
 

@@ -47,6 +47,14 @@ export const env = {
       }),
   logLevel: () => z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   positiveInt: (fallback: number, max = 1_000_000) => z.coerce.number().int().min(1).max(max).default(fallback),
+  intRange: (fallback: number, min: number, max: number) => z.coerce.number().int().min(min).max(max).default(fallback),
+  /** Comma-separated milliseconds, e.g. `1000,5000,15000`. */
+  delayList: (fallback: readonly number[]) =>
+    z
+      .string()
+      .default(fallback.join(','))
+      .refine((value) => value.split(',').every((part) => /^\s*\d{1,7}\s*$/.test(part)), { message: 'must be milliseconds separated by commas, e.g. 1000,5000' })
+      .transform((value) => value.split(',').map((part) => Number(part.trim()))),
   secret: (minLength: number) => z.string().min(minLength, `must be at least ${minLength} characters`),
 };
 
@@ -60,6 +68,8 @@ export const CommonEnv = z.object({
   LOG_LEVEL: env.logLevel(),
   DATABASE_POOL_MAX: env.positiveInt(10, 200),
   SHUTDOWN_GRACE_MS: env.positiveInt(10_000, 600_000),
+  /** How long a step may go without a heartbeat before JetStream redelivers it; every service must agree (each provisions the consumers). */
+  STEP_ACK_WAIT_MS: env.intRange(30_000, 1_000, 3_600_000),
   OTEL_EXPORTER_OTLP_ENDPOINT: env.url(['http', 'https']).optional(),
   /** OTLP over HTTP only: gRPC would add a large dependency for nothing the collector lacks. */
   OTEL_EXPORTER_OTLP_PROTOCOL: z.enum(['http/protobuf', 'http/json'], { message: 'must be http/protobuf or http/json' }).optional(),

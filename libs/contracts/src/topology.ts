@@ -19,6 +19,7 @@ export interface ConsumerSpec {
   readonly durable: string;
   readonly filterSubject: string;
   readonly ackWaitMs: number;
+  /** JetStream's delivery bound; -1 for none (the consumer then bounds attempts itself). */
   readonly maxDeliver: number;
   /** Redelivery delays by delivery number; the last one repeats. */
   readonly backoffMs: readonly number[];
@@ -28,6 +29,8 @@ export const SUBJECTS = {
   agentSteps: (agent: AgentName) => `agent.${agent}.steps`,
   stepResults: 'orchestrator.step-results',
   taskEvents: (taskId: string) => `task.${taskId}.events`,
+  /** Tells agents to stop a task's in-flight steps (cancelled, timed out, failed). */
+  taskControl: (taskId: string) => `task.${taskId}.control`,
 } as const;
 
 export const STREAMS = {
@@ -35,9 +38,16 @@ export const STREAMS = {
   writer: { stream: 'AGENT_WRITER', subjects: ['agent.writer.steps'], retention: 'workqueue' },
   stepResults: { stream: 'STEP_RESULTS', subjects: ['orchestrator.step-results'], retention: 'workqueue' },
   taskEvents: { stream: 'TASK_EVENTS', subjects: ['task.*.events'], retention: 'limits', maxAgeMs: 60 * 60 * 1000 },
+  taskControl: { stream: 'TASK_CONTROL', subjects: ['task.*.control'], retention: 'limits', maxAgeMs: 60 * 60 * 1000 },
 } as const satisfies Record<string, StreamSpec>;
 
-const stepConsumerDefaults = { ackWaitMs: 30_000, maxDeliver: 5, backoffMs: [1_000, 5_000, 15_000, 30_000] } as const;
+export const DEFAULT_STEP_ACK_WAIT_MS = 30_000;
+
+// No delivery bound at the broker: JetStream simply stops delivering a message after
+// max_deliver, with no record of it, and the step would sit unfinished. Attempts are
+// counted on the step row instead (agents dead-letter the last one), and deliveries that
+// never reached the step (database unreachable) do not use one up.
+const stepConsumerDefaults = { ackWaitMs: DEFAULT_STEP_ACK_WAIT_MS, maxDeliver: -1, backoffMs: [] } as const;
 
 export const CONSUMERS = {
   research: { stream: STREAMS.research.stream, durable: 'research-workers', filterSubject: 'agent.research.steps', ...stepConsumerDefaults },
@@ -47,8 +57,10 @@ export const CONSUMERS = {
     durable: 'orchestrator',
     filterSubject: 'orchestrator.step-results',
     ackWaitMs: 30_000,
-    maxDeliver: 10,
-    backoffMs: [500, 2_000, 5_000, 10_000],
+    // A result is never dropped: the orchestrator naks with its own capped delays while
+    // Postgres is unreachable, however long that lasts.
+    maxDeliver: -1,
+    backoffMs: [],
   },
 } as const satisfies Record<string, ConsumerSpec>;
 
@@ -56,8 +68,14 @@ export function agentStream(agent: AgentName): StreamSpec {
   return STREAMS[agent];
 }
 
-export function agentConsumer(agent: AgentName): ConsumerSpec {
-  return CONSUMERS[agent];
+/** An agent's work queue consumer; `ackWaitMs` comes from STEP_ACK_WAIT_MS, which every service must agree on. */
+export function agentConsumer(agent: AgentName, ackWaitMs: number = DEFAULT_STEP_ACK_WAIT_MS): ConsumerSpec {
+  return { ...CONSUMERS[agent], ackWaitMs };
+}
+
+/** Every durable consumer of the platform, as the orchestrator provisions them. */
+export function allConsumers(stepAckWaitMs: number = DEFAULT_STEP_ACK_WAIT_MS): ConsumerSpec[] {
+  return [...AGENTS.map((agent) => agentConsumer(agent, stepAckWaitMs)), CONSUMERS.stepResults];
 }
 
 /** Header names carried on every message besides Nats-Msg-Id. */
