@@ -10,3 +10,6 @@ export { NatsNotReadyError, ProvisioningError, UnsettledMessageError } from './m
 export { MessagingModule } from './messaging.module';
 export { type MessagingModuleOptions } from './messaging-options';
 export { type ConsumerOptions, JetStreamClient } from './jetstream-client.service';
+export { type FollowedMessage, type Follower, type FollowOptions, followSubject } from './subject-follower';
+export { publishTaskEvent, type TaskEventInput } from './task-events';
+export { describeRejection, type RejectionIssue, schemaIssues } from './rejected-message';

@@ -14,7 +14,8 @@ import { NatsNotReadyError } from './messaging-errors';
 import { MESSAGING_OPTIONS, type MessagingModuleOptions } from './messaging-options';
 import { connectNats } from './nats-connection';
 import { ensureConsumers, ensureStreams } from './provisioning';
-import { publishJson, type PublishJsonOptions } from './publisher';
+import { jsonHeaders, publishJson, type PublishJsonOptions } from './publisher';
+import { type Follower, followSubject, type FollowOptions } from './subject-follower';
 import { queueDepth } from './queue-depth';
 
 export type ConsumerOptions = Omit<ConsumerLoopOptions, 'js'>;
@@ -74,6 +75,22 @@ export class JetStreamClient implements OnModuleInit, BeforeApplicationShutdown,
 
   publishJson(subject: string, payload: unknown, options: PublishJsonOptions): Promise<PubAck> {
     return publishJson(this.js, subject, payload, options);
+  }
+
+  /**
+   * Publishes without waiting for the stream's acknowledgement (a stream on the subject
+   * still stores it, de-duplicated on msgId): for notices whose loss costs nothing but
+   * latency, such as progress events. Never for work.
+   */
+  notify(subject: string, payload: unknown, options: PublishJsonOptions): void {
+    const nc = this.connection;
+    if (!nc || nc.isClosed()) return;
+    nc.publish(subject, JSON.stringify(payload), { headers: jsonHeaders(options) });
+  }
+
+  /** Follows a subject in stream order (see followSubject). */
+  follow(options: Omit<FollowOptions, 'js'>): Promise<Follower> {
+    return followSubject({ ...options, js: this.js });
   }
 
   /** Starts a consumer loop that shutdown will stop; events and handler failures are logged unless you take them. */

@@ -1,5 +1,5 @@
 import type { JetStreamClient, PubAck } from '@nats-io/jetstream';
-import { headers as natsHeaders } from '@nats-io/transport-node';
+import { type MsgHdrs, headers as natsHeaders } from '@nats-io/transport-node';
 
 export interface PublishJsonOptions {
   /**
@@ -16,7 +16,13 @@ export function publishJson(js: JetStreamClient, subject: string, payload: unkno
   const json = JSON.stringify(payload);
   // JSON.stringify returns undefined for undefined, functions and symbols.
   if (json === undefined) return Promise.reject(new TypeError(`payload for ${subject} is not JSON-serialisable`));
+  return js.publish(subject, json, { headers: jsonHeaders(options) });
+}
+
+/** Nats-Msg-Id plus the caller's headers. */
+export function jsonHeaders(options: PublishJsonOptions): MsgHdrs {
   const h = natsHeaders();
+  h.set('Nats-Msg-Id', options.msgId);
   for (const [name, value] of Object.entries(options.headers ?? {})) h.set(name, value);
-  return js.publish(subject, json, { msgID: options.msgId, headers: h });
+  return h;
 }

@@ -21,3 +21,4 @@ export * from './jetstream-streams-check';
 export * from './observability.module';
 export * from './nest-service-runner';
 export * from './public-route';
+export * from './crash-point';

@@ -11,3 +11,6 @@ export * from './spend/clock';
 export * from './spend/budget-window';
 export * from './spend/spend-ledger';
 export * from './spend/budget-denial';
+
+export * from './database-unavailable';
+export * from './sql-statements';

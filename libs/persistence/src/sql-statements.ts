@@ -1,0 +1,44 @@
+import type { Pool } from 'pg';
+import type { AuditEventInput } from './audit-writer';
+
+// Helpers for the hot path's single-statement transactions (raw SQL on PrismaService.sql):
+// one round trip and one commit per state change, the audit events riding in the same
+// statement as jsonb parameters.
+
+/** What the hot path needs of a pool or a client. */
+export type SqlRunner = Pick<Pool, 'query'>;
+
+/** Audit events as one jsonb parameter, for `insertAuditFrom`. */
+export function auditJson(events: readonly AuditEventInput[]): string {
+  return JSON.stringify(
+    events.map((event) => ({
+      actor: event.actor,
+      action: event.action,
+      subject: event.subject,
+      tenant_id: event.tenantId ?? null,
+      task_id: event.taskId ?? null,
+      trace_id: event.traceId ?? null,
+      request_id: event.requestId ?? null,
+      data: event.data ?? {},
+    })),
+  );
+}
+
+export const AUDIT_COLUMNS = 'actor, action, subject, tenant_id, task_id, trace_id, request_id, data';
+
+/** A `SELECT` of the audit rows in the jsonb parameter `param` (e.g. `$4`), with their array position as `ord`. */
+export function auditRowsFrom(param: string): string {
+  return `SELECT a.actor, a.action, a.subject, a.tenant_id, a.task_id, a.trace_id, a.request_id, a.data, a.ord
+    FROM ROWS FROM (jsonb_to_recordset(${param}::jsonb) AS (actor text, action text, subject text, tenant_id uuid, task_id uuid, trace_id text, request_id text, data jsonb))
+      WITH ORDINALITY AS a(actor, action, subject, tenant_id, task_id, trace_id, request_id, data, ord)`;
+}
+
+/**
+ * `INSERT` of the audit rows in the jsonb parameter `param`, in their array order so
+ * `seq` follows it; `where` (SQL) makes the insert depend on another part of the
+ * statement, e.g. `EXISTS (SELECT 1 FROM claimed)`.
+ */
+export function insertAuditFrom(param: string, where?: string): string {
+  return `INSERT INTO audit_events (${AUDIT_COLUMNS})
+    SELECT ${AUDIT_COLUMNS} FROM (${auditRowsFrom(param)}) events ${where ? `WHERE ${where}` : ''} ORDER BY events.ord`;
+}
