@@ -1,4 +1,5 @@
 import { runAgent } from '@atelier/agent-runtime';
 import { investigate } from './investigate.handler';
+import { plan } from './plan.handler';
 
-void runAgent({ agent: 'research', handlers: { 'research.investigate': investigate } });
+void runAgent({ agent: 'research', handlers: { 'research.plan': plan, 'research.investigate': investigate } });

@@ -22,6 +22,10 @@ export const AgentEnv = CommonEnv.extend({
   /** After this the sweeper presumes a call's holder dead and bills its reservation; must exceed LLM_TIMEOUT_MS. Default: LLM_TIMEOUT_MS + 60 s. */
   SPEND_RESERVATION_TTL_MS: z.coerce.number().int().min(1_000).max(4 * 3_600_000).optional(),
   AGENT_CONCURRENCY: env.positiveInt(8, 256),
+  /** Attempts a step gets (retryable failures and interrupted runs) before it is dead-lettered. */
+  STEP_MAX_ATTEMPTS: env.intRange(5, 1, 100),
+  /** Delay before the next attempt after a retryable failure, by attempt; the last one repeats. */
+  STEP_RETRY_BACKOFF_MS: env.delayList([1_000, 5_000, 15_000, 30_000]),
 });
 export type AgentConfigInput = z.infer<typeof AgentEnv>;
 

@@ -1,5 +1,5 @@
 import { type DynamicModule, Module } from '@nestjs/common';
-import { agentConsumer, agentStream } from '@atelier/contracts';
+import { agentConsumer, agentStream, STREAMS } from '@atelier/contracts';
 import { JetStreamClient, MessagingModule, natsConnectionFromEnv } from '@atelier/messaging';
 import { ObservabilityModule } from '@atelier/observability';
 import { PersistenceModule, PrismaService, SpendLedger } from '@atelier/persistence';
@@ -11,6 +11,7 @@ import { StepConsumer } from './step-consumer';
 import { StepExecutor } from './step-executor';
 import { StepResultPublisher } from './step-result-publisher';
 import { StepStore } from './step-store';
+import { TaskStopWatcher } from './task-stop-watcher';
 import { AGENT_CONFIG, AGENT_DEFINITION } from './tokens';
 
 @Module({})
@@ -31,8 +32,8 @@ export class AgentRuntimeModule {
         MessagingModule.forRoot({
           ...natsConnectionFromEnv(config, `${definition.agent}-agent`),
           // Idempotent: an agent can start before the orchestrator and still find its queue.
-          streams: [agentStream(definition.agent)],
-          consumers: [agentConsumer(definition.agent)],
+          streams: [agentStream(definition.agent), STREAMS.taskControl],
+          consumers: [agentConsumer(definition.agent, config.STEP_ACK_WAIT_MS)],
           shutdownGraceMs: config.SHUTDOWN_GRACE_MS,
         }),
       ],
@@ -44,6 +45,7 @@ export class AgentRuntimeModule {
         StepStore,
         ModelCaller,
         StepResultPublisher,
+        TaskStopWatcher,
         StepExecutor,
         StepConsumer,
       ],

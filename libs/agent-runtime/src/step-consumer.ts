@@ -24,7 +24,7 @@ export class StepConsumer implements OnApplicationBootstrap, BeforeApplicationSh
   ) {}
 
   onApplicationBootstrap(): void {
-    const spec = agentConsumer(this.definition.agent);
+    const spec = agentConsumer(this.definition.agent, this.config.STEP_ACK_WAIT_MS);
     this.handle = this.nats.startConsumer({
       stream: spec.stream,
       durable: spec.durable,

@@ -1,99 +1,251 @@
+import { randomUUID } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { Inject, Injectable } from '@nestjs/common';
-import { agentConsumer, HEADERS, StepDispatchV1, type AgentName, type StepDispatch, type StepError } from '@atelier/contracts';
-import { LlmCallError, UnknownModelError } from '@atelier/llm';
-import type { InboundMessage } from '@atelier/messaging';
-import { LOGGER, type Logger, traceFrom } from '@atelier/observability';
-import { type Step, stepStatusToApi } from '@atelier/persistence';
+import { agentStream, HEADERS, StepDispatchV1, type AgentName, type StepDispatch, type StepError } from '@atelier/contracts';
+import { describeRejection, type InboundMessage, JetStreamClient, publishTaskEvent, type RejectionIssue, schemaIssues } from '@atelier/messaging';
+import { crashPoint, LOGGER, type Logger, METRICS_REGISTRY, traceFrom } from '@atelier/observability';
+import { isDatabaseUnavailable } from '@atelier/persistence';
+import type { Registry } from 'prom-client';
+import type { AgentConfig } from './agent-config';
 import type { AgentDefinition } from './agent-definition';
+import { deadLettersCounter } from './dead-letters-metric';
 import { ModelCaller } from './model-caller';
 import { type StepContext, StepFailure } from './step-handler';
+import { toStepError } from './step-error';
 import { StepResultPublisher } from './step-result-publisher';
-import { type StepIdentity, StepStore } from './step-store';
-import { AGENT_DEFINITION } from './tokens';
+import { type AttemptEnd, type ClaimedStep, type StepIdentity, StepStore } from './step-store';
+import { TaskStopped, TaskStopWatcher } from './task-stop-watcher';
+import { AGENT_CONFIG, AGENT_DEFINITION } from './tokens';
 
-/** How often a running step tells JetStream it is alive: well inside ack_wait. */
+/** How often a running step tells JetStream (working) and Postgres (lease) that it is alive: well inside ack_wait. */
 const HEARTBEAT_DIVISOR = 3;
+/** Redelivery delays while the database is unreachable: such deliveries never reached the step and use no attempt. */
+const UNAVAILABLE_NAK_MS = [500, 1_000, 2_000, 5_000];
+const RESULT_PUBLISH_RETRY_MS = 1_000;
+
+/** The step lost its lease to another delivery (this one stalled past it): that one's outcome counts. */
+class LeaseLost extends Error {
+  override readonly name = 'LeaseLost';
+}
+
+interface Delivery {
+  readonly dispatch: StepDispatch;
+  readonly id: StepIdentity;
+  readonly owner: string;
+  readonly message: InboundMessage;
+  readonly log: Logger;
+}
+
+interface Attempt extends Delivery {
+  readonly step: ClaimedStep;
+}
 
 /**
- * One delivery of one step message, start to finish: validate, claim, run the handler,
- * store the outcome, publish the result, settle the message. Delivery is at-least-once;
- * the step row makes execution effectively-once.
+ * One delivery of one step message, start to finish: validate, claim the step under a
+ * lease, run the handler with heartbeats, end the attempt in one statement with its
+ * model calls, publish the result, settle the message. Delivery is at-least-once; the
+ * step row (status, lease, attempt count) makes execution effectively-once.
  */
 @Injectable()
 export class StepExecutor {
   private readonly agent: AgentName;
-  private readonly consumer;
+  private readonly deadLetters;
 
   constructor(
     @Inject(AGENT_DEFINITION) private readonly definition: AgentDefinition,
+    @Inject(AGENT_CONFIG) private readonly config: AgentConfig,
     private readonly store: StepStore,
     private readonly models: ModelCaller,
     private readonly results: StepResultPublisher,
+    private readonly stops: TaskStopWatcher,
+    private readonly nats: JetStreamClient,
     @Inject(LOGGER) private readonly logger: Logger,
+    @Inject(METRICS_REGISTRY) registry: Registry,
   ) {
     this.agent = definition.agent;
-    this.consumer = agentConsumer(definition.agent);
+    this.deadLetters = deadLettersCounter(registry);
   }
 
-  async execute(message: InboundMessage, signal: AbortSignal): Promise<void> {
+  async execute(message: InboundMessage, shutdown: AbortSignal): Promise<void> {
     const parsed = StepDispatchV1.safeParse(message.data);
     if (!parsed.success || parsed.data.agent !== this.agent) {
-      this.logger.error({ subject: message.subject, issues: parsed.error?.issues.slice(0, 5) }, 'invalid step message terminated');
-      message.term('invalid step.dispatch message');
+      const issues = parsed.success ? [{ path: 'agent', message: `is not ${this.agent}` }] : schemaIssues(parsed.error.issues);
+      await this.reject(message, 'invalid step.dispatch message', issues);
       return;
     }
     const dispatch = parsed.data;
     const trace = traceFrom(message.header(HEADERS.traceparent));
     const id: StepIdentity = { taskId: dispatch.taskId, stepId: dispatch.stepId, tenantId: dispatch.tenantId, traceId: trace.traceId };
     const log = this.logger.child({ taskId: id.taskId, stepId: id.stepId, kind: dispatch.kind, traceId: trace.traceId, spanId: trace.spanId });
+    const owner = randomUUID();
 
-    const claim = await this.store.claim(id, this.agent);
-    if (claim.type === 'missing') {
-      log.error('step message for an unknown step terminated');
-      message.term('unknown step');
-      return;
-    }
-    if (claim.type === 'finished') {
-      // A redelivery of a step that already finished: never run it again, just make
-      // sure the orchestrator has heard about it.
-      const completed = stepStatusToApi(claim.step.status) === 'completed';
-      await this.results.publish(dispatch, trace, completed ? 'completed' : 'failed', (claim.step.error ?? undefined) as StepError | undefined);
-      message.ack();
-      return;
-    }
-
-    const heartbeat = setInterval(() => message.working(), this.consumer.ackWaitMs / HEARTBEAT_DIVISOR);
+    let claim;
     try {
-      const output = await this.runHandler(dispatch, claim.step, id, signal, log);
-      const completed = await this.store.complete(id, this.agent, output);
-      if (completed) log.info({ attempt: claim.step.attempt }, 'step completed');
-      await this.results.publish(dispatch, trace, 'completed');
-      message.ack();
+      claim = await this.store.claim(id, this.agent, owner, this.config.STEP_ACK_WAIT_MS, this.config.STEP_MAX_ATTEMPTS);
     } catch (error) {
-      if (signal.aborted) {
-        // Shutting down: hand the step to another replica now, not after a back-off.
-        message.nak(0);
+      this.giveBackUnstarted(message, error, log);
+      return;
+    }
+    switch (claim.type) {
+      case 'missing':
+        await this.reject(message, 'no such step for this agent', [{ path: 'stepId', message: `no ${this.agent} step ${id.stepId} in task ${id.taskId}` }]);
+        return;
+      case 'finished':
+        // A redelivery of a step that already finished: never run it again, just make
+        // sure the orchestrator has heard about it.
+        await this.publishResult(dispatch, trace, claim.status === 'completed' ? 'completed' : 'failed', claim.error ?? undefined, message, log);
+        return;
+      case 'busy':
+        // Another delivery holds the lease: come back when it has finished (or lapsed).
+        message.nak(Math.min(claim.retryInMs, this.config.STEP_ACK_WAIT_MS));
+        return;
+      case 'stopped':
+        message.ack();
+        return;
+      case 'exhausted': {
+        const error: StepError = { code: 'DEAD_LETTERED', message: `The step was interrupted on every one of its ${this.config.STEP_MAX_ATTEMPTS} attempts.`, retryable: true };
+        log.error({ attempts: claim.attempts }, 'step dead-lettered: every attempt was interrupted');
+        await this.endAndReport({ dispatch, id, owner, message, log }, null, { type: 'dead_lettered', error }, trace);
         return;
       }
-      const failure = toStepError(error);
-      const lastDelivery = message.deliveryCount >= this.consumer.maxDeliver;
-      if (failure.retryable && !lastDelivery) {
-        log.warn({ err: error, delivery: message.deliveryCount }, 'step attempt failed; will be redelivered');
-        message.nak(this.consumer.backoffMs[Math.min(message.deliveryCount - 1, this.consumer.backoffMs.length - 1)]);
-        return;
-      }
-      log.error({ err: error, code: failure.code }, 'step failed');
-      await this.store.fail(id, this.agent, failure);
-      await this.results.publish(dispatch, trace, 'failed', failure);
-      message.ack();
-    } finally {
-      clearInterval(heartbeat);
+      case 'claimed':
+        if (claim.step.interruptedAttempt) log.warn({ interruptedAttempt: claim.step.interruptedAttempt }, 'taking over a step whose previous attempt was interrupted');
+        publishTaskEvent(this.nats, { taskId: id.taskId, event: 'step.started', stepId: id.stepId, key: claim.step.key, kind: dispatch.kind, status: 'running', attempt: claim.step.attempt });
+        await this.run({ dispatch, id, step: claim.step, owner, message, log }, trace, shutdown);
     }
   }
 
-  private runHandler(dispatch: StepDispatch, step: Step, id: StepIdentity, signal: AbortSignal, logger: Logger) {
+  private async run(attempt: Attempt, trace: ReturnType<typeof traceFrom>, shutdown: AbortSignal): Promise<void> {
+    const { id, step, message, log } = attempt;
+    const stop = new AbortController();
+    const signal = AbortSignal.any([shutdown, stop.signal]);
+    const unwatch = this.stops.watch(id.taskId, stop);
+    const untilDeadline = step.deadlineAt ? step.deadlineAt.getTime() - Date.now() : undefined;
+    const deadline = untilDeadline !== undefined ? setTimeout(() => stop.abort(new TaskStopped('timed_out')), Math.max(0, untilDeadline)) : undefined;
+    const heartbeat = setInterval(() => {
+      message.working();
+      this.store.renewLease(id.stepId, attempt.owner, this.config.STEP_ACK_WAIT_MS).then(
+        (held) => held || stop.abort(new LeaseLost('another delivery took the step over')),
+        () => undefined /* the database is away; the lease still runs, retried next beat */,
+      );
+    }, this.config.STEP_ACK_WAIT_MS / HEARTBEAT_DIVISOR);
+    try {
+      const output = await this.runHandler(attempt, signal);
+      crashPoint('agent:after-handler');
+      await this.endAndReport(attempt, attempt.owner, { type: 'completed', output }, trace);
+    } catch (error) {
+      await this.endFailedAttempt(attempt, error, signal, shutdown, trace);
+    } finally {
+      clearInterval(heartbeat);
+      clearTimeout(deadline);
+      unwatch();
+      if (!message.settled) log.warn('attempt ended without settling its message');
+    }
+  }
+
+  private async endFailedAttempt(attempt: Attempt, error: unknown, signal: AbortSignal, shutdown: AbortSignal, trace: ReturnType<typeof traceFrom>): Promise<void> {
+    const { message, log, step } = attempt;
+    if (signal.aborted && !shutdown.aborted) {
+      // Told to stop: the task is over, or another delivery owns the step now.
+      const reason = signal.reason as Error;
+      log.info({ reason: reason.message }, 'step stopped');
+      message.ack();
+      return;
+    }
+    if (shutdown.aborted) {
+      // Shutting down: hand the step to another replica now, not after the ack wait.
+      await this.persist(attempt, () => this.store.endAttempt(attempt.id, this.agent, attempt.owner, { type: 'released', error: null }));
+      message.nak(0);
+      return;
+    }
+    const failure = toStepError(error);
+    const attemptsLeft = step.attemptsUsed < this.config.STEP_MAX_ATTEMPTS;
+    if (failure.retryable && attemptsLeft) {
+      log.warn({ err: error, attempt: step.attempt, code: failure.code }, 'step attempt failed; will be retried');
+      const written = await this.persist(attempt, () => this.store.endAttempt(attempt.id, this.agent, attempt.owner, { type: 'released', error: failure }));
+      if (!written) return;
+      const backoff = this.config.STEP_RETRY_BACKOFF_MS;
+      message.nak(backoff[Math.min(step.attemptsUsed - 1, backoff.length - 1)]);
+      return;
+    }
+    const end: AttemptEnd = failure.retryable ? { type: 'dead_lettered', error: failure } : { type: 'failed', error: failure };
+    log.error({ err: error, code: failure.code, attempt: step.attempt }, end.type === 'dead_lettered' ? 'step dead-lettered: no attempts left' : 'step failed');
+    await this.endAndReport(attempt, attempt.owner, end, trace);
+  }
+
+  /** Writes how the attempt ended, then tells the orchestrator and settles the message. */
+  private async endAndReport(delivery: Delivery, owner: string | null, end: AttemptEnd, trace: ReturnType<typeof traceFrom>): Promise<void> {
+    const { dispatch, message, log } = delivery;
+    const result = await this.persist(delivery, () => this.store.endAttempt(delivery.id, this.agent, owner, end));
+    if (!result) return;
+    if (!result.applied) {
+      // Someone else finished or stopped the step meanwhile; their outcome stands.
+      log.warn({ end: end.type }, 'step was no longer ours to end');
+      message.ack();
+      return;
+    }
+    if (end.type === 'dead_lettered') this.deadLetters.inc({ agent: this.agent });
+    if (end.type === 'completed') log.info('step completed');
+    crashPoint('agent:after-step-end');
+    const error = end.type === 'failed' || end.type === 'dead_lettered' ? end.error : undefined;
+    await this.publishResult(dispatch, trace, end.type === 'completed' ? 'completed' : 'failed', error, message, log);
+  }
+
+  /**
+   * The final write of an attempt, retried while Postgres is unreachable (heartbeats keep
+   * the message and lease alive meanwhile) so a finished call is not run again just
+   * because the database blinked. Undefined when it could not be written: the message
+   * goes back for a later delivery.
+   */
+  private async persist<T>(attempt: Delivery, write: () => Promise<T>): Promise<T | undefined> {
+    const giveUpAt = Date.now() + this.config.STEP_ACK_WAIT_MS / 2;
+    for (let pause = 250; ; pause = Math.min(pause * 2, 2_000)) {
+      try {
+        return await write();
+      } catch (error) {
+        if (!isDatabaseUnavailable(error) || Date.now() + pause > giveUpAt) {
+          attempt.log.error({ err: error }, 'could not record the end of the attempt; the step will be delivered again');
+          attempt.message.nak(UNAVAILABLE_NAK_MS.at(-1));
+          return undefined;
+        }
+        await sleep(pause);
+      }
+    }
+  }
+
+  private async publishResult(dispatch: StepDispatch, trace: ReturnType<typeof traceFrom>, status: 'completed' | 'failed', error: StepError | undefined, message: InboundMessage, log: Logger): Promise<void> {
+    try {
+      await this.results.publish(dispatch, trace, status, error);
+      message.ack();
+    } catch (publishError) {
+      // The outcome is stored; a redelivery finds it finished and publishes again.
+      log.warn({ err: publishError }, 'could not publish the step result; will retry');
+      message.nak(RESULT_PUBLISH_RETRY_MS);
+    }
+  }
+
+  private giveBackUnstarted(message: InboundMessage, error: unknown, log: Logger): void {
+    log.warn({ err: error, delivery: message.deliveryCount }, isDatabaseUnavailable(error) ? 'database unreachable; step handed back' : 'claiming the step failed; handed back');
+    message.nak(UNAVAILABLE_NAK_MS[Math.min(message.deliveryCount - 1, UNAVAILABLE_NAK_MS.length - 1)]);
+  }
+
+  /** Terminated AND recorded (audit `message.rejected`); if it cannot be recorded yet, it comes back later. */
+  private async reject(message: InboundMessage, reason: string, issues: RejectionIssue[]): Promise<void> {
+    const details = describeRejection(message, agentStream(this.agent).stream, reason, issues);
+    try {
+      await this.store.recordRejected(this.agent, details);
+    } catch (error) {
+      this.giveBackUnstarted(message, error, this.logger);
+      return;
+    }
+    this.logger.error(details, 'step message rejected and terminated');
+    message.term(reason);
+  }
+
+  private runHandler(attempt: Attempt, signal: AbortSignal): Promise<Record<string, unknown>> {
+    const { dispatch, id, step, log } = attempt;
     const handler = this.definition.handlers[dispatch.kind];
-    if (!handler) throw new StepFailure('HANDLER_ERROR', `agent ${this.agent} has no handler for ${dispatch.kind}`, false);
+    if (!handler) return Promise.reject(new StepFailure('HANDLER_ERROR', `agent ${this.agent} has no handler for ${dispatch.kind}`, false));
     let callIndex = 0;
     const context: StepContext = {
       agent: this.agent,
@@ -102,24 +254,11 @@ export class StepExecutor {
       stepId: id.stepId,
       tenantId: id.tenantId,
       attempt: step.attempt,
-      input: step.input as Record<string, unknown>,
+      input: step.input,
       signal,
-      logger,
+      logger: log,
       complete: (request) => this.models.call({ id, kind: dispatch.kind, attempt: step.attempt, callIndex: ++callIndex }, request, signal),
     };
     return handler(context);
   }
-}
-
-function toStepError(error: unknown): StepError {
-  if (error instanceof StepFailure) return { code: error.code, message: error.message, retryable: error.retryable };
-  if (error instanceof UnknownModelError) return { code: 'UNKNOWN_MODEL', message: error.message, retryable: false };
-  if (error instanceof LlmCallError) {
-    return {
-      code: error.classification.retryable ? 'LLM_UNAVAILABLE' : 'LLM_ERROR',
-      message: `The model call failed (${error.classification.kind}${error.classification.status ? `, HTTP ${error.classification.status}` : ''}).`,
-      retryable: error.classification.retryable,
-    };
-  }
-  return { code: 'HANDLER_ERROR', message: 'The step handler failed unexpectedly.', retryable: true };
 }

@@ -1,6 +1,6 @@
 import { Injectable } from '@nestjs/common';
-import type { AgentName, AuditAction, StepError } from '@atelier/contracts';
-import { appendAudit, AuditContentCapture, type AuditEventInput, Prisma, PrismaService, type Step, StepStatus, TaskStatus } from '@atelier/persistence';
+import type { AgentName, StepError, StepKind } from '@atelier/contracts';
+import { appendAudit, AuditContentCapture, auditJson, insertAuditFrom, PrismaService, type Prisma } from '@atelier/persistence';
 
 export interface StepIdentity {
   taskId: string;
@@ -9,17 +9,126 @@ export interface StepIdentity {
   traceId: string;
 }
 
-export type Claim =
-  | { type: 'claimed'; step: Step }
-  | { type: 'finished'; step: Step }
-  | { type: 'missing' };
-
-/** The audit envelope every agent write shares: who (the agent), which step, which task and trace. */
-function stepEvent(id: StepIdentity, agent: AgentName, action: AuditAction, data: Prisma.InputJsonObject, requestId?: string | null): AuditEventInput {
-  return { action, actor: `service:${agent}-agent`, subject: `step:${id.stepId}`, tenantId: id.tenantId, taskId: id.taskId, traceId: id.traceId, requestId: requestId ?? null, data };
+export interface ClaimedStep {
+  key: string;
+  kind: StepKind;
+  /** This delivery's attempt number (1 on the first run). */
+  attempt: number;
+  /** Attempts counted against the retry bound: since the last dead-letter replay. */
+  attemptsUsed: number;
+  input: Record<string, unknown>;
+  /** The attempt before this one stopped without an outcome (its process died or lost its lease). */
+  interruptedAttempt?: number;
+  deadlineAt: Date | null;
 }
 
-/** The agent's writes: each state change and its audit event in one transaction. */
+export type Claim =
+  | { type: 'claimed'; step: ClaimedStep }
+  /** Already completed, failed or dead-lettered: never run again; its result is re-published. */
+  | { type: 'finished'; status: 'completed' | 'failed' | 'dead_lettered'; error: StepError | null }
+  /** Another delivery holds the lease (a duplicate arrived while the step runs). */
+  | { type: 'busy'; retryInMs: number }
+  /** The step was cancelled or its task is over (cancelled, failed, past its deadline). */
+  | { type: 'stopped' }
+  /** Every attempt was used up without an outcome (each process died mid-step): dead-letter it. */
+  | { type: 'exhausted'; attempts: number }
+  | { type: 'missing' };
+
+/** How an attempt ends, each written with its audit event in ONE statement. */
+export type AttemptEnd =
+  | { type: 'completed'; output: Record<string, unknown> }
+  | { type: 'failed'; error: StepError }
+  | { type: 'dead_lettered'; error: StepError }
+  /** Back to `queued` for another delivery (a retry, or shutdown handing it over), keeping the error seen. */
+  | { type: 'released'; error: StepError | null };
+
+export interface AttemptEndResult {
+  /** The step row took this end (false: the lease was lost or the step was stopped meanwhile). */
+  applied: boolean;
+}
+
+interface ClaimRow {
+  status: string;
+  attempt: number;
+  attempt_base: number;
+  error: StepError | null;
+  key: string;
+  kind: StepKind;
+  leased: boolean;
+  lease_left_ms: number;
+  task_status: string;
+  deadline_at: Date | null;
+  past_deadline: boolean;
+  claimed_attempt: number | null;
+  input: Record<string, unknown> | null;
+  previous_status: string | null;
+}
+
+const FINISHED = ['completed', 'failed', 'dead_lettered'];
+/** When the snapshot and the update disagree (a concurrent change), look again shortly. */
+const RACE_RETRY_MS = 200;
+
+const CLAIM_SQL = `
+WITH current AS (
+  SELECT s.status::text AS status, s.attempt, s.attempt_base, s.error, s.key, s.kind,
+         coalesce(s.lease_until > now(), false) AS leased,
+         greatest(0, coalesce(extract(epoch FROM s.lease_until - now()) * 1000, 0))::int AS lease_left_ms,
+         t.status::text AS task_status, t.deadline_at, coalesce(t.deadline_at <= now(), false) AS past_deadline
+  FROM steps s JOIN tasks t ON t.id = s.task_id
+  WHERE s.id = $1 AND s.task_id = $2 AND s.agent = $3
+), claimed AS (
+  UPDATE steps s SET status = 'running', attempt = s.attempt + 1, started_at = now(), updated_at = now(),
+         lease_owner = $4, lease_until = now() + $5 * interval '1 millisecond'
+  FROM current c
+  WHERE s.id = $1
+    AND (s.status = 'queued' OR (s.status = 'running' AND (s.lease_until IS NULL OR s.lease_until <= now())))
+    AND s.attempt - s.attempt_base < $6
+    AND c.task_status IN ('queued', 'running') AND NOT c.past_deadline
+  RETURNING s.attempt, s.input, c.status AS previous_status
+), task_started AS (
+  UPDATE tasks SET status = 'running', updated_at = now() WHERE id = $2 AND status = 'queued' AND EXISTS (SELECT 1 FROM claimed)
+), audit AS (
+  INSERT INTO audit_events (actor, action, subject, tenant_id, task_id, trace_id, data)
+  SELECT $7, 'step.started', 'step:' || $1::text, $8::uuid, $2::uuid, $9,
+         jsonb_build_object('key', c.key, 'kind', c.kind, 'attempt', cl.attempt)
+           || CASE WHEN cl.previous_status = 'running' THEN jsonb_build_object('interruptedAttempt', cl.attempt - 1) ELSE '{}'::jsonb END
+  FROM claimed cl CROSS JOIN current c
+)
+SELECT c.*, cl.attempt AS claimed_attempt, cl.input, cl.previous_status FROM current c LEFT JOIN claimed cl ON true`;
+
+/** Who may end an attempt: its lease holder, or (no owner) anyone once no live lease is left. */
+const FENCE = `(($2::text IS NOT NULL AND lease_owner = $2 AND status = 'running')
+  OR ($2::text IS NULL AND status IN ('queued', 'running') AND (lease_until IS NULL OR lease_until <= now())))`;
+
+const STEP_UPDATES: Record<AttemptEnd['type'], string> = {
+  completed: `status = 'completed', output = $3::jsonb, error = NULL, completed_at = now(), lease_until = NULL`,
+  failed: `status = 'failed', error = $3::jsonb, completed_at = now(), lease_until = NULL`,
+  dead_lettered: `status = 'dead_lettered', error = $3::jsonb, completed_at = now(), dead_lettered_at = now(), lease_until = NULL`,
+  released: `status = 'queued', error = $3::jsonb, lease_owner = NULL, lease_until = NULL`,
+};
+
+/**
+ * Ends an attempt: the step's transition and its audit event, in one statement. (The
+ * attempt's model calls were settled into the ledger, `llm_calls` and `llm.call`, by the
+ * ModelCaller as each call ended.)
+ */
+function endAttemptSql(type: AttemptEnd['type']): string {
+  return `
+WITH step AS (UPDATE steps SET ${STEP_UPDATES[type]}, updated_at = now() WHERE id = $1 AND ${FENCE} RETURNING id),
+audit AS (${insertAuditFrom('$4', 'EXISTS (SELECT 1 FROM step)')})
+SELECT (SELECT count(*) FROM step)::int AS applied`;
+}
+
+const END_ATTEMPT_SQL = Object.fromEntries(
+  (['completed', 'failed', 'dead_lettered', 'released'] as const).map((type) => [type, endAttemptSql(type)]),
+) as Record<AttemptEnd['type'], string>;
+
+const END_ACTION = { completed: 'step.completed', failed: 'step.failed', dead_lettered: 'step.dead_lettered' } as const;
+
+/**
+ * The agent's writes. Each state change is ONE statement on the shared pool (one round
+ * trip, one commit) carrying its audit events; see PrismaService.sql for why.
+ */
 @Injectable()
 export class StepStore {
   constructor(
@@ -28,49 +137,89 @@ export class StepStore {
   ) {}
 
   /**
-   * Takes a step for execution. A queued step, or a running one whose earlier delivery
-   * died (JetStream redelivers only unacknowledged messages), is claimed; a finished one
-   * is reported so its stored result can be re-published instead of running it again.
+   * Takes a step for this delivery under a lease of `leaseMs`. A queued step is claimed; so
+   * is a running one whose lease lapsed (its delivery died), which records the lapsed
+   * attempt as interrupted. A live lease, a finished step, a stopped task or a used-up
+   * attempt budget each say so instead.
    */
-  claim(id: StepIdentity, agent: AgentName): Promise<Claim> {
-    return this.prisma.$transaction(async (tx) => {
-      const claimed = await tx.step.updateManyAndReturn({
-        where: { id: id.stepId, taskId: id.taskId, agent, status: { in: [StepStatus.QUEUED, StepStatus.RUNNING] } },
-        data: { status: StepStatus.RUNNING, attempt: { increment: 1 }, startedAt: new Date() },
-      });
-      const step = claimed[0];
-      if (!step) {
-        const existing = await tx.step.findFirst({ where: { id: id.stepId, taskId: id.taskId } });
-        return existing ? { type: 'finished', step: existing } : { type: 'missing' };
-      }
-      await tx.task.updateMany({ where: { id: id.taskId, status: TaskStatus.QUEUED }, data: { status: TaskStatus.RUNNING } });
-      await appendAudit(tx, stepEvent(id, agent, 'step.started', { key: step.key, kind: step.kind, attempt: step.attempt }));
-      return { type: 'claimed', step };
-    });
+  async claim(id: StepIdentity, agent: AgentName, owner: string, leaseMs: number, maxAttempts: number): Promise<Claim> {
+    const { rows } = await this.prisma.sql.query<ClaimRow>(CLAIM_SQL, [
+      id.stepId,
+      id.taskId,
+      agent,
+      owner,
+      leaseMs,
+      maxAttempts,
+      actor(agent),
+      id.tenantId,
+      id.traceId,
+    ]);
+    const row = rows[0];
+    if (!row) return { type: 'missing' };
+    if (row.claimed_attempt !== null) {
+      return {
+        type: 'claimed',
+        step: {
+          key: row.key,
+          kind: row.kind,
+          attempt: row.claimed_attempt,
+          attemptsUsed: row.claimed_attempt - row.attempt_base,
+          input: row.input ?? {},
+          ...(row.previous_status === 'running' ? { interruptedAttempt: row.claimed_attempt - 1 } : {}),
+          deadlineAt: row.deadline_at,
+        },
+      };
+    }
+    if (FINISHED.includes(row.status)) return { type: 'finished', status: row.status as 'completed', error: row.error };
+    if (row.status === 'cancelled' || !['queued', 'running'].includes(row.task_status) || row.past_deadline) return { type: 'stopped' };
+    if (row.status === 'running' && row.leased) return { type: 'busy', retryInMs: row.lease_left_ms + RACE_RETRY_MS };
+    if (row.attempt - row.attempt_base >= maxAttempts) return { type: 'exhausted', attempts: row.attempt };
+    return { type: 'busy', retryInMs: RACE_RETRY_MS };
   }
 
-  /** Completes a running step; false when it was no longer running (someone else finished it). */
-  complete(id: StepIdentity, agent: AgentName, output: Record<string, unknown>): Promise<boolean> {
-    return this.prisma.$transaction(async (tx) => {
-      const { count } = await tx.step.updateMany({
-        where: { id: id.stepId, status: StepStatus.RUNNING },
-        data: { status: StepStatus.COMPLETED, output: output as Prisma.InputJsonObject, error: Prisma.DbNull, completedAt: new Date() },
-      });
-      if (count === 0) return false;
-      await appendAudit(tx, stepEvent(id, agent, 'step.completed', { output: this.audit.capture(JSON.stringify(output)) }));
-      return true;
-    });
+  /** Extends the lease while the step runs; false when it is no longer ours (taken over, stopped). */
+  async renewLease(stepId: string, owner: string, leaseMs: number): Promise<boolean> {
+    const { rowCount } = await this.prisma.sql.query(
+      `UPDATE steps SET lease_until = now() + $3 * interval '1 millisecond' WHERE id = $1 AND lease_owner = $2 AND status = 'running'`,
+      [stepId, owner, leaseMs],
+    );
+    return rowCount === 1;
   }
 
-  fail(id: StepIdentity, agent: AgentName, error: StepError): Promise<boolean> {
-    return this.prisma.$transaction(async (tx) => {
-      const { count } = await tx.step.updateMany({
-        where: { id: id.stepId, status: { in: [StepStatus.QUEUED, StepStatus.RUNNING] } },
-        data: { status: StepStatus.FAILED, error, completedAt: new Date() },
-      });
-      if (count === 0) return false;
-      await appendAudit(tx, stepEvent(id, agent, 'step.failed', { ...error }));
-      return true;
-    });
+  /**
+   * Ends an attempt. `owner` is the lease holder; null ends a step nobody holds (its
+   * attempts ran out while each of its processes died).
+   */
+  async endAttempt(id: StepIdentity, agent: AgentName, owner: string | null, end: AttemptEnd): Promise<AttemptEndResult> {
+    const stepValue = end.type === 'completed' ? end.output : end.error;
+    const events =
+      end.type === 'released' ?
+        '[]'
+      : auditJson([
+          {
+            action: END_ACTION[end.type],
+            actor: actor(agent),
+            subject: `step:${id.stepId}`,
+            tenantId: id.tenantId,
+            taskId: id.taskId,
+            traceId: id.traceId,
+            data: end.type === 'completed' ? { output: this.audit.capture(JSON.stringify(end.output)) } : { ...end.error },
+          },
+        ]);
+    const { rows } = await this.prisma.sql.query<{ applied: number }>(END_ATTEMPT_SQL[end.type], [id.stepId, owner, stepValue === null ? null : JSON.stringify(stepValue), events]);
+    return { applied: (rows[0]?.applied ?? 0) > 0 };
   }
+
+  /**
+   * A message no step can be found for (bad schema, unknown step) is recorded before it is
+   * terminated. It names no trustworthy tenant, so the event has none; the payload is kept
+   * as its SHA-256 and size only (it may hold anything).
+   */
+  async recordRejected(agent: AgentName, details: Prisma.InputJsonObject): Promise<void> {
+    await appendAudit(this.prisma, { action: 'message.rejected', actor: actor(agent), subject: `message:${String(details['stream'])}/${String(details['streamSequence'])}`, data: details });
+  }
+}
+
+function actor(agent: AgentName) {
+  return `service:${agent}-agent` as const;
 }
