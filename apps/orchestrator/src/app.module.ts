@@ -1,6 +1,6 @@
 import { type DynamicModule, Module } from '@nestjs/common';
 import { APP_FILTER, APP_GUARD } from '@nestjs/core';
-import { CONSUMERS, STREAMS } from '@atelier/contracts';
+import { allConsumers, STREAMS } from '@atelier/contracts';
 import { JetStreamClient, MessagingModule, natsConnectionFromEnv } from '@atelier/messaging';
 import { ObservabilityModule } from '@atelier/observability';
 import { PersistenceModule, PrismaService } from '@atelier/persistence';
@@ -11,11 +11,19 @@ import { ApiKeyStore } from './auth/api-key.store';
 import { BootstrapKey } from './auth/bootstrap-key';
 import { BudgetsModule } from './budgets/budgets.module';
 import { ORCHESTRATOR_CONFIG, type OrchestratorConfig } from './config';
+import { DeadlineEnforcer } from './coordinator/deadline-enforcer';
+import { DispatchMarks } from './coordinator/dispatch-marks';
 import { QueuedStepRelay } from './coordinator/queued-step-relay';
 import { StepDispatcher } from './coordinator/step-dispatcher';
 import { StepResultsConsumer } from './coordinator/step-results.consumer';
 import { TaskAdvancer } from './coordinator/task-advancer.service';
+import { TaskStore } from './coordinator/task-store';
+import { TaskTerminator } from './coordinator/task-terminator';
+import { DeadLettersController } from './dead-letters/dead-letters.controller';
+import { DeadLettersService } from './dead-letters/dead-letters.service';
 import { ProblemDetailsFilter } from './http/problem-details.filter';
+import { TaskCancellationService } from './tasks/task-cancellation.service';
+import { TaskEventStreamService } from './tasks/task-event-stream.service';
 import { TaskQueriesService } from './tasks/task-queries.service';
 import { TaskSubmissionService } from './tasks/task-submission.service';
 import { TasksController } from './tasks/tasks.controller';
@@ -33,13 +41,13 @@ export class AppModule {
           // The orchestrator owns the topology: it provisions every stream, and the
           // consumers of the agents too, so queue depth is measurable before agents start.
           streams: Object.values(STREAMS),
-          consumers: Object.values(CONSUMERS),
+          consumers: allConsumers(config.STEP_ACK_WAIT_MS),
           shutdownGraceMs: config.SHUTDOWN_GRACE_MS,
         }),
         BudgetsModule.forRoot(config),
         AuditModule.forRoot({ intervalMs: config.AUDIT_SEAL_INTERVAL_MS, batchSize: config.AUDIT_SEAL_BATCH_SIZE }),
       ],
-      controllers: [TasksController, ApiKeysController],
+      controllers: [TasksController, ApiKeysController, DeadLettersController],
       providers: [
         { provide: ORCHESTRATOR_CONFIG, useValue: config },
         { provide: APP_GUARD, useClass: ApiKeyGuard },
@@ -48,10 +56,17 @@ export class AppModule {
         BootstrapKey,
         TaskSubmissionService,
         TaskQueriesService,
+        TaskCancellationService,
+        TaskEventStreamService,
+        TaskStore,
         TaskAdvancer,
+        TaskTerminator,
+        DispatchMarks,
         StepDispatcher,
         StepResultsConsumer,
         QueuedStepRelay,
+        DeadlineEnforcer,
+        DeadLettersService,
       ],
     };
   }

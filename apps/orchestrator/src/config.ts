@@ -27,6 +27,11 @@ export const OrchestratorEnv = CommonEnv.extend({
   AUDIT_SEAL_INTERVAL_MS: env.positiveInt(500, 1_000),
   /** Events sealed per transaction; a backlog is drained batch after batch without waiting. */
   AUDIT_SEAL_BATCH_SIZE: env.positiveInt(5_000, 50_000),
+
+  /** How often the relay publishes steps left unpublished; also how old such a step must be. */
+  RELAY_INTERVAL_MS: env.intRange(5_000, 100, 600_000),
+  /** How often tasks past their deadline are ended as timed_out. */
+  DEADLINE_CHECK_INTERVAL_MS: env.intRange(1_000, 100, 60_000),
 });
 export type OrchestratorConfig = z.infer<typeof OrchestratorEnv>;
 

@@ -1,18 +1,43 @@
 import { Inject, Injectable, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
-import { PrismaService, StepStatus } from '@atelier/persistence';
 import { childSpan, LOGGER, type Logger, newTraceContext } from '@atelier/observability';
-import { StepDispatcher } from './step-dispatcher';
+import { PrismaService } from '@atelier/persistence';
+import { ORCHESTRATOR_CONFIG, type OrchestratorConfig } from '../config';
+import { type DispatchableStep, StepDispatcher } from './step-dispatcher';
 
-const RELAY_INTERVAL_MS = 5_000;
-/** A step younger than this may still be being published by the code that created it. */
-const GRACE_MS = 5_000;
 const BATCH = 500;
 
+interface RelayRow extends DispatchableStep {
+  traceId: string | null;
+}
+
 /**
- * Publish-after-commit can fail (NATS down, process killed between commit and publish).
- * The relay publishes steps still `queued` and never marked dispatched after the grace
- * period. It is safe: the message id `<stepId>:1` is de-duplicated by JetStream inside
- * its window, and agents never re-run a step that has completed.
+ * What the relay publishes again, oldest first:
+ * - queued steps never marked dispatched after the grace period (the publish after
+ *   commit failed, or the process died between commit and publish);
+ * - steps whose message must have been lost (a broker that lost data): queued ones
+ *   dispatched long ago and never started, running ones whose lease lapsed long ago
+ *   without a redelivery taking them over. Each is re-stamped, so it is published at
+ *   most once per `stale` period however long the outage lasts.
+ */
+const STALE_SQL = `
+WITH due AS (
+  SELECT s.id FROM steps s JOIN tasks t ON t.id = s.task_id
+  WHERE t.status IN ('queued', 'running') AND (
+        (s.status = 'queued' AND s.dispatched_at IS NULL AND s.queued_at < now() - $1 * interval '1 millisecond')
+     OR (s.status = 'queued' AND s.dispatched_at < now() - $2 * interval '1 millisecond')
+     OR (s.status = 'running' AND greatest(s.lease_until, s.dispatched_at) < now() - $2 * interval '1 millisecond'))
+  ORDER BY s.queued_at LIMIT ${BATCH}
+  FOR UPDATE OF s SKIP LOCKED
+)
+UPDATE steps s SET dispatched_at = CASE WHEN s.dispatched_at IS NULL THEN NULL ELSE now() END
+FROM due, tasks t WHERE s.id = due.id AND t.id = s.task_id
+RETURNING s.id, s.task_id AS "taskId", t.tenant_id AS "tenantId", s.kind, s.agent, s.dispatch_seq AS "dispatchSeq", t.trace_id AS "traceId"`;
+
+/**
+ * Publish-after-commit can fail (NATS down, process killed between commit and publish);
+ * the relay publishes what was left behind. It is safe to run on every replica at once:
+ * the message id `<stepId>:<n>` is de-duplicated by JetStream inside its window, and an
+ * agent never re-runs a step that has finished or is leased to another delivery.
  */
 @Injectable()
 export class QueuedStepRelay implements OnApplicationBootstrap, OnApplicationShutdown {
@@ -22,11 +47,12 @@ export class QueuedStepRelay implements OnApplicationBootstrap, OnApplicationShu
   constructor(
     private readonly prisma: PrismaService,
     private readonly dispatcher: StepDispatcher,
+    @Inject(ORCHESTRATOR_CONFIG) private readonly config: OrchestratorConfig,
     @Inject(LOGGER) private readonly logger: Logger,
   ) {}
 
   onApplicationBootstrap(): void {
-    this.timer = setInterval(() => void this.relayOnce(), RELAY_INTERVAL_MS);
+    this.timer = setInterval(() => void this.relayOnce(), this.config.RELAY_INTERVAL_MS);
     this.timer.unref();
   }
 
@@ -38,17 +64,14 @@ export class QueuedStepRelay implements OnApplicationBootstrap, OnApplicationShu
     if (this.running) return 0;
     this.running = true;
     try {
-      const stale = await this.prisma.step.findMany({
-        where: { status: StepStatus.QUEUED, dispatchedAt: null, queuedAt: { lt: new Date(Date.now() - GRACE_MS) } },
-        include: { task: { select: { tenantId: true, traceId: true } } },
-        orderBy: { queuedAt: 'asc' },
-        take: BATCH,
-      });
-      for (const step of stale) {
-        const trace = step.task.traceId ? childSpan({ traceId: step.task.traceId, spanId: '', sampled: true }) : newTraceContext();
-        await this.dispatcher.dispatch([{ id: step.id, taskId: step.taskId, tenantId: step.task.tenantId, kind: step.kind, agent: step.agent }], trace);
-      }
-      return stale.length;
+      // A step younger than one interval may still be being published by the code that created it.
+      const stale = 10 * Math.max(this.config.STEP_ACK_WAIT_MS, this.config.RELAY_INTERVAL_MS);
+      const { rows } = await this.prisma.sql.query<RelayRow>(STALE_SQL, [this.config.RELAY_INTERVAL_MS, stale]);
+      await Promise.all(
+        rows.map(({ traceId, ...step }) => this.dispatcher.dispatch([step], traceId ? childSpan({ traceId, spanId: '', sampled: true }) : newTraceContext())),
+      );
+      if (rows.length > 0) this.logger.info({ steps: rows.length }, 'relayed steps left unpublished');
+      return rows.length;
     } catch (error) {
       this.logger.warn({ err: error }, 'relay of queued steps failed; will retry');
       return 0;

@@ -1,8 +1,8 @@
 import { Injectable } from '@nestjs/common';
 import { HEADERS, messageIds, SUBJECTS, type AgentName, type StepDispatch, type StepKind } from '@atelier/contracts';
 import { JetStreamClient } from '@atelier/messaging';
-import { PrismaService } from '@atelier/persistence';
 import { childSpan, formatTraceparent, type TraceContext } from '@atelier/observability';
+import { DispatchMarks } from './dispatch-marks';
 
 export interface DispatchableStep {
   id: string;
@@ -10,19 +10,21 @@ export interface DispatchableStep {
   tenantId: string;
   kind: string;
   agent: string;
+  /** The `<n>` of the message id `<stepId>:<n>` (steps.dispatch_seq). */
+  dispatchSeq: number;
 }
 
 /**
- * Publishes committed steps to their agent's stream, then marks them dispatched (one
- * UPDATE per batch) so the relay leaves them alone. Called after the transaction that
- * created them commits; the broker de-duplicates on `<stepId>:1`, so a second publish of
- * the same step (retry, relay, crash before the mark) is harmless.
+ * Publishes committed steps to their agent's stream, then has them marked dispatched so
+ * the relay leaves them alone. Called after the transaction that created them commits;
+ * the broker de-duplicates on `<stepId>:<n>`, so a second publish of the same step
+ * (retry, relay, crash before the mark) is harmless.
  */
 @Injectable()
 export class StepDispatcher {
   constructor(
     private readonly nats: JetStreamClient,
-    private readonly prisma: PrismaService,
+    private readonly marks: DispatchMarks,
   ) {}
 
   async dispatch(steps: readonly DispatchableStep[], trace: TraceContext): Promise<void> {
@@ -39,11 +41,11 @@ export class StepDispatcher {
           agent: step.agent as AgentName,
         };
         return this.nats.publishJson(SUBJECTS.agentSteps(message.agent), message, {
-          msgId: messageIds.dispatch(step.id, 1),
+          msgId: messageIds.dispatch(step.id, step.dispatchSeq),
           headers: { [HEADERS.traceparent]: formatTraceparent(childSpan(trace)), [HEADERS.tenant]: step.tenantId },
         });
       }),
     );
-    await this.prisma.step.updateMany({ where: { id: { in: steps.map((step) => step.id) }, dispatchedAt: null }, data: { dispatchedAt: new Date() } });
+    this.marks.mark(steps.map((step) => step.id));
   }
 }

@@ -1,10 +1,15 @@
 import { Inject, Injectable, type OnApplicationBootstrap } from '@nestjs/common';
 import { CONSUMERS, HEADERS, StepResultV1 } from '@atelier/contracts';
-import { type InboundMessage, JetStreamClient } from '@atelier/messaging';
-import { LOGGER, type Logger, traceFrom } from '@atelier/observability';
+import { describeRejection, type InboundMessage, JetStreamClient, publishTaskEvent, type RejectionIssue, schemaIssues } from '@atelier/messaging';
+import { crashPoint, LOGGER, type Logger, traceFrom } from '@atelier/observability';
+import { appendAudit, isDatabaseUnavailable, PrismaService } from '@atelier/persistence';
 import { ORCHESTRATOR_CONFIG, type OrchestratorConfig } from '../config';
 import { StepDispatcher } from './step-dispatcher';
 import { TaskAdvancer } from './task-advancer.service';
+import { TaskTerminator } from './task-terminator';
+
+/** Redelivery delays while a result cannot be handled (Postgres away): capped, never given up. */
+const RETRY_MS = [500, 1_000, 2_000, 5_000];
 
 /** Consumes agents' step results: advance the task in Postgres, then publish what became ready. */
 @Injectable()
@@ -13,6 +18,8 @@ export class StepResultsConsumer implements OnApplicationBootstrap {
     private readonly nats: JetStreamClient,
     private readonly advancer: TaskAdvancer,
     private readonly dispatcher: StepDispatcher,
+    private readonly terminator: TaskTerminator,
+    private readonly prisma: PrismaService,
     @Inject(LOGGER) private readonly logger: Logger,
     @Inject(ORCHESTRATOR_CONFIG) private readonly config: OrchestratorConfig,
   ) {}
@@ -29,8 +36,7 @@ export class StepResultsConsumer implements OnApplicationBootstrap {
   private async handle(message: InboundMessage): Promise<void> {
     const parsed = StepResultV1.safeParse(message.data);
     if (!parsed.success) {
-      this.logger.error({ subject: message.subject, issues: parsed.error.issues.slice(0, 5) }, 'invalid step result terminated');
-      message.term('invalid step.result message');
+      await this.reject(message, schemaIssues(parsed.error.issues));
       return;
     }
     const result = parsed.data;
@@ -38,12 +44,36 @@ export class StepResultsConsumer implements OnApplicationBootstrap {
     const log = this.logger.child({ taskId: result.taskId, stepId: result.stepId, traceId: trace.traceId });
     try {
       const advance = await this.advancer.advance(result.taskId, trace.traceId);
+      crashPoint('orchestrator:after-advance');
+      const step = advance.task?.steps.find((candidate) => candidate.id === result.stepId);
+      if (step) {
+        const event = step.status === 'completed' ? 'step.completed' : 'step.failed';
+        publishTaskEvent(this.nats, { taskId: result.taskId, event, stepId: step.id, key: step.key, kind: step.kind, status: step.status });
+      }
+      if (advance.finished) {
+        await this.terminator.announce(result.taskId, advance.finished === 'completed' ? 'completed' : (advance.finished as 'failed'));
+        log.info({ status: advance.finished }, 'task finished');
+      }
       await this.dispatcher.dispatch(advance.toDispatch, trace);
-      if (advance.finished) log.info({ status: advance.finished.toLowerCase() }, 'task finished');
       message.ack();
     } catch (error) {
-      log.warn({ err: error, delivery: message.deliveryCount }, 'advancing task failed; will retry');
-      message.nak(1_000 * Math.min(message.deliveryCount, 10));
+      const delay = RETRY_MS[Math.min(message.deliveryCount - 1, RETRY_MS.length - 1)];
+      log.warn({ err: error, delivery: message.deliveryCount, database: isDatabaseUnavailable(error) }, 'advancing task failed; will retry');
+      message.nak(delay);
     }
+  }
+
+  /** Terminated AND recorded (audit `message.rejected`); if it cannot be recorded yet, it comes back later. */
+  private async reject(message: InboundMessage, issues: RejectionIssue[]): Promise<void> {
+    const details = describeRejection(message, CONSUMERS.stepResults.stream, 'invalid step.result message', issues);
+    try {
+      await appendAudit(this.prisma, { action: 'message.rejected', actor: 'service:orchestrator', subject: `message:${details.stream}/${details.streamSequence}`, data: details });
+    } catch (error) {
+      this.logger.warn({ err: error }, 'cannot record a rejected step result yet; will retry');
+      message.nak(RETRY_MS.at(-1));
+      return;
+    }
+    this.logger.error(details, 'step result rejected and terminated');
+    message.term('invalid step.result message');
   }
 }

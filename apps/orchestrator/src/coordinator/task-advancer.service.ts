@@ -1,82 +1,107 @@
+import { randomUUID } from 'node:crypto';
 import { Injectable } from '@nestjs/common';
-import { appendAudit, Prisma, PrismaService, StepStatus, stepStatusToApi, TaskStatus, taskStatusToApi } from '@atelier/persistence';
-import { partialResultOf } from './partial-result';
-import type { DispatchableStep } from './step-dispatcher';
+import { TERMINAL_TASK_STATUSES, type TaskStatus } from '@atelier/contracts';
+import type { AuditEventInput } from '@atelier/persistence';
+import { partialResult } from '../workflows/partial-result';
 import { planNext } from '../workflows/workflow-planner';
 import { workflowNamed } from '../workflows/workflow-registry';
+import type { DispatchableStep } from './step-dispatcher';
+import { type TaskSnapshot, TaskStore, type StepToInsert } from './task-store';
 
-const TERMINAL: readonly TaskStatus[] = [TaskStatus.COMPLETED, TaskStatus.FAILED, TaskStatus.CANCELLED, TaskStatus.BUDGET_EXCEEDED, TaskStatus.TIMED_OUT];
 const ACTOR = 'service:orchestrator' as const;
+/** A version conflict means another replica advanced the task a moment ago; one more look settles it. */
+const MAX_CONFLICTS = 8;
+
+export class TaskConflictError extends Error {
+  override readonly name = 'TaskConflictError';
+}
 
 export interface Advance {
-  /** Steps of the task still waiting to run: (re-)published after commit, de-duplicated by the broker. */
+  /** The task as read by the advance that settled it (undefined when the task does not exist). */
+  task?: TaskSnapshot;
+  /** Steps to publish: the new ones, and any earlier ones whose publication was never confirmed. */
   toDispatch: DispatchableStep[];
+  /** Set when this advance ended the task. */
   finished?: TaskStatus;
 }
 
 /**
  * Moves a task forward from the step rows in Postgres, never from message payloads, so a
- * replayed or reordered result is harmless. The task row is locked for the transaction:
- * several orchestrator replicas can receive results of the same task at once and only
- * one of them inserts the next steps or fires the join.
+ * replayed or reordered result is harmless. Read, plan (pure), then one version-checked
+ * write: when several orchestrator replicas handle results of the same task at once, only
+ * one write lands per version, so the join fires once; the others look again.
  */
 @Injectable()
 export class TaskAdvancer {
-  constructor(private readonly prisma: PrismaService) {}
+  constructor(private readonly store: TaskStore) {}
 
-  advance(taskId: string, traceId: string | undefined): Promise<Advance> {
-    return this.prisma.$transaction(async (tx) => {
-      await tx.$executeRaw`SELECT 1 FROM tasks WHERE id = ${taskId}::uuid FOR UPDATE`;
-      const task = await tx.task.findUnique({ where: { id: taskId }, include: { steps: true } });
-      if (!task || TERMINAL.includes(task.status)) return { toDispatch: [] };
-
-      const common = { actor: ACTOR, tenantId: task.tenantId, taskId, traceId: traceId ?? task.traceId };
-      const plan = planNext(
-        workflowNamed(task.workflow),
-        task.input as { goal: string },
-        task.steps.map((step) => ({ key: step.key, status: stepStatusToApi(step.status), output: step.output, error: step.error })),
-      );
-
-      if (plan.type === 'complete') {
-        await tx.task.update({
-          where: { id: taskId },
-          data: { status: TaskStatus.COMPLETED, result: { document: plan.document }, completedAt: new Date(), version: { increment: 1 } },
-        });
-        await appendAudit(tx, { ...common, action: 'task.completed', subject: `task:${taskId}`, data: { documentLength: plan.document.length } });
-        return { toDispatch: [], finished: TaskStatus.COMPLETED };
-      }
-
-      if (plan.type === 'fail') {
-        // A refused model call ends the task budget_exceeded (never retried); others fail it.
-        const cause = (plan.error ?? null) as { code?: unknown; message?: unknown } | null;
-        const overBudget = cause?.code === 'BUDGET_EXCEEDED';
-        const status = overBudget ? TaskStatus.BUDGET_EXCEEDED : TaskStatus.FAILED;
-        const error = overBudget
-          ? { code: 'BUDGET_EXCEEDED', step: plan.failedStep, message: String(cause?.message ?? 'Budget exceeded.') }
-          : { code: 'STEP_FAILED', step: plan.failedStep, cause: cause as Prisma.InputJsonValue };
-        const result = partialResultOf(task.steps);
-        await tx.task.update({
-          where: { id: taskId },
-          data: { status, error, ...(result ? { result: { ...result } } : {}), completedAt: new Date(), version: { increment: 1 } },
-        });
-        await tx.step.updateMany({ where: { taskId, status: StepStatus.QUEUED }, data: { status: StepStatus.CANCELLED } });
-        await appendAudit(tx, { ...common, action: 'task.failed', subject: `task:${taskId}`, data: { ...error, status: taskStatusToApi(status) } });
-        return { toDispatch: [], finished: status };
-      }
-
-      if (plan.newSteps.length > 0) {
-        const inserted = await tx.step.createManyAndReturn({
-          data: plan.newSteps.map((step) => ({ taskId, key: step.key, kind: step.kind, agent: step.agent, dependsOn: step.dependsOn, input: step.input as Prisma.InputJsonObject })),
-          skipDuplicates: true,
-        });
-        await tx.task.update({ where: { id: taskId }, data: { version: { increment: 1 } } });
-        await appendAudit(
-          tx,
-          ...inserted.map((step) => ({ ...common, action: 'step.queued' as const, subject: `step:${step.id}`, data: { key: step.key, kind: step.kind, agent: step.agent } })),
-        );
-      }
-      const queued = await tx.step.findMany({ where: { taskId, status: StepStatus.QUEUED } });
-      return { toDispatch: queued.map((step) => ({ id: step.id, taskId, tenantId: task.tenantId, kind: step.kind, agent: step.agent })) };
-    });
+  async advance(taskId: string, traceId: string | undefined): Promise<Advance> {
+    for (let conflicts = 0; conflicts < MAX_CONFLICTS; conflicts++) {
+      const task = await this.store.load(taskId);
+      if (!task) return { toDispatch: [] };
+      if (TERMINAL_TASK_STATUSES.includes(task.status)) return { task, toDispatch: [] };
+      const outcome = await this.advanceOnce(task, traceId ?? task.traceId);
+      if (outcome) return outcome;
+    }
+    throw new TaskConflictError(`task ${taskId} kept changing while being advanced`);
   }
+
+  /** Undefined on a version conflict. */
+  private async advanceOnce(task: TaskSnapshot, traceId: string | null): Promise<Advance | undefined> {
+    const common = { actor: ACTOR, tenantId: task.tenantId, taskId: task.id, traceId } as const;
+    const plan = planNext(workflowNamed(task.workflow), task.input, task.steps);
+    const unconfirmed = task.steps.filter((step) => step.status === 'queued' && !step.dispatched).map((step) => dispatchable(task, step));
+
+    if (plan.type === 'continue') {
+      if (plan.newSteps.length === 0) return { task, toDispatch: unconfirmed };
+      const steps: StepToInsert[] = plan.newSteps.map((step) => ({ ...step, id: randomUUID() }));
+      const audit: AuditEventInput[] = steps.map((step) => ({
+        ...common,
+        action: 'step.queued',
+        subject: `step:${step.id}`,
+        data: { key: step.key, kind: step.kind, agent: step.agent, dependsOn: step.dependsOn },
+      }));
+      if (!(await this.store.insertSteps(task, steps, audit))) return undefined;
+      return { task, toDispatch: [...unconfirmed, ...steps.map((step) => dispatchable(task, { ...step, dispatchSeq: 1 }))] };
+    }
+
+    if (plan.type === 'complete') {
+      const partial = plan.toleratedFailures.length > 0;
+      const ended = await this.store.end(task, {
+        status: 'completed',
+        result: { document: plan.document },
+        error: undefined,
+        audit: {
+          ...common,
+          action: 'task.completed',
+          subject: `task:${task.id}`,
+          // A completion that tolerated failed branches is recorded as partial.
+          data: { documentLength: plan.document.length, partial, ...(partial ? { failedSteps: plan.toleratedFailures } : {}) },
+        },
+      });
+      return ended ? { task, toDispatch: [], finished: 'completed' } : undefined;
+    }
+
+    const error =
+      plan.status === 'budget_exceeded' ?
+        { code: 'BUDGET_EXCEEDED', step: plan.failedStep, message: readableMessage(plan.error) }
+      : { code: 'STEP_FAILED', step: plan.failedStep, cause: plan.error ?? null };
+    const ended = await this.store.end(task, {
+      status: plan.status,
+      result: partialResult(task.steps),
+      error,
+      audit: { ...common, action: 'task.failed', subject: `task:${task.id}`, data: { status: plan.status, ...error } },
+    });
+    return ended ? { task, toDispatch: [], finished: plan.status } : undefined;
+  }
+}
+
+function dispatchable(task: TaskSnapshot, step: { id: string; kind: string; agent: string; dispatchSeq: number }): DispatchableStep {
+  return { id: step.id, taskId: task.id, tenantId: task.tenantId, kind: step.kind, agent: step.agent, dispatchSeq: step.dispatchSeq };
+}
+
+/** The budget's own explanation (which budget, limit, spent, reserved, needed), as the agent wrote it. */
+function readableMessage(error: unknown): string {
+  const message = (error as { message?: unknown } | null)?.message;
+  return typeof message === 'string' ? message : 'A spend budget does not allow this step.';
 }

@@ -1,8 +1,8 @@
 import { type ArgumentsHost, Catch, type ExceptionFilter, HttpException, Inject } from '@nestjs/common';
 import { LOGGER, type Logger, redactText } from '@atelier/observability';
+import { isDatabaseUnavailable } from '@atelier/persistence';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { Problem } from './problem';
-import { isDatabaseUnavailable } from './database-unavailable';
 
 /** Every error leaves as application/problem+json; internals and secrets never do. */
 @Catch()

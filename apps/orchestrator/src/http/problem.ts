@@ -37,6 +37,10 @@ export class Problem extends HttpException {
     return new Problem(404, 'Not found', detail);
   }
 
+  static conflict(detail: string): Problem {
+    return new Problem(409, 'Conflict', detail);
+  }
+
   static unprocessable(detail: string): Problem {
     return new Problem(422, 'Unprocessable request', detail);
   }

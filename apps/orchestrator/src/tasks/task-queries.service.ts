@@ -2,13 +2,9 @@ import { Injectable } from '@nestjs/common';
 import type { ListTasksQuery } from '@atelier/contracts';
 import { Prisma, PrismaService, taskStatusFromApi } from '@atelier/persistence';
 import { type Caller, isAdmin } from '../auth/caller';
+import { decodeCursor, encodeCursor } from '../http/keyset-cursor';
 import { Problem } from '../http/problem';
 import { toTaskView, type TaskView } from './task-view';
-
-interface Cursor {
-  createdAt: string;
-  id: string;
-}
 
 @Injectable()
 export class TaskQueriesService {
@@ -34,7 +30,7 @@ export class TaskQueriesService {
         ...(isAdmin(caller) ? {} : { tenantId: caller.tenantId }),
         ...(query.status ? { status: taskStatusFromApi(query.status) } : {}),
         ...(cursor
-          ? { OR: [{ createdAt: { lt: new Date(cursor.createdAt) } }, { createdAt: new Date(cursor.createdAt), id: { lt: cursor.id } }] }
+          ? { OR: [{ createdAt: { lt: new Date(cursor.at) } }, { createdAt: new Date(cursor.at), id: { lt: cursor.id } }] }
           : {}),
       },
       orderBy: [{ createdAt: 'desc' }, { id: 'desc' }],
@@ -49,23 +45,7 @@ export class TaskQueriesService {
     const last = page.at(-1);
     return {
       items: page.map((task) => toTaskView(task, task.tenant.name, task.steps, costByStep)),
-      nextCursor: rows.length > query.limit && last ? encodeCursor({ createdAt: last.createdAt.toISOString(), id: last.id }) : null,
+      nextCursor: rows.length > query.limit && last ? encodeCursor({ at: last.createdAt.toISOString(), id: last.id }) : null,
     };
   }
-}
-
-function encodeCursor(cursor: Cursor): string {
-  return Buffer.from(JSON.stringify(cursor)).toString('base64url');
-}
-
-function decodeCursor(value: string): Cursor {
-  try {
-    const parsed = JSON.parse(Buffer.from(value, 'base64url').toString('utf8')) as Partial<Cursor>;
-    if (typeof parsed.id === 'string' && /^[0-9a-f-]{36}$/.test(parsed.id) && typeof parsed.createdAt === 'string' && !Number.isNaN(Date.parse(parsed.createdAt))) {
-      return { id: parsed.id, createdAt: parsed.createdAt };
-    }
-  } catch {
-    // fall through to the validation problem
-  }
-  throw Problem.validation([{ field: 'cursor', message: 'is not a cursor returned by this API' }]);
 }

@@ -1,0 +1,103 @@
+import { Injectable } from '@nestjs/common';
+import type { ListDeadLettersQuery } from '@atelier/contracts';
+import { appendAudit, PrismaService, StepStatus, TaskStatus } from '@atelier/persistence';
+import type { Caller } from '../auth/caller';
+import type { DispatchableStep } from '../coordinator/step-dispatcher';
+import { StepDispatcher } from '../coordinator/step-dispatcher';
+import { Problem } from '../http/problem';
+import { decodeCursor, encodeCursor } from '../http/keyset-cursor';
+import type { TraceContext } from '@atelier/observability';
+
+export interface DeadLetterView {
+  stepId: string;
+  taskId: string;
+  tenant: string;
+  kind: string;
+  agent: string;
+  attempts: number;
+  error: unknown;
+  deadLetteredAt: string;
+}
+
+/** Tasks a replay can bring back: still going, or ended by a failure the replay may fix. */
+const REVIVABLE: readonly TaskStatus[] = [TaskStatus.QUEUED, TaskStatus.RUNNING, TaskStatus.FAILED, TaskStatus.BUDGET_EXCEEDED];
+
+@Injectable()
+export class DeadLettersService {
+  constructor(
+    private readonly prisma: PrismaService,
+    private readonly dispatcher: StepDispatcher,
+  ) {}
+
+  /** Newest first, keyset pagination on (deadLetteredAt, id). */
+  async list(query: ListDeadLettersQuery): Promise<{ items: DeadLetterView[]; nextCursor: string | null }> {
+    const cursor = query.cursor ? decodeCursor(query.cursor) : undefined;
+    const rows = await this.prisma.step.findMany({
+      where: {
+        status: StepStatus.DEAD_LETTERED,
+        ...(cursor ? { OR: [{ deadLetteredAt: { lt: new Date(cursor.at) } }, { deadLetteredAt: new Date(cursor.at), id: { lt: cursor.id } }] } : {}),
+      },
+      orderBy: [{ deadLetteredAt: 'desc' }, { id: 'desc' }],
+      take: query.limit + 1,
+      include: { task: { select: { tenant: { select: { name: true } } } } },
+    });
+    const page = rows.slice(0, query.limit);
+    const last = page.at(-1);
+    return {
+      items: page.map((step) => ({
+        stepId: step.id,
+        taskId: step.taskId,
+        tenant: step.task.tenant.name,
+        kind: step.kind,
+        agent: step.agent,
+        attempts: step.attempt,
+        error: step.error,
+        deadLetteredAt: (step.deadLetteredAt ?? step.updatedAt).toISOString(),
+      })),
+      nextCursor: rows.length > query.limit && last ? encodeCursor({ at: (last.deadLetteredAt ?? last.updatedAt).toISOString(), id: last.id }) : null,
+    };
+  }
+
+  /**
+   * Re-queues a dead-lettered step with a fresh budget of attempts and a new message id
+   * (`<stepId>:<n+1>`, so the broker does not drop it as a duplicate). A task the dead
+   * letter had failed is running again, and the steps its failure cancelled are
+   * re-queued too. One transaction, audit `step.replayed`; published after commit.
+   */
+  async replay(caller: Caller, stepId: string, context: { requestId: string; trace: TraceContext }): Promise<{ stepId: string; taskId: string; status: 'queued'; taskStatus: 'running' | 'queued' }> {
+    const { requeued, taskId, taskStatus } = await this.prisma.$transaction(async (tx) => {
+      const [step] = await tx.$queryRaw<{ id: string; task_id: string; status: string }[]>`SELECT id, task_id, status::text FROM steps WHERE id = ${stepId}::uuid FOR UPDATE`;
+      if (!step) throw Problem.notFound(`No step ${stepId}.`);
+      if (step.status !== 'dead_lettered') throw Problem.conflict(`Step ${stepId} is ${step.status}, not dead-lettered; only dead letters can be replayed.`);
+      const [task] = await tx.$queryRaw<{ tenant_id: string; status: string; trace_id: string | null }[]>`SELECT tenant_id, status::text, trace_id FROM tasks WHERE id = ${step.task_id}::uuid FOR UPDATE`;
+      if (!task || !REVIVABLE.map((status) => status.toLowerCase()).includes(task.status)) {
+        throw Problem.conflict(`The step's task is ${task?.status ?? 'gone'}; a replay cannot bring it back.`);
+      }
+      const revive = task.status === 'failed' || task.status === 'budget_exceeded';
+      const requeued = await tx.$queryRaw<(Omit<DispatchableStep, 'tenantId'> & { key: string })[]>`
+        UPDATE steps SET status = 'queued', error = NULL, completed_at = NULL, dead_lettered_at = NULL, lease_owner = NULL, lease_until = NULL,
+               attempt_base = attempt, dispatch_seq = dispatch_seq + 1, dispatched_at = NULL, queued_at = now(), updated_at = now()
+        WHERE task_id = ${step.task_id}::uuid AND (id = ${stepId}::uuid OR (${revive} AND status = 'cancelled'))
+        RETURNING id, task_id AS "taskId", key, kind, agent, dispatch_seq AS "dispatchSeq"`;
+      await tx.$executeRaw`
+        UPDATE tasks SET version = version + 1, updated_at = now(),
+               status = CASE WHEN ${revive} THEN 'running'::task_status ELSE status END,
+               error = CASE WHEN ${revive} THEN NULL ELSE error END, result = CASE WHEN ${revive} THEN NULL ELSE result END,
+               completed_at = CASE WHEN ${revive} THEN NULL ELSE completed_at END
+        WHERE id = ${step.task_id}::uuid`;
+      await appendAudit(tx, {
+        action: 'step.replayed',
+        actor: caller.actor,
+        subject: `step:${stepId}`,
+        tenantId: task.tenant_id,
+        taskId: step.task_id,
+        traceId: context.trace.traceId,
+        requestId: context.requestId,
+        data: { requeuedSteps: requeued.map((row) => row.key).sort(), taskRevived: revive },
+      });
+      return { requeued: requeued.map((row) => ({ ...row, tenantId: task.tenant_id })), taskId: step.task_id, taskStatus: revive || task.status === 'running' ? ('running' as const) : ('queued' as const) };
+    });
+    await this.dispatcher.dispatch(requeued, context.trace).catch(() => undefined /* the relay publishes them */);
+    return { stepId, taskId, status: 'queued', taskStatus };
+  }
+}
