@@ -22,6 +22,8 @@ const HEARTBEAT_DIVISOR = 3;
 /** Redelivery delays while the database is unreachable: such deliveries never reached the step and use no attempt. */
 const UNAVAILABLE_NAK_MS = [500, 1_000, 2_000, 5_000];
 const RESULT_PUBLISH_RETRY_MS = 1_000;
+/** First look-again delay for a duplicate delivery of a step another delivery is running. */
+const BUSY_RETRY_MS = 1_000;
 
 /** The step lost its lease to another delivery (this one stalled past it): that one's outcome counts. */
 class LeaseLost extends Error {
@@ -96,8 +98,9 @@ export class StepExecutor {
         await this.publishResult(dispatch, trace, claim.status === 'completed' ? 'completed' : 'failed', claim.error ?? undefined, message, log);
         return;
       case 'busy':
-        // Another delivery holds the lease: come back when it has finished (or lapsed).
-        message.nak(Math.min(claim.retryInMs, this.config.STEP_ACK_WAIT_MS));
+        // Another delivery holds the lease: look again soon (backing off), at the latest when the lease lapses.
+        log.info({ delivery: message.deliveryCount }, 'step is running under another delivery; looking again later');
+        message.nak(Math.min(claim.retryInMs, BUSY_RETRY_MS * 2 ** Math.min(message.deliveryCount - 1, 5), this.config.STEP_ACK_WAIT_MS));
         return;
       case 'stopped':
         message.ack();

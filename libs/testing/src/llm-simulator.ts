@@ -8,6 +8,7 @@ export interface LlmSimulatorProcess {
   /** Base URL for the Anthropic SDK (`baseURL`) and the simulator's /_sim control endpoints. */
   url: string;
   port: number;
+  pid: number;
   /** SIGTERM, then waits for the process to exit. */
   stop(): Promise<void>;
 }
@@ -33,7 +34,7 @@ export async function startLlmSimulator(env: Record<string, string> = {}, timeou
   try {
     const url = await listeningUrl(child, timeoutMs);
     await waitForHealth(url, Date.now() + timeoutMs);
-    return { url, port: Number(new URL(url).port), stop: () => stop(child) };
+    return { url, port: Number(new URL(url).port), pid: child.pid as number, stop: () => stop(child) };
   } catch (error) {
     await stop(child);
     throw error;

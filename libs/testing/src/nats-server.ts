@@ -13,6 +13,8 @@ export interface NatsTestServer {
   readonly port: number;
   /** JetStream file storage; survives `restart()`, removed by `stop()`. */
   readonly storeDir: string;
+  /** The current server process (changes on restart). */
+  readonly pid: number;
   /** Kills the server and removes its store directory. */
   stop(): Promise<void>;
   /** Stops the server gracefully and starts it again on the same port and store. */
@@ -33,6 +35,9 @@ export async function startNatsServer(): Promise<NatsTestServer> {
     url: `nats://127.0.0.1:${port}`,
     port,
     storeDir,
+    get pid() {
+      return child.pid as number;
+    },
     async stop() {
       await stopProcess(child, 'SIGKILL');
       await rm(storeDir, { recursive: true, force: true });

@@ -10,6 +10,8 @@ export interface ServiceProcess {
   readonly port: number;
   /** The OS process id, e.g. to watch its memory. */
   readonly pid: number;
+  /** False once the process has exited (stopped, killed, crashed). */
+  readonly running: boolean;
   /** Every JSON log line the process printed so far. */
   readonly logs: string[];
   stop(signal?: NodeJS.Signals): Promise<number | null>;
@@ -51,6 +53,9 @@ export async function startService(app: string, env: Record<string, string>, rea
     url,
     port,
     pid: child.pid as number,
+    get running() {
+      return child.exitCode === null && child.signalCode === null;
+    },
     logs,
     stop: (signal = 'SIGTERM') => stopProcess(child, signal),
     kill: async () => {

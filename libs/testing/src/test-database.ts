@@ -17,10 +17,11 @@ export interface TestDatabase {
 
 /**
  * A fresh, migrated database on the machine's Postgres (TEST_DATABASE_URL, default the
- * local trust-auth server), unique per test file so files can run in parallel.
+ * local trust-auth server) or on `serverUrl` (e.g. a startPrivatePostgres() URL), unique per
+ * test file so files can run in parallel.
  */
-export async function createTestDatabase(prefix = 'atelier_test'): Promise<TestDatabase> {
-  const server = process.env['TEST_DATABASE_URL'] ?? 'postgresql://postgres@127.0.0.1:5432/postgres';
+export async function createTestDatabase(prefix = 'atelier_test', serverUrl?: string): Promise<TestDatabase> {
+  const server = serverUrl ?? process.env['TEST_DATABASE_URL'] ?? 'postgresql://postgres@127.0.0.1:5432/postgres';
   const scratch = await createScratchDatabase(server, join(repoRoot(), 'prisma', 'migrations'), prefix);
   const database = decodeURIComponent(new URL(scratch.url).pathname.slice(1));
   const logins: string[] = [];

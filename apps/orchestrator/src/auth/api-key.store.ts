@@ -18,13 +18,18 @@ export interface CreatedApiKey {
 export class ApiKeyStore {
   constructor(private readonly prisma: PrismaService) {}
 
+  /** Runs on every request, so it is one plain statement on the pool (a Prisma model query costs several times the CPU). */
   async authenticate(key: string): Promise<Caller | undefined> {
-    const row = await this.prisma.apiKey.findUnique({ where: { keyHash: hashApiKey(key) }, include: { tenant: true } });
-    if (!row || row.revokedAt) return undefined;
+    const { rows } = await this.prisma.sql.query<{ id: string; tenant_id: string; name: string; scopes: string[] }>(
+      'SELECT k.id, k.tenant_id, t.name, k.scopes FROM api_keys k JOIN tenants t ON t.id = k.tenant_id WHERE k.key_hash = $1 AND k.revoked_at IS NULL',
+      [hashApiKey(key)],
+    );
+    const row = rows[0];
+    if (!row) return undefined;
     return {
       apiKeyId: row.id,
-      tenantId: row.tenantId,
-      tenantName: row.tenant.name,
+      tenantId: row.tenant_id,
+      tenantName: row.name,
       scopes: row.scopes.filter((scope): scope is Scope => (SCOPES as readonly string[]).includes(scope)),
       actor: `apikey:${row.id}`,
     };

@@ -1,0 +1,172 @@
+import { CONSUMERS, messageIds, SUBJECTS, type StepDispatch } from '@atelier/contracts';
+import { connectNats, publishJson } from '@atelier/messaging';
+import { AtelierStack } from '@atelier/testing';
+import { type JetStreamClient, type JetStreamManager, jetstreamManager } from '@nats-io/jetstream';
+import type { NatsConnection } from '@nats-io/transport-node';
+import { setTimeout as sleep } from 'node:timers/promises';
+
+// A step's life end to end: cancellation and deadlines that abort calls in flight, poison
+// messages, dead letters within seconds, redeliveries that never re-run finished work, and
+// the lease that keeps two deliveries of a running step from both running it.
+
+const MAX_ATTEMPTS = 3;
+
+describe('step lifecycle (end to end)', () => {
+  let stack: AtelierStack;
+  let key: string;
+  let nc: NatsConnection;
+  let jsm: JetStreamManager;
+  let js: JetStreamClient;
+
+  beforeAll(async () => {
+    stack = await AtelierStack.start({
+      agentEnv: { STEP_MAX_ATTEMPTS: String(MAX_ATTEMPTS), STEP_RETRY_BACKOFF_MS: '200' },
+      orchestratorEnv: { DEADLINE_CHECK_INTERVAL_MS: '200' },
+    });
+    key = await stack.mintKey('acme', ['tasks:write', 'tasks:read']);
+    nc = await connectNats({ servers: stack.nats.url, name: 'step-lifecycle-spec' });
+    jsm = await jetstreamManager(nc);
+    js = jsm.jetstream();
+  }, 90_000);
+
+  afterAll(async () => {
+    await nc?.close();
+    await stack?.stop();
+  });
+
+  async function waitFor<T>(probe: () => Promise<T | undefined | false>, timeoutMs = 10_000): Promise<T> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const value = await probe();
+      if (value) return value;
+      if (Date.now() > deadline) throw new Error(`condition not met within ${timeoutMs} ms`);
+      await sleep(50);
+    }
+  }
+  const stepRow = async (taskId: string, stepKey: string) => (await stack.rows(`SELECT * FROM steps WHERE task_id = $1 AND key = $2`, [taskId, stepKey]))[0];
+  const runningStep = (taskId: string, stepKey: string) => waitFor(async () => ((await stepRow(taskId, stepKey))?.status === 'running' ? stepRow(taskId, stepKey) : undefined));
+  const researchQueue = async () => {
+    const info = await jsm.consumers.info(CONSUMERS.research.stream, CONSUMERS.research.durable);
+    return { pending: info.num_pending, unacknowledged: info.num_ack_pending, redelivered: info.num_redelivered, delivered: info.delivered.consumer_seq };
+  };
+
+  it('cancels a task: the model call in flight is aborted at once, its steps cancelled, the audit recorded', async () => {
+    const id = await stack.submit(key, { workflow: 'brief', input: { goal: 'Cancel me [[sim:latency=8000]]' } });
+    const step = await runningStep(id, 'investigate');
+    await sleep(300); // the model call is out
+
+    const cancelledAt = Date.now();
+    const response = await stack.call(`/v1/tasks/${id}/cancel`, { method: 'POST', key });
+    expect(response.status).toBe(200);
+    expect(await response.json()).toMatchObject({ id, status: 'cancelled', error: { code: 'CANCELLED' } });
+
+    // The agent aborts the call (AbortSignal) instead of waiting out the 8 s reply, and records it.
+    const [aborted] = await waitFor(async () => {
+      const calls = await stack.rows(`SELECT outcome::text, error_type FROM llm_calls WHERE step_id = $1`, [step.id]);
+      return calls.length > 0 && calls;
+    }, 5_000);
+    expect(Date.now() - cancelledAt).toBeLessThan(5_000);
+    expect(aborted).toEqual({ outcome: 'unknown', error_type: 'aborted' });
+    expect(await stepRow(id, 'investigate')).toMatchObject({ status: 'cancelled' });
+    const [audit] = await stack.rows(`SELECT actor, data FROM audit_events WHERE task_id = $1 AND action = 'task.cancelled'`, [id]);
+    expect(audit).toMatchObject({ actor: expect.stringMatching(/^apikey:/), data: { status: 'cancelled', stoppedSteps: ['investigate'] } });
+
+    // Cancelling again changes nothing; a finished task cannot be cancelled.
+    expect((await stack.call(`/v1/tasks/${id}/cancel`, { method: 'POST', key })).status).toBe(200);
+    expect(await stack.rows(`SELECT count(*)::int AS n FROM audit_events WHERE task_id = $1 AND action = 'task.cancelled'`, [id])).toEqual([{ n: 1 }]);
+    const done = await stack.submit(key, { workflow: 'brief', input: { goal: 'Finish first' } });
+    await stack.waitForTask(done, key);
+    const conflict = await stack.call(`/v1/tasks/${done}/cancel`, { method: 'POST', key });
+    expect(conflict.status).toBe(409);
+    expect(conflict.headers.get('content-type')).toContain('application/problem+json');
+  }, 30_000);
+
+  it('times a task out at its deadline, aborting the call in flight and keeping what was done', async () => {
+    const id = await stack.submit(key, { workflow: 'brief', input: { goal: 'Too slow [[sim:latency=8000]]' }, deadlineSeconds: 1 });
+    const task = await stack.waitForTask(id, key, 6_000);
+    expect(task).toMatchObject({ status: 'timed_out', error: { code: 'TIMED_OUT' } });
+    expect(task.result).toBeUndefined(); // nothing completed, nothing to keep
+    expect(Date.parse(task.completedAt) - Date.parse(task.createdAt)).toBeLessThan(4_000);
+    const [audit] = await stack.rows(`SELECT actor, data FROM audit_events WHERE task_id = $1 AND action = 'task.failed'`, [id]);
+    expect(audit).toMatchObject({ actor: 'service:orchestrator', data: { status: 'timed_out' } });
+    const step = await stepRow(id, 'investigate');
+    expect(step.status).toBe('cancelled');
+    await waitFor(async () => (await stack.rows(`SELECT 1 FROM llm_calls WHERE step_id = $1 AND error_type = 'aborted'`, [step.id])).length > 0, 5_000);
+  }, 20_000);
+
+  it('terminates and records a poison message, and never delivers it again', async () => {
+    const before = await researchQueue();
+    await nc.publish(SUBJECTS.agentSteps('research'), '{"type":"step.dispatch","version":1,"stepId":"not-a-uuid"');
+    const unknownStep: StepDispatch = { type: 'step.dispatch', version: 1, taskId: crypto.randomUUID(), stepId: crypto.randomUUID(), tenantId: crypto.randomUUID(), kind: 'research.investigate', agent: 'research' };
+    await publishJson(js, SUBJECTS.agentSteps('research'), unknownStep, { msgId: messageIds.dispatch(unknownStep.stepId, 1) });
+
+    const rejected = await waitFor(async () => {
+      const rows = await stack.rows(`SELECT tenant_id, data FROM audit_events WHERE action = 'message.rejected' ORDER BY seq`);
+      return rows.length >= 2 && rows;
+    });
+    expect(rejected.map((row) => row.data)).toEqual([
+      expect.objectContaining({ reason: 'invalid step.dispatch message', stream: 'AGENT_RESEARCH', payloadSha256: expect.stringMatching(/^[0-9a-f]{64}$/) }),
+      expect.objectContaining({ reason: 'no such step for this agent', msgId: `${unknownStep.stepId}:1` }),
+    ]);
+    expect(rejected.every((row) => row.tenant_id === null)).toBe(true);
+    await sleep(1_000);
+    expect(await researchQueue()).toMatchObject({ pending: 0, unacknowledged: 0, redelivered: before.redelivered, delivered: before.delivered + 2 });
+    expect(await stack.rows(`SELECT count(*)::int AS n FROM audit_events WHERE action = 'message.rejected'`)).toEqual([{ n: 2 }]);
+  });
+
+  it('dead-letters an always-failing step within seconds of its last attempt, and fails the task', async () => {
+    const started = Date.now();
+    const id = await stack.submit(key, { workflow: 'brief', input: { goal: 'Always failing [[sim:fault=500]]' } });
+    const task = await stack.waitForTask(id, key, 15_000);
+    expect(Date.now() - started).toBeLessThan(10_000);
+    expect(task).toMatchObject({ status: 'failed', error: { code: 'STEP_FAILED', step: 'investigate', cause: { code: 'LLM_UNAVAILABLE' } } });
+    const step = await stepRow(id, 'investigate');
+    expect(step).toMatchObject({ status: 'dead_lettered', attempt: MAX_ATTEMPTS });
+    expect(step.dead_lettered_at).toBeInstanceOf(Date);
+    const calls = await stack.rows(`SELECT outcome::text, error_type FROM llm_calls WHERE step_id = $1`, [step.id]);
+    expect(calls).toEqual(Array(MAX_ATTEMPTS).fill({ outcome: 'error', error_type: 'server_error' }));
+    expect(await stack.rows(`SELECT action FROM audit_events WHERE subject = $1 AND action LIKE 'step.%' ORDER BY seq`, [`step:${step.id}`])).toEqual([
+      { action: 'step.queued' },
+      ...Array(MAX_ATTEMPTS).fill({ action: 'step.started' }),
+      { action: 'step.dead_lettered' },
+    ]);
+  }, 20_000);
+
+  it('never runs a finished step again: a redelivered dispatch re-publishes its result and is acknowledged', async () => {
+    const id = await stack.submit(key, { workflow: 'brief', input: { goal: 'Run once only' } });
+    await stack.waitForTask(id, key);
+    const step = await stepRow(id, 'investigate');
+    const calls = async () => (await stack.rows(`SELECT count(*)::int AS n FROM llm_calls WHERE step_id = $1`, [step.id]))[0].n;
+    expect(await calls()).toBe(1);
+    const before = await researchQueue();
+
+    const [{ tenant_id: tenantId }] = await stack.rows(`SELECT tenant_id FROM tasks WHERE id = $1`, [id]);
+    const dispatch: StepDispatch = { type: 'step.dispatch', version: 1, taskId: id, stepId: step.id, tenantId, kind: 'research.investigate', agent: 'research' };
+    await publishJson(js, SUBJECTS.agentSteps('research'), dispatch, { msgId: `${step.id}:redelivered` });
+    await waitFor(async () => (await researchQueue()).delivered > before.delivered);
+    await waitFor(async () => (await researchQueue()).unacknowledged === 0);
+
+    expect(await calls()).toBe(1);
+    expect(await stepRow(id, 'investigate')).toMatchObject({ status: 'completed', attempt: 1 });
+    expect(await stack.rows(`SELECT count(*)::int AS n FROM audit_events WHERE subject = $1 AND action = 'step.started'`, [`step:${step.id}`])).toEqual([{ n: 1 }]);
+  });
+
+  it('runs a step once when a second delivery arrives while it runs: the lease holds the duplicate back', async () => {
+    const id = await stack.submit(key, { workflow: 'brief', input: { goal: 'Leased step [[sim:latency=1500]]' } });
+    const step = await runningStep(id, 'investigate');
+    const [{ tenant_id: tenantId }] = await stack.rows(`SELECT tenant_id FROM tasks WHERE id = $1`, [id]);
+    const duplicate: StepDispatch = { type: 'step.dispatch', version: 1, taskId: id, stepId: step.id, tenantId, kind: 'research.investigate', agent: 'research' };
+    await publishJson(js, SUBJECTS.agentSteps('research'), duplicate, { msgId: `${step.id}:duplicate` });
+
+    const task = await stack.waitForTask(id, key);
+    expect(task.status).toBe('completed');
+    await waitFor(async () => {
+      const queue = await researchQueue();
+      return queue.pending === 0 && queue.unacknowledged === 0;
+    });
+    expect(await stepRow(id, 'investigate')).toMatchObject({ status: 'completed', attempt: 1 });
+    expect(await stack.rows(`SELECT count(*)::int AS n FROM llm_calls WHERE step_id = $1`, [step.id])).toEqual([{ n: 1 }]);
+    const research = stack.agents.find((agent) => agent.name === 'research-agent');
+    expect(research?.logs.some((line) => line.includes(step.id) && line.includes('running under another delivery'))).toBe(true);
+  }, 20_000);
+});

