@@ -17,12 +17,5 @@ function writeProfile() {
   });
 }
 
-// Nest's shutdown hook handles the first SIGTERM, then re-raises it once the app closed;
-// this listener takes that second one (so the signal does not kill the process before the write).
-let terms = 0;
-process.on('SIGTERM', () => {
-  terms += 1;
-  if (terms < 2) return;
-  writeProfile();
-  process.exit(0);
-});
+// Services exit through process.exit once closed (see runNestService), so 'exit' fires.
+process.on('exit', writeProfile);

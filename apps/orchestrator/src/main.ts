@@ -13,6 +13,7 @@ void runNestService({
   logLevel: (config) => config.LOG_LEVEL,
   bodyLimit: (config) => config.HTTP_BODY_LIMIT_BYTES,
   genReqId: requestIdFor,
+  shutdownTimeoutMs: (config) => config.SHUTDOWN_GRACE_MS + 15_000,
   configure: (app) => {
     registerRequestTrace(app.getHttpAdapter().getInstance());
     setUpOpenApi(app);

@@ -103,7 +103,7 @@ describe('task flow (end to end)', () => {
       const response = await stack.call('/v1/tasks', { key });
       expect(response.status).toBe(401);
       expect(response.headers.get('content-type')).toContain('application/problem+json');
-      expect((await response.json()).title).toBe('Unauthorized');
+      expect((await AtelierStack.body(response)).title).toBe('Unauthorized');
     }
     const readOnly = await stack.mintKey('acme', ['tasks:read']);
     const denied = await stack.call('/v1/tasks', { method: 'POST', key: readOnly, body: JSON.stringify({ input: { goal: 'x' } }) });
@@ -123,7 +123,7 @@ describe('task flow (end to end)', () => {
     });
     expect(response.status).toBe(400);
     expect(response.headers.get('content-type')).toContain('application/problem+json');
-    const problem = await response.json();
+    const problem = await AtelierStack.body(response);
     expect(problem).toMatchObject({ status: 400, title: 'Invalid request' });
     const fields = problem.errors.map((e: { field: string }) => e.field);
     expect(fields).toEqual(expect.arrayContaining(['input.goal', 'surprise', 'budgetUsd', 'workflow']));
@@ -138,7 +138,7 @@ describe('task flow (end to end)', () => {
     const before = { tasks: await count('tasks'), steps: await count('steps'), audit: await count('audit_events') };
     const response = await stack.call('/v1/tasks', { method: 'POST', key: acmeKey, body: JSON.stringify({ input: { goal: 'g'.repeat(25_000) } }) });
     expect([400, 413]).toContain(response.status);
-    const problem = await response.json();
+    const problem = await AtelierStack.body(response);
     expect(problem.errors).toEqual([{ field: 'input.goal', message: expect.stringContaining('20000') }]);
     expect({ tasks: await count('tasks'), steps: await count('steps'), audit: await count('audit_events') }).toEqual(before);
   });

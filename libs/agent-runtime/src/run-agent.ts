@@ -21,5 +21,6 @@ export function runAgent(definition: AgentDefinition) {
     port: (config) => config.PORT,
     host: (config) => config.LISTEN_HOST,
     logLevel: (config) => config.LOG_LEVEL,
+    shutdownTimeoutMs: (config) => config.SHUTDOWN_GRACE_MS + 15_000,
   });
 }

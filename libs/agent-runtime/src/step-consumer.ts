@@ -12,8 +12,6 @@ import { AGENT_CONFIG, AGENT_DEFINITION } from './tokens';
 export class StepConsumer implements OnApplicationBootstrap, BeforeApplicationShutdown {
   readonly name = 'consumer';
   private handle?: ConsumerHandle;
-  /** Aborted when shutdown's grace period is over, so in-flight model calls stop. */
-  private readonly shutdown = new AbortController();
 
   constructor(
     @Inject(AGENT_DEFINITION) private readonly definition: AgentDefinition,
@@ -29,15 +27,15 @@ export class StepConsumer implements OnApplicationBootstrap, BeforeApplicationSh
       stream: spec.stream,
       durable: spec.durable,
       concurrency: this.config.AGENT_CONCURRENCY,
-      handler: (message) => this.executor.execute(message, this.shutdown.signal),
+      // The loop aborts the signal when shutdown's grace period is over: model calls stop, steps are handed back.
+      handler: (message, shutdown) => this.executor.execute(message, shutdown),
     });
     this.logger.info({ stream: spec.stream, consumer: spec.durable, concurrency: this.config.AGENT_CONCURRENCY }, 'consuming steps');
   }
 
-  /** SIGTERM: stop pulling, let in-flight steps finish within the grace period, then abort and nak the rest. */
+  /** SIGTERM: stop pulling, let in-flight steps finish within the grace period, then abort them: each hands its step back. */
   async beforeApplicationShutdown(): Promise<void> {
     await this.handle?.stop(this.config.SHUTDOWN_GRACE_MS);
-    this.shutdown.abort(new Error('agent shutting down'));
   }
 
   async isReady(): Promise<void> {

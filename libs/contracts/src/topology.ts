@@ -56,7 +56,8 @@ export const CONSUMERS = {
     stream: STREAMS.stepResults.stream,
     durable: 'orchestrator',
     filterSubject: 'orchestrator.step-results',
-    ackWaitMs: 30_000,
+    // Handling a result takes milliseconds; a replica that died holding one hands it on soon.
+    ackWaitMs: 10_000,
     // A result is never dropped: the orchestrator naks with its own capped delays while
     // Postgres is unreachable, however long that lasts.
     maxDeliver: -1,

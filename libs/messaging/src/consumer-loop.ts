@@ -4,7 +4,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { type InboundMessage, toInboundMessage } from './inbound-message';
 import { UnsettledMessageError } from './messaging-errors';
 
-export type MessageHandler = (message: InboundMessage) => void | Promise<void>;
+/** `signal` aborts when `stop(graceMs)` runs out of grace: stop the work, settle the message (e.g. nak it) quickly. */
+export type MessageHandler = (message: InboundMessage, signal: AbortSignal) => void | Promise<void>;
 
 /** What the loop noticed; it logs nothing itself, so whoever starts it decides what to log or count. */
 export type ConsumerLoopEvent =
@@ -34,10 +35,15 @@ export interface ConsumerLoopOptions {
   readonly unsettledNakDelayMs?: number;
   /** How long one pull request waits on the server for a message. Default 10 s, minimum 1 s. */
   readonly pullExpiresMs?: number;
+  /** After the grace period, how long aborted handlers get to settle their own messages before the loop naks them. Default 2 s. */
+  readonly abortSettleMs?: number;
 }
 
 export interface ConsumerHandle {
-  /** Stops pulling, waits up to `graceMs` for running handlers, naks what they left unsettled. */
+  /**
+   * Stops pulling, waits up to `graceMs` for running handlers, then aborts their signal and
+   * gives them `abortSettleMs` to settle; naks what is still unsettled after that.
+   */
   stop(graceMs: number): Promise<void>;
   /** Stops pulling new messages; running handlers carry on. */
   pause(): void;
@@ -52,6 +58,7 @@ export interface ConsumerHandle {
 const DEFAULT_UNSETTLED_NAK_DELAY_MS = 5_000;
 const DEFAULT_PULL_EXPIRES_MS = 10_000;
 const PULL_RETRY_DELAY_MS = 1_000;
+const DEFAULT_ABORT_SETTLE_MS = 2_000;
 
 /**
  * Starts `concurrency` slots, each pulling ONE message, handling it, then pulling the
@@ -81,6 +88,8 @@ class ConsumerLoop implements ConsumerHandle {
   private idleWaiters: (() => void)[] = [];
   /** Cuts short the pause between failed pulls when the loop stops. */
   private readonly stopping = new AbortController();
+  /** Handed to every handler; aborted when the grace period of stop() is over. */
+  private readonly graceOver = new AbortController();
   private stopped?: Promise<void>;
   private consumer?: Promise<Consumer>;
   private readonly unsettledNakDelayMs: number;
@@ -128,14 +137,22 @@ class ConsumerLoop implements ConsumerHandle {
 
   private async shutdown(graceMs: number): Promise<void> {
     this.halt();
+    await this.idleWithin(graceMs);
     if (this.handling.size > 0) {
-      const graceTimer = new AbortController();
-      const idle = new Promise<void>((resolve) => this.idleWaiters.push(resolve));
-      await Promise.race([idle, sleep(graceMs, undefined, { signal: graceTimer.signal }).catch(() => undefined)]);
-      graceTimer.abort();
+      // Out of grace: tell the handlers, who know best how to hand their work back.
+      this.graceOver.abort(new Error('consumer stopping: grace period over'));
+      await this.idleWithin(this.options.abortSettleMs ?? DEFAULT_ABORT_SETTLE_MS);
     }
     // No delay: another replica should pick these up now, not after the ack wait.
     for (const message of this.handling) message.nak();
+  }
+
+  private async idleWithin(ms: number): Promise<void> {
+    if (this.handling.size === 0) return;
+    const timer = new AbortController();
+    const idle = new Promise<void>((resolve) => this.idleWaiters.push(resolve));
+    await Promise.race([idle, sleep(ms, undefined, { signal: timer.signal }).catch(() => undefined)]);
+    timer.abort();
   }
 
   private halt(): void {
@@ -240,7 +257,7 @@ class ConsumerLoop implements ConsumerHandle {
     }
     this.handling.add(message);
     try {
-      await this.options.handler(message);
+      await this.options.handler(message, this.graceOver.signal);
       if (!message.settled) this.giveBack(message, new UnsettledMessageError(`handler returned without settling ${msg.subject} #${msg.seq}`));
     } catch (error) {
       this.giveBack(message, error);

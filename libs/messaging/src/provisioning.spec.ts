@@ -1,4 +1,4 @@
-import { CONSUMERS, type ConsumerSpec, STREAMS, type StreamSpec } from '@atelier/contracts';
+import { allConsumers, CONSUMERS, type ConsumerSpec, STREAMS, type StreamSpec } from '@atelier/contracts';
 import { startNatsServer, type NatsTestServer } from '@atelier/testing';
 import { type JetStreamManager, jetstreamManager } from '@nats-io/jetstream';
 import { type NatsConnection, nanos } from '@nats-io/transport-node';
@@ -60,6 +60,8 @@ describe('provisioning', () => {
     // Workqueue streams allow one consumer per subject, hence a subject per test consumer.
     const testConsumer = (name: string, overrides: Partial<ConsumerSpec> = {}): ConsumerSpec => ({
       ...CONSUMERS.writer,
+      maxDeliver: 5,
+      backoffMs: [1_000, 5_000, 15_000, 30_000],
       stream: 'CONSUMER_TESTS',
       durable: name,
       filterSubject: `consumer-tests.${name}`,
@@ -70,13 +72,22 @@ describe('provisioning', () => {
       ensureStreams(jsm, [...Object.values(STREAMS), { stream: 'CONSUMER_TESTS', subjects: ['consumer-tests.>'], retention: 'workqueue' }]),
     );
 
-    it('accepts the real topology on this server', async () => {
-      await ensureConsumers(jsm, Object.values(CONSUMERS));
-      const info = await jsm.consumers.info(CONSUMERS.research.stream, CONSUMERS.research.durable);
-      expect(info.config).toMatchObject({ ack_policy: 'explicit', max_deliver: 5, filter_subject: 'agent.research.steps' });
+    it('accepts the real topology on this server: no broker delivery bound, the step ack wait from the environment', async () => {
+      await ensureConsumers(jsm, allConsumers(12_000));
+      const research = await jsm.consumers.info(CONSUMERS.research.stream, CONSUMERS.research.durable);
+      expect(research.config).toMatchObject({ ack_policy: 'explicit', max_deliver: -1, ack_wait: nanos(12_000), filter_subject: 'agent.research.steps' });
+      expect(research.config.backoff).toBeUndefined();
+      const results = await jsm.consumers.info(CONSUMERS.stepResults.stream, CONSUMERS.stepResults.durable);
+      expect(results.config).toMatchObject({ max_deliver: -1, ack_wait: nanos(CONSUMERS.stepResults.ackWaitMs) });
+    });
+
+    it('translates backoff delays into server deadlines: each is the ack wait plus the delay', async () => {
+      const spec = testConsumer('backoff');
+      await ensureConsumers(jsm, [spec]);
+      const { config } = await jsm.consumers.info(spec.stream, spec.durable);
       // backoff replaces ack_wait on the server, so each deadline is the ack wait plus the spec's delay.
-      expect(info.config.backoff).toEqual([31_000, 35_000, 45_000, 60_000].map(nanos));
-      expect(info.config.ack_wait).toBe(nanos(31_000));
+      expect(config.backoff).toEqual([31_000, 35_000, 45_000, 60_000].map(nanos));
+      expect(config.ack_wait).toBe(nanos(31_000));
     });
 
     it('is idempotent and applies a changed max_deliver by update', async () => {

@@ -71,7 +71,7 @@ function streamConfig(spec: StreamSpec): DesiredStream {
  * ackWaitMs + backoffMs[n], and `ack_wait` is never shorter than the spec says.
  */
 function consumerConfig(spec: ConsumerSpec): DesiredConsumer {
-  if (spec.backoffMs.length > 0 && spec.maxDeliver !== -1 && spec.maxDeliver <= spec.backoffMs.length) {
+  if (spec.backoffMs.length > 0 && spec.maxDeliver <= spec.backoffMs.length) {
     // The server's rule, checked here to fail with the spec's own names.
     throw new ProvisioningError(
       `consumer ${spec.stream}/${spec.durable}: maxDeliver (${spec.maxDeliver}) must be greater than the number of backoff delays (${spec.backoffMs.length})`,

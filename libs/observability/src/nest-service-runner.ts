@@ -22,7 +22,11 @@ export interface NestServiceOptions<C> {
   /** Extra set-up before listening (OpenAPI, hooks). */
   configure?: (app: NestFastifyApplication, config: C) => void | Promise<void>;
   genReqId?: (request: { headers: Record<string, string | string[] | undefined> }) => string;
+  /** SIGTERM/SIGINT: how long closing may take before the process gives up and exits 1. Default 30 s. */
+  shutdownTimeoutMs?: (config: C) => number;
 }
+
+const DEFAULT_SHUTDOWN_TIMEOUT_MS = 30_000;
 
 /** Shared process lifecycle of every Nest service: config, JSON logs, metrics, SIGTERM. */
 export async function runNestService<C>(options: NestServiceOptions<C>): Promise<INestApplication> {
@@ -49,7 +53,7 @@ export async function runNestService<C>(options: NestServiceOptions<C>): Promise
     });
     observeHttp(app);
     await options.configure?.(app, config);
-    app.enableShutdownHooks(['SIGTERM', 'SIGINT']);
+    exitCleanlyOnSignals(app, logger, options.shutdownTimeoutMs?.(config) ?? DEFAULT_SHUTDOWN_TIMEOUT_MS);
     const port = options.port(config);
     await app.listen(port, options.host?.(config) ?? '0.0.0.0');
     logger.info({ url: await app.getUrl() }, `${options.service} listening`);
@@ -58,6 +62,34 @@ export async function runNestService<C>(options: NestServiceOptions<C>): Promise
     logger.fatal({ err: error }, `${options.service} failed to start`);
     process.exit(1);
   }
+}
+
+/**
+ * SIGTERM/SIGINT close the app (every module's shutdown hooks: consumers stop pulling and
+ * hand back in-flight work within their grace, connections drain), then exit 0. Nest's own
+ * shutdown hooks would re-raise the signal instead, so an orderly stop would look like a
+ * kill; a close that hangs past `timeoutMs` exits 1.
+ */
+function exitCleanlyOnSignals(app: INestApplication, logger: Logger, timeoutMs: number): void {
+  let closing = false;
+  const close = (signal: NodeJS.Signals) => {
+    if (closing) return;
+    closing = true;
+    logger.info({ signal }, 'shutting down');
+    setTimeout(() => {
+      logger.error({ timeoutMs }, 'shutdown did not finish in time; exiting');
+      process.exit(1);
+    }, timeoutMs).unref();
+    app.close().then(
+      () => process.exit(0),
+      (error: unknown) => {
+        logger.error({ err: error }, 'shutdown failed');
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGTERM', close);
+  process.on('SIGINT', close);
 }
 
 function observeHttp(app: NestFastifyApplication): void {

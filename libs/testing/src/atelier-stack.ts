@@ -101,6 +101,11 @@ export class AtelierStack {
     return (await this.call(path, init)).json();
   }
 
+  /** A response's JSON body, typed loosely for field-by-field assertions. */
+  static async body(response: Response): Promise<Json> {
+    return response.json();
+  }
+
   async mintKey(tenant: string, scopes: string[]): Promise<string> {
     const response = await this.call('/v1/api-keys', { method: 'POST', key: STACK_ADMIN_KEY, body: JSON.stringify({ tenant, scopes }) });
     if (response.status !== 201) throw new Error(`minting a key answered ${response.status}: ${await response.text()}`);

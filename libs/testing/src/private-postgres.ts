@@ -12,8 +12,10 @@ export interface PrivatePostgres {
   /** `postgresql://postgres@127.0.0.1:<port>/postgres` (trust auth): give it to createTestDatabase as the base. */
   readonly url: string;
   readonly port: number;
-  /** Fast shutdown (SIGINT), then start again on the same port and data directory. */
-  restart(): Promise<void>;
+  /** Fast shutdown (SIGINT): clients are cut off; the data stays for `startServer()`. */
+  stopServer(): Promise<void>;
+  /** Starts it again on the same port and data directory. */
+  startServer(): Promise<void>;
   /** Fast shutdown and removal of the data directory. */
   stop(): Promise<void>;
 }
@@ -52,8 +54,10 @@ export async function startPrivatePostgres(): Promise<PrivatePostgres> {
   return {
     url,
     port,
-    async restart() {
+    async stopServer() {
       await shutDown(child);
+    },
+    async startServer() {
       child = await start();
     },
     async stop() {

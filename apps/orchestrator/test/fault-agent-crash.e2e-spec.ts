@@ -1,0 +1,110 @@
+import { CONSUMERS } from '@atelier/contracts';
+import { AtelierStack } from '@atelier/testing';
+import { jetstreamManager } from '@nats-io/jetstream';
+import { connect } from '@nats-io/transport-node';
+import { setTimeout as sleep } from 'node:timers/promises';
+
+// Agents dying, stalling and shutting down mid-step. A short ack wait (and so a short
+// lease) keeps redeliveries quick: it is the time JetStream gives a silent worker.
+
+const ACK_WAIT_MS = 2_000;
+
+describe('fault: agents crash, run long, shut down', () => {
+  let stack: AtelierStack;
+  let key: string;
+
+  beforeAll(async () => {
+    stack = await AtelierStack.start({ env: { STEP_ACK_WAIT_MS: String(ACK_WAIT_MS), SHUTDOWN_GRACE_MS: '1000' } });
+    key = await stack.mintKey('acme', ['tasks:write', 'tasks:read']);
+  }, 90_000);
+
+  afterAll(() => stack?.stop());
+
+  async function waitFor<T>(probe: () => Promise<T | undefined | false>, timeoutMs = 15_000): Promise<T> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const value = await probe();
+      if (value) return value;
+      if (Date.now() > deadline) throw new Error(`condition not met within ${timeoutMs} ms`);
+      await sleep(50);
+    }
+  }
+  const step = async (taskId: string, key: string) => (await stack.rows(`SELECT * FROM steps WHERE task_id = $1 AND key = $2`, [taskId, key]))[0];
+  const running = (taskId: string) => waitFor(async () => ((await step(taskId, 'investigate'))?.status === 'running' ? step(taskId, 'investigate') : undefined));
+  const research = () => stack.agents.filter((agent) => agent.name === 'research-agent' && agent.running);
+  const startedEvents = async (stepId: string) =>
+    (await stack.rows(`SELECT data FROM audit_events WHERE subject = $1 AND action = 'step.started' ORDER BY seq`, [`step:${stepId}`])).map((row) => row.data);
+
+  it('kill -9 of an agent while its model call is in flight: the task completes, the step ran effectively once, the interrupted attempt is recorded', async () => {
+    const messagesBefore = (await stack.simulatorStats()).messages;
+    const id = await stack.submit(key, { workflow: 'brief', input: { goal: 'Crash mid-call [[sim:latency=3000]]' } });
+    const investigate = await running(id);
+    await sleep(500); // the model call is out; the simulator holds its reply for 3 s
+    const [victim] = research();
+    await victim?.kill();
+    await stack.startAgent('research-agent');
+
+    const task = await stack.waitForTask(id, key, 45_000);
+    expect(task.status).toBe('completed');
+    expect(await step(id, 'investigate')).toMatchObject({ status: 'completed', attempt: 2 });
+    // Effectively once: one output, one completion, one successful call in the ledger.
+    expect(await stack.rows(`SELECT count(*)::int AS n FROM audit_events WHERE subject = $1 AND action = 'step.completed'`, [`step:${investigate.id}`])).toEqual([{ n: 1 }]);
+    expect(await stack.rows(`SELECT attempt, outcome::text FROM llm_calls WHERE step_id = $1`, [investigate.id])).toEqual([{ attempt: 2, outcome: 'success' }]);
+    // The interrupted attempt is on record, and it accounts for the one call the ledger lacks:
+    // every call the simulator answered is either in llm_calls or a recorded interrupted attempt.
+    expect(await startedEvents(investigate.id)).toEqual([
+      expect.objectContaining({ key: 'investigate', attempt: 1 }),
+      expect.objectContaining({ key: 'investigate', attempt: 2, interruptedAttempt: 1 }),
+    ]);
+    const ledger = (await stack.rows(`SELECT count(*)::int AS n FROM llm_calls WHERE task_id = $1`, [id]))[0].n;
+    expect((await stack.simulatorStats()).messages - messagesBefore).toBe(ledger + 1);
+  }, 60_000);
+
+  it('keeps a step that runs for more than three ack waits: heartbeats prevent any redelivery', async () => {
+    const nc = await connect({ servers: stack.nats.url });
+    try {
+      const jsm = await jetstreamManager(nc);
+      const before = await jsm.consumers.info(CONSUMERS.research.stream, CONSUMERS.research.durable);
+      const id = await stack.submit(key, { workflow: 'brief', input: { goal: `Long research [[sim:latency=${3 * ACK_WAIT_MS + 1_000}]]` } });
+      const started = Date.now();
+      const task = await stack.waitForTask(id, key, 30_000);
+      expect(task.status).toBe('completed');
+      const investigate = await step(id, 'investigate');
+      expect(investigate.completed_at.getTime() - investigate.started_at.getTime()).toBeGreaterThan(3 * ACK_WAIT_MS);
+      expect(Date.now() - started).toBeGreaterThan(3 * ACK_WAIT_MS);
+      expect(investigate.attempt).toBe(1);
+      expect(await startedEvents(investigate.id)).toHaveLength(1);
+      const after = await jsm.consumers.info(CONSUMERS.research.stream, CONSUMERS.research.durable);
+      expect(after.delivered.consumer_seq - before.delivered.consumer_seq).toBe(1);
+      expect(after.num_redelivered).toBe(0);
+    } finally {
+      await nc.close();
+    }
+  }, 60_000);
+
+  it('SIGTERM mid-step: the agent hands the step back within its grace period and another replica takes it over at once', async () => {
+    const id = await stack.submit(key, { workflow: 'brief', input: { goal: 'Shut down mid-call [[sim:latency=4000]]' } });
+    const investigate = await running(id);
+    const [leaving] = research();
+    await stack.startAgent('research-agent');
+    await sleep(300);
+
+    const stopping = Date.now();
+    expect(await leaving?.stop('SIGTERM')).toBe(0);
+    const exited = Date.now();
+    expect(exited - stopping).toBeLessThan(4_000); // grace 1 s, then the call is aborted and the step handed back
+
+    const taken = await waitFor(async () => {
+      const row = await step(id, 'investigate');
+      return row.attempt === 2 && row.status === 'running' && row;
+    }, 10_000);
+    expect(taken.started_at.getTime() - exited).toBeLessThan(ACK_WAIT_MS); // a nak, not the ack wait, gave it back
+    expect((await stack.waitForTask(id, key, 30_000)).status).toBe('completed');
+    // The abandoned attempt's call is in the ledger (aborted), and it was handed back, not interrupted.
+    expect(await stack.rows(`SELECT attempt, outcome::text, error_type FROM llm_calls WHERE step_id = $1 ORDER BY attempt`, [investigate.id])).toEqual([
+      { attempt: 1, outcome: 'unknown', error_type: 'aborted' },
+      { attempt: 2, outcome: 'success', error_type: null },
+    ]);
+    expect((await startedEvents(investigate.id)).map((data) => data.interruptedAttempt)).toEqual([undefined, undefined]);
+  }, 60_000);
+});
