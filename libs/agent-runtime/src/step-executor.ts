@@ -22,6 +22,8 @@ const HEARTBEAT_DIVISOR = 3;
 /** Redelivery delays while the database is unreachable: such deliveries never reached the step and use no attempt. */
 const UNAVAILABLE_NAK_MS = [500, 1_000, 2_000, 5_000];
 const RESULT_PUBLISH_RETRY_MS = 1_000;
+/** How long the end of an attempt is retried while the database is unreachable. */
+const PERSIST_RETRY_BUDGET_MS = 60_000;
 /** First look-again delay for a duplicate delivery of a step another delivery is running. */
 const BUSY_RETRY_MS = 1_000;
 
@@ -196,12 +198,13 @@ export class StepExecutor {
 
   /**
    * The final write of an attempt, retried while Postgres is unreachable (heartbeats keep
-   * the message and lease alive meanwhile) so a finished call is not run again just
-   * because the database blinked. Undefined when it could not be written: the message
+   * the message ours meanwhile; a lapsed lease only lets a duplicate delivery take over,
+   * and the lease fence then refuses this write) so a finished call is not run again just
+   * because the database restarted. Undefined when it could not be written: the message
    * goes back for a later delivery.
    */
   private async persist<T>(attempt: Delivery, write: () => Promise<T>): Promise<T | undefined> {
-    const giveUpAt = Date.now() + this.config.STEP_ACK_WAIT_MS / 2;
+    const giveUpAt = Date.now() + PERSIST_RETRY_BUDGET_MS;
     for (let pause = 250; ; pause = Math.min(pause * 2, 2_000)) {
       try {
         return await write();

@@ -1,4 +1,4 @@
-import { Client } from 'pg';
+import { Pool } from 'pg';
 import { type LlmSimulatorProcess, startLlmSimulator } from './llm-simulator';
 import { type NatsTestServer, startNatsServer } from './nats-server';
 import { type ServiceProcess, startService } from './service-process';
@@ -35,7 +35,7 @@ export class AtelierStack {
 
   private constructor(
     readonly db: TestDatabase,
-    readonly sql: Client,
+    readonly sql: Pool,
     readonly nats: NatsTestServer,
     readonly simulator: LlmSimulatorProcess,
     private readonly options: AtelierStackOptions,
@@ -47,8 +47,9 @@ export class AtelierStack {
       startNatsServer(),
       startLlmSimulator(options.simulatorEnv),
     ]);
-    const sql = new Client({ connectionString: db.url });
-    await sql.connect();
+    // A pool, not one client: a test that restarts Postgres must not lose its own connection for good.
+    const sql = new Pool({ connectionString: db.url, max: 2 });
+    sql.on('error', () => undefined);
     const stack = new AtelierStack(db, sql, nats, simulator, options);
     try {
       for (let n = 0; n < (options.orchestrators ?? 1); n++) await stack.startOrchestrator();
