@@ -50,7 +50,7 @@ describe(startConsumer.name, () => {
     await ensureStreams(jsm, [{ stream: 'RESTART', subjects: ['restart.work'], retention: 'workqueue' }]);
     await ensureConsumers(jsm, [{ stream: 'RESTART', durable: 'workers', filterSubject: 'restart.work', ackWaitMs: 30_000, maxDeliver: 5, backoffMs: [] }]);
     handle = startConsumer({
-      js,
+      nc,
       stream: 'RESTART',
       durable: 'workers',
       concurrency: 2,

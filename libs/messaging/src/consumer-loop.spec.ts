@@ -43,8 +43,8 @@ describe(startConsumer.name, () => {
     return { stream, durable: 'workers', publish, pending };
   }
 
-  function start(options: Omit<ConsumerLoopOptions, 'js'>): ConsumerHandle {
-    const handle = startConsumer({ js, ...options });
+  function start(options: Omit<ConsumerLoopOptions, 'nc'>): ConsumerHandle {
+    const handle = startConsumer({ nc, ...options });
     handles.push(handle);
     return handle;
   }
@@ -71,29 +71,64 @@ describe(startConsumer.name, () => {
     let active = 0;
     let maxActive = 0;
     let acked = 0;
-    let maxUnacknowledged = 0;
-    const sampling = setInterval(() => {
-      void queue.pending().then(({ unacknowledged }) => (maxUnacknowledged = Math.max(maxUnacknowledged, unacknowledged)));
-    }, 15);
-
+    const blocked: (() => void)[] = [];
     start({
       ...queue,
       concurrency: 3,
       handler: async (message) => {
         maxActive = Math.max(maxActive, ++active);
-        await sleep(40);
+        await new Promise<void>((release) => blocked.push(release));
         active -= 1;
         message.ack();
         acked += 1;
       },
     });
-    await waitFor(() => acked === 20);
-    clearInterval(sampling);
+
+    // Rounds of "every handler is busy": the server must then count exactly as many messages
+    // delivered-and-unacknowledged as there are busy handlers. Sampled only once the acks of
+    // the previous round have reached the server (acks are fire-and-forget, so a sample taken
+    // while one is in flight would count it: that made the old version of this test flaky).
+    while (acked < 20) {
+      const busy = Math.min(3, 20 - acked);
+      await waitFor(() => blocked.length === busy);
+      await waitFor(async () => {
+        const { waiting, unacknowledged } = await queue.pending();
+        return waiting + unacknowledged === 20 - acked;
+      });
+      await sleep(100); // a loop asking ahead would have been sent more by now
+      expect(await queue.pending()).toEqual({ waiting: 20 - acked - busy, unacknowledged: busy });
+      const released = acked + busy;
+      blocked.splice(0).forEach((release) => release());
+      await waitFor(() => acked === released);
+    }
 
     expect(maxActive).toBe(3);
-    expect(maxUnacknowledged).toBeLessThanOrEqual(3);
     await waitFor(async () => (await queue.pending()).unacknowledged === 0);
     expect(await queue.pending()).toEqual({ waiting: 0, unacknowledged: 0 });
+  });
+
+  it('asks for messages in batches: one pull request serves several free slots', async () => {
+    const queue = await newQueue();
+    await queue.publish(30);
+    const pulls: string[] = [];
+    const spy = nc.subscribe(`$JS.API.CONSUMER.MSG.NEXT.${queue.stream}.${queue.durable}`, {
+      callback: (_error, msg) => {
+        pulls.push(new TextDecoder().decode(msg.data));
+      },
+    });
+    let handled = 0;
+    start({
+      ...queue,
+      concurrency: 10,
+      handler: (message) => {
+        handled += 1;
+        message.ack();
+      },
+    });
+    await waitFor(() => handled === 30);
+    spy.unsubscribe();
+    expect(pulls.length).toBeLessThan(15);
+    expect(JSON.parse(pulls[0] as string)).toMatchObject({ batch: 10 });
   });
 
   it('redelivers a nak(delay) after the delay, with deliveryCount 2', async () => {
@@ -268,7 +303,7 @@ describe(startConsumer.name, () => {
     const ownConnection = await connectNats({ servers: server.url, name: 'consumer-loop-spec-closing' });
     const events: ConsumerLoopEvent[] = [];
     const missing = start({ ...queue, durable: 'nobody', concurrency: 1, handler: jest.fn(), onEvent: (event) => events.push(event) });
-    const closing = startConsumer({ js: (await jetstreamManager(ownConnection)).jetstream(), ...queue, concurrency: 2, handler: jest.fn(), onEvent: (event) => events.push(event) });
+    const closing = startConsumer({ nc: ownConnection, ...queue, concurrency: 2, handler: jest.fn(), onEvent: (event) => events.push(event) });
     await waitFor(() => events.some((event) => event.type === 'pull_failed'));
 
     await ownConnection.close();

@@ -1,4 +1,4 @@
-import type { JsMsg } from '@nats-io/jetstream';
+import type { Msg } from '@nats-io/transport-node';
 
 /** What a handler sees: parsed JSON plus the settlement calls, each of which takes effect once. */
 export interface InboundMessage {
@@ -26,16 +26,35 @@ export interface InboundMessage {
 }
 
 const decoder = new TextDecoder();
+const encoder = new TextEncoder();
 
-/** Wraps a JetStream message so that only the first ack/nak/term reaches the server. */
-export function toInboundMessage(msg: JsMsg, onTerm: (reason: string | undefined) => void): InboundMessage {
+// JetStream's acknowledgement protocol: the payload sent to the message's reply subject.
+const ACK = encoder.encode('+ACK');
+const NAK = encoder.encode('-NAK');
+const TERM = encoder.encode('+TERM');
+const WORKING = encoder.encode('+WPI');
+
+/** Delivery count and stream sequence from the reply subject, `$JS.ACK.<stream>.<consumer>.<delivered>.<sseq>...` (or the newer form with domain and account hash). */
+export function parseAckSubject(reply: string): { deliveryCount: number; streamSequence: number } {
+  const tokens = reply.split('.');
+  if (tokens.length === 9) tokens.splice(2, 0, '_', '');
+  if (tokens.length < 11 || tokens[0] !== '$JS' || tokens[1] !== 'ACK') throw new Error(`not a JetStream delivery: ${reply}`);
+  return { deliveryCount: Number(tokens[6]), streamSequence: Number(tokens[7]) };
+}
+
+/**
+ * Wraps a JetStream delivery (a message whose reply subject is its `$JS.ACK...` subject)
+ * so that only the first ack/nak/term reaches the server.
+ */
+export function toInboundMessage(msg: Msg, onTerm: (reason: string | undefined) => void): InboundMessage {
   let settled = false;
-  const settleOnce = (settle: () => void) => {
+  const settleOnce = (payload: Uint8Array) => {
     if (settled) return;
     settled = true;
-    settle();
+    msg.respond(payload);
   };
   const { data, decodeError } = decodeJson(msg.data);
+  const { deliveryCount, streamSequence } = parseAckSubject(msg.reply ?? '');
   const header = (name: string) => (msg.headers?.has(name) ? msg.headers.get(name) : undefined);
   return {
     subject: msg.subject,
@@ -43,23 +62,23 @@ export function toInboundMessage(msg: JsMsg, onTerm: (reason: string | undefined
     decodeError,
     raw: msg.data,
     msgId: header('Nats-Msg-Id'),
-    deliveryCount: msg.info.deliveryCount,
-    streamSequence: msg.seq,
+    deliveryCount,
+    streamSequence,
     get settled() {
       return settled;
     },
     header,
-    ack: () => settleOnce(() => msg.ack()),
-    nak: (delayMs) => settleOnce(() => msg.nak(delayMs)),
+    ack: () => settleOnce(ACK),
+    nak: (delayMs) => settleOnce(delayMs ? encoder.encode(`-NAK ${JSON.stringify({ delay: delayMs * 1_000_000 })}`) : NAK),
     // A reason on the wire (`+TERM <reason>`) needs server 2.11: older servers, Debian's
     // 2.9 included, do not recognise it, leave the message pending and redeliver it.
-    term: (reason) =>
-      settleOnce(() => {
-        msg.term();
-        onTerm(reason);
-      }),
+    term: (reason) => {
+      if (settled) return;
+      settleOnce(TERM);
+      onTerm(reason);
+    },
     working: () => {
-      if (!settled) msg.working();
+      if (!settled) msg.respond(WORKING);
     },
   };
 }

@@ -18,7 +18,7 @@ import { jsonHeaders, publishJson, type PublishJsonOptions } from './publisher';
 import { type Follower, followSubject, type FollowOptions } from './subject-follower';
 import { queueDepth } from './queue-depth';
 
-export type ConsumerOptions = Omit<ConsumerLoopOptions, 'js'>;
+export type ConsumerOptions = Omit<ConsumerLoopOptions, 'nc'>;
 
 const DEFAULT_SHUTDOWN_GRACE_MS = 10_000;
 /** A drain waits for the server to confirm; with the server gone it would wait forever. */
@@ -46,6 +46,11 @@ export class JetStreamClient implements OnModuleInit, BeforeApplicationShutdown,
   get js(): NatsJetStreamClient {
     if (!this.client) throw new Error('JetStreamClient is not initialised: onModuleInit has not run');
     return this.client;
+  }
+
+  get natsConnection(): NatsConnection {
+    if (!this.connection) throw new Error('JetStreamClient is not initialised: onModuleInit has not run');
+    return this.connection;
   }
 
   get jsm(): JetStreamManager {
@@ -101,7 +106,7 @@ export class JetStreamClient implements OnModuleInit, BeforeApplicationShutdown,
       onUnhandledError: (error, message) =>
         this.logger.error(`${where}: handler failed on ${message.subject} (delivery ${message.deliveryCount}): ${describe(error)}`),
       ...options,
-      js: this.js,
+      nc: this.natsConnection,
     });
     this.consumers.add(handle);
     return handle;
