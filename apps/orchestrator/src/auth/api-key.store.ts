@@ -1,6 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { SCOPES, type Scope } from '@atelier/contracts';
-import { appendAudit, PrismaService } from '@atelier/persistence';
+import { appendAudit, namedStatement, PrismaService } from '@atelier/persistence';
 import type { FastifyRequest } from 'fastify';
 import { displayPrefix, generateApiKey, hashApiKey } from './api-key-secret';
 import type { Caller } from './caller';
@@ -14,16 +14,18 @@ export interface CreatedApiKey {
   createdAt: Date;
 }
 
+const AUTHENTICATE = namedStatement(
+  'apikey.authenticate',
+  'SELECT k.id, k.tenant_id, t.name, k.scopes FROM api_keys k JOIN tenants t ON t.id = k.tenant_id WHERE k.key_hash = $1 AND k.revoked_at IS NULL',
+);
+
 @Injectable()
 export class ApiKeyStore {
   constructor(private readonly prisma: PrismaService) {}
 
   /** Runs on every request, so it is one plain statement on the pool (a Prisma model query costs several times the CPU). */
   async authenticate(key: string): Promise<Caller | undefined> {
-    const { rows } = await this.prisma.sql.query<{ id: string; tenant_id: string; name: string; scopes: string[] }>(
-      'SELECT k.id, k.tenant_id, t.name, k.scopes FROM api_keys k JOIN tenants t ON t.id = k.tenant_id WHERE k.key_hash = $1 AND k.revoked_at IS NULL',
-      [hashApiKey(key)],
-    );
+    const { rows } = await this.prisma.sql.query<{ id: string; tenant_id: string; name: string; scopes: string[] }>({ ...AUTHENTICATE, values: [hashApiKey(key)] });
     const row = rows[0];
     if (!row) return undefined;
     return {

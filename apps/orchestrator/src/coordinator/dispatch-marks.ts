@@ -1,10 +1,11 @@
 import { Inject, Injectable, type OnApplicationShutdown } from '@nestjs/common';
 import { LOGGER, type Logger } from '@atelier/observability';
-import { PrismaService } from '@atelier/persistence';
+import { namedStatement, PrismaService } from '@atelier/persistence';
 
 /** Marks are written at most this long after the publish they confirm. */
 const FLUSH_AFTER_MS = 50;
 const MAX_BATCH = 1_000;
+const MARK_DISPATCHED = namedStatement('step.mark-dispatched', `UPDATE steps SET dispatched_at = now() WHERE id = ANY($1::uuid[]) AND dispatched_at IS NULL`);
 
 /**
  * `steps.dispatched_at` only tells the relay which steps it need not publish again, so
@@ -40,7 +41,7 @@ export class DispatchMarks implements OnApplicationShutdown {
     this.pending = new Set();
     this.flushing = this.flushing.then(() =>
       this.prisma.sql
-        .query(`UPDATE steps SET dispatched_at = now() WHERE id = ANY($1::uuid[]) AND dispatched_at IS NULL`, [ids])
+        .query({ ...MARK_DISPATCHED, values: [ids] })
         .then(
           () => undefined,
           (error: unknown) => this.logger.warn({ err: error, steps: ids.length }, 'could not mark steps dispatched; the relay may publish them again'),

@@ -1,6 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import type { AgentName, StepKind, StepStatus, TaskStatus } from '@atelier/contracts';
-import { type AuditEventInput, auditJson, insertAuditFrom, PrismaService } from '@atelier/persistence';
+import { type AuditEventInput, auditJson, insertAuditFrom, namedStatement, PrismaService } from '@atelier/persistence';
 
 export interface StepSnapshot {
   id: string;
@@ -45,7 +45,7 @@ export interface TaskEnd {
   audit: AuditEventInput;
 }
 
-const LOAD_SQL = `
+const LOAD = namedStatement('task.load', `
 SELECT t.id, t.tenant_id AS "tenantId", t.workflow, t.status::text AS status, t.input, t.version, t.trace_id AS "traceId",
        t.deadline_at AS "deadlineAt",
        coalesce((SELECT json_agg(json_build_object(
@@ -53,10 +53,10 @@ SELECT t.id, t.tenant_id AS "tenantId", t.workflow, t.status::text AS status, t.
                   'output', s.output, 'error', s.error, 'completedAt', s.completed_at,
                   'dispatched', s.dispatched_at IS NOT NULL, 'dispatchSeq', s.dispatch_seq) ORDER BY s.queued_at, s.key)
                  FROM steps s WHERE s.task_id = t.id), '[]') AS steps
-FROM tasks t WHERE t.id = $1`;
+FROM tasks t WHERE t.id = $1`);
 
 /** Only a task still at the version the plan was made from moves on: a concurrent advance makes this one look again. */
-const INSERT_STEPS_SQL = `
+const INSERT_STEPS = namedStatement('task.insert-steps', `
 WITH bumped AS (
   UPDATE tasks SET version = version + 1, updated_at = now()
   WHERE id = $1 AND version = $2 AND status IN ('queued', 'running') RETURNING id
@@ -67,9 +67,9 @@ WITH bumped AS (
   ON CONFLICT (task_id, key) DO NOTHING
   RETURNING id
 ), audit AS (${insertAuditFrom('$4', 'EXISTS (SELECT 1 FROM bumped)')})
-SELECT (SELECT count(*) FROM bumped)::int AS applied`;
+SELECT (SELECT count(*) FROM bumped)::int AS applied`);
 
-const END_SQL = `
+const END = namedStatement('task.end', `
 WITH ended AS (
   UPDATE tasks SET status = $3::task_status, result = $4::jsonb, error = $5::jsonb, completed_at = now(), updated_at = now(),
                    version = version + 1
@@ -85,7 +85,7 @@ WITH ended AS (
   FROM jsonb_to_recordset($6::jsonb) AS a(actor text, action text, subject text, tenant_id uuid, task_id uuid, trace_id text, request_id text, data jsonb)
   WHERE EXISTS (SELECT 1 FROM ended)
 )
-SELECT (SELECT count(*) FROM ended)::int AS applied`;
+SELECT (SELECT count(*) FROM ended)::int AS applied`);
 
 /**
  * The coordinator's reads and writes of a task: one read of the task with all its steps,
@@ -97,27 +97,30 @@ export class TaskStore {
   constructor(private readonly prisma: PrismaService) {}
 
   async load(taskId: string): Promise<TaskSnapshot | undefined> {
-    const { rows } = await this.prisma.sql.query<TaskSnapshot>(LOAD_SQL, [taskId]);
+    const { rows } = await this.prisma.sql.query<TaskSnapshot>({ ...LOAD, values: [taskId] });
     return rows[0];
   }
 
   /** Inserts the steps that became ready, with their audit events; false when the task moved on meanwhile. */
   async insertSteps(task: TaskSnapshot, steps: readonly StepToInsert[], audit: readonly AuditEventInput[]): Promise<boolean> {
     const rows = steps.map((step) => ({ id: step.id, key: step.key, kind: step.kind, agent: step.agent, depends_on: step.dependsOn, input: step.input }));
-    const { rows: result } = await this.prisma.sql.query<{ applied: number }>(INSERT_STEPS_SQL, [task.id, task.version, JSON.stringify(rows), auditJson(audit)]);
+    const { rows: result } = await this.prisma.sql.query<{ applied: number }>({ ...INSERT_STEPS, values: [task.id, task.version, JSON.stringify(rows), auditJson(audit)] });
     return result[0]?.applied === 1;
   }
 
   /** Ends the task (and cancels its unfinished steps); false when the task moved on meanwhile. */
   async end(task: TaskSnapshot, end: TaskEnd): Promise<boolean> {
-    const { rows } = await this.prisma.sql.query<{ applied: number }>(END_SQL, [
+    const { rows } = await this.prisma.sql.query<{ applied: number }>({
+      ...END,
+      values: [
       task.id,
       task.version,
       end.status,
       end.result === undefined ? null : JSON.stringify(end.result),
       end.error === undefined ? null : JSON.stringify(end.error),
       auditJson([end.audit]),
-    ]);
+      ],
+    });
     return rows[0]?.applied === 1;
   }
 }
