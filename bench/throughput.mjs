@@ -14,6 +14,7 @@ import { createRequire } from 'node:module';
 import { readFileSync, readdirSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
 import { cpus, totalmem } from 'node:os';
+import { Agent, request } from 'node:http';
 import { parseArgs } from 'node:util';
 
 const require = createRequire(import.meta.url);
@@ -124,8 +125,29 @@ async function startStack(latencyMs) {
   };
 }
 
+/** POST with a keep-alive agent: a lean client, so the machine's CPU goes to the services being measured. */
+function postJson(agent, url, key, body) {
+  return new Promise((resolve, reject) => {
+    const payload = JSON.stringify(body);
+    const target = new URL(url);
+    const req = request(
+      { host: target.hostname, port: target.port, path: target.pathname, method: 'POST', agent, headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) } },
+      (res) => {
+        let text = '';
+        res.setEncoding('utf8');
+        res.on('data', (chunk) => (text += chunk));
+        res.on('end', () => resolve({ status: res.statusCode, body: JSON.parse(text) }));
+        res.on('error', reject);
+      },
+    );
+    req.on('error', reject);
+    req.end(payload);
+  });
+}
+
 async function runLoad(stack, { workflow, latencyMs, tasks, concurrency, warmup }) {
   const api = stack.services.orchestrator.url;
+  const agent = new Agent({ keepAlive: true, maxSockets: concurrency });
   const nc = await connect({ servers: stack.nats.url, name: 'bench' });
   const waiting = new Map();
   const early = new Map();
@@ -156,13 +178,9 @@ async function runLoad(stack, { workflow, latencyMs, tasks, concurrency, warmup 
       const n = next++;
       if (n === warmup) measuredFrom = performance.now();
       const started = performance.now();
-      const response = await fetch(`${api}/v1/tasks`, {
-        method: 'POST',
-        headers: { authorization: `Bearer ${stack.key}`, 'content-type': 'application/json' },
-        body: JSON.stringify({ workflow, input: { goal: `${goals[n % goals.length]} (${n})` } }),
-      });
+      const response = await postJson(agent, `${api}/v1/tasks`, stack.key, { workflow, input: { goal: `${goals[n % goals.length]} (${n})` } });
       const submitted = performance.now();
-      const body = await response.json();
+      const { body } = response;
       if (response.status !== 202) throw new Error(`submit answered ${response.status}: ${JSON.stringify(body)}`);
       const finished = await finishedOf(body.id);
       if (n >= warmup) {
@@ -219,6 +237,7 @@ async function runLoad(stack, { workflow, latencyMs, tasks, concurrency, warmup 
     : undefined;
   await sql.end();
   await nc.close();
+  agent.destroy();
 
   const overheadMs = steps
     .filter((step) => step.status === 'completed' && stepDone.has(step.id))

@@ -1,5 +1,5 @@
 import { Inject, Injectable } from '@nestjs/common';
-import { AnthropicGateway } from '@atelier/llm';
+import { AnthropicGateway, createKeepAliveFetch } from '@atelier/llm';
 import { AGENT_CONFIG } from './tokens';
 import type { AgentConfig } from './agent-config';
 
@@ -15,6 +15,8 @@ export class LlmClient {
       baseURL: config.ANTHROPIC_BASE_URL,
       timeoutMs: config.LLM_TIMEOUT_MS,
       pricing: config.pricing,
+      // One model call per step at hundreds of steps a second: the lighter HTTP client matters.
+      fetch: createKeepAliveFetch({ maxSockets: config.AGENT_CONCURRENCY * 2 }),
     });
   }
 }

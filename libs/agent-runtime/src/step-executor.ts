@@ -190,7 +190,7 @@ export class StepExecutor {
       return;
     }
     if (end.type === 'dead_lettered') this.deadLetters.inc({ agent: this.agent });
-    if (end.type === 'completed') log.info('step completed');
+    if (end.type === 'completed') log.debug('step completed');
     crashPoint('agent:after-step-end');
     const error = end.type === 'failed' || end.type === 'dead_lettered' ? end.error : undefined;
     await this.publishResult(dispatch, trace, end.type === 'completed' ? 'completed' : 'failed', error, message, log);

@@ -9,6 +9,8 @@ export interface GatewayOptions {
   baseURL?: string;
   timeoutMs: number;
   pricing: Pricing;
+  /** The HTTP client under the SDK (default: the built-in fetch); see createKeepAliveFetch. */
+  fetch?: typeof fetch;
 }
 
 export interface CompletionRequest extends PromptRequest {
@@ -51,7 +53,7 @@ export class AnthropicGateway {
   private readonly client: Anthropic;
 
   constructor(private readonly options: GatewayOptions) {
-    this.client = new Anthropic({ apiKey: options.apiKey, baseURL: options.baseURL ?? null, maxRetries: 0, timeout: options.timeoutMs });
+    this.client = new Anthropic({ apiKey: options.apiKey, baseURL: options.baseURL ?? null, maxRetries: 0, timeout: options.timeoutMs, ...(options.fetch ? { fetch: options.fetch } : {}) });
   }
 
   /** The prompt tokens of exactly what `complete` would send (count_tokens: free, not a model call). */

@@ -4,3 +4,4 @@ export * from './model-routing';
 export * from './prompt';
 export * from './response-cache-key';
 export * from './anthropic-gateway';
+export * from './keep-alive-fetch';

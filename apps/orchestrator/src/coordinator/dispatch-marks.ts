@@ -3,7 +3,7 @@ import { LOGGER, type Logger } from '@atelier/observability';
 import { namedStatement, PrismaService } from '@atelier/persistence';
 
 /** Marks are written at most this long after the publish they confirm. */
-const FLUSH_AFTER_MS = 50;
+const FLUSH_AFTER_MS = 100;
 const MAX_BATCH = 1_000;
 const MARK_DISPATCHED = namedStatement('step.mark-dispatched', `UPDATE steps SET dispatched_at = now() WHERE id = ANY($1::uuid[]) AND dispatched_at IS NULL`);
 
