@@ -32,8 +32,10 @@ describe('fault: the orchestrator dies between commit and publish', () => {
   /** Messages ever stored on an agent's stream (work-queue streams delete acknowledged ones, the sequence stays). */
   const published = async (stream: string) => (await jsm.streams.info(stream)).state.last_seq;
 
+  /** SIGTERMs the running orchestrators (each must exit 0 after its graceful shutdown) and starts one with `extraEnv`. */
   async function replaceOrchestrators(extraEnv: Record<string, string> = {}): Promise<void> {
-    await Promise.all(stack.orchestrators.filter((service) => service.running).map((service) => service.stop()));
+    const exitCodes = await Promise.all(stack.orchestrators.filter((service) => service.running).map((service) => service.stop()));
+    expect(exitCodes.every((code) => code === 0)).toBe(true);
     await stack.startOrchestrator(extraEnv);
   }
 

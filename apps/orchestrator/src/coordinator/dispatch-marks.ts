@@ -1,4 +1,4 @@
-import { Inject, Injectable, type OnApplicationShutdown } from '@nestjs/common';
+import { type BeforeApplicationShutdown, Inject, Injectable } from '@nestjs/common';
 import { LOGGER, type Logger } from '@atelier/observability';
 import { namedStatement, PrismaService } from '@atelier/persistence';
 
@@ -13,7 +13,7 @@ const MARK_DISPATCHED = namedStatement('step.mark-dispatched', `UPDATE steps SET
  * re-publish that the broker drops as a duplicate.
  */
 @Injectable()
-export class DispatchMarks implements OnApplicationShutdown {
+export class DispatchMarks implements BeforeApplicationShutdown {
   private pending = new Set<string>();
   private timer?: NodeJS.Timeout;
   private flushing: Promise<void> = Promise.resolve();
@@ -29,7 +29,8 @@ export class DispatchMarks implements OnApplicationShutdown {
     else this.timer ??= setTimeout(() => void this.flush(), FLUSH_AFTER_MS);
   }
 
-  async onApplicationShutdown(): Promise<void> {
+  /** Before the pool closes (onApplicationShutdown); a mark made later is only a hint lost. */
+  async beforeApplicationShutdown(): Promise<void> {
     await this.flush();
   }
 
