@@ -1,5 +1,5 @@
 import { CONSUMERS } from '@atelier/contracts';
-import { AtelierStack } from '@atelier/testing';
+import { AtelierStack, waitFor } from '@atelier/testing';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { connect } from '@nats-io/transport-node';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -20,15 +20,6 @@ describe('fault: agents crash, run long, shut down', () => {
 
   afterAll(() => stack?.stop());
 
-  async function waitFor<T>(probe: () => Promise<T | undefined | false>, timeoutMs = 15_000): Promise<T> {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const value = await probe();
-      if (value) return value;
-      if (Date.now() > deadline) throw new Error(`condition not met within ${timeoutMs} ms`);
-      await sleep(50);
-    }
-  }
   const step = async (taskId: string, key: string) => (await stack.rows(`SELECT * FROM steps WHERE task_id = $1 AND key = $2`, [taskId, key]))[0];
   const running = (taskId: string) => waitFor(async () => ((await step(taskId, 'investigate'))?.status === 'running' ? step(taskId, 'investigate') : undefined));
   const research = () => stack.agents.filter((agent) => agent.name === 'research-agent' && agent.running);

@@ -1,6 +1,6 @@
 import { CONSUMERS, messageIds, SUBJECTS, type StepDispatch } from '@atelier/contracts';
 import { connectNats, publishJson } from '@atelier/messaging';
-import { AtelierStack } from '@atelier/testing';
+import { AtelierStack, waitFor } from '@atelier/testing';
 import { type JetStreamClient, type JetStreamManager, jetstreamManager } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -34,15 +34,6 @@ describe('step lifecycle (end to end)', () => {
     await stack?.stop();
   });
 
-  async function waitFor<T>(probe: () => Promise<T | undefined | false>, timeoutMs = 10_000): Promise<T> {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const value = await probe();
-      if (value) return value;
-      if (Date.now() > deadline) throw new Error(`condition not met within ${timeoutMs} ms`);
-      await sleep(50);
-    }
-  }
   const stepRow = async (taskId: string, stepKey: string) => (await stack.rows(`SELECT * FROM steps WHERE task_id = $1 AND key = $2`, [taskId, stepKey]))[0];
   const runningStep = (taskId: string, stepKey: string) => waitFor(async () => ((await stepRow(taskId, stepKey))?.status === 'running' ? stepRow(taskId, stepKey) : undefined));
   const researchQueue = async () => {

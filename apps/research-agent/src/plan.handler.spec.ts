@@ -1,32 +1,14 @@
-import { StepFailure, type StepContext } from '@atelier/agent-runtime';
+import { StepFailure } from '@atelier/agent-runtime';
+import { scriptedStep } from '@atelier/testing';
 import { plan } from './plan.handler';
 
-/** The handler's contract with the model is the reply text; the model itself is not what these tests are about. */
-function stepReplying(...replies: string[]): StepContext & { prompts: string[] } {
-  const prompts: string[] = [];
-  return {
-    agent: 'research',
-    kind: 'research.plan',
-    taskId: 'task',
-    stepId: 'step',
-    tenantId: 'tenant',
-    attempt: 1,
-    input: { goal: 'Heat pumps for older houses' },
-    signal: new AbortController().signal,
-    logger: { warn: jest.fn(), info: jest.fn() } as unknown as StepContext['logger'],
-    prompts,
-    complete: async (request) => {
-      prompts.push(request.prompt);
-      return { text: replies.shift() ?? '', model: 'claude-haiku-5-5', stopReason: 'end_turn' };
-    },
-  };
-}
+const stepReplying = (...replies: string[]) => scriptedStep('research.plan', { goal: 'Heat pumps for older houses' }, replies);
 
 describe('research.plan handler', () => {
   it('returns the questions of a valid JSON plan, tolerating a code fence', async () => {
     const step = stepReplying('```json\n{"questions": ["What do they cost?", "How loud are they?"]}\n```');
     await expect(plan(step)).resolves.toEqual({ questions: ['What do they cost?', 'How loud are they?'], model: 'claude-haiku-5-5' });
-    expect(step.prompts).toEqual(['Goal: Heat pumps for older houses']);
+    expect(step.requests.map((request) => request.prompt)).toEqual(['Goal: Heat pumps for older houses']);
   });
 
   it.each([
@@ -43,7 +25,7 @@ describe('research.plan handler', () => {
   });
 
   it('refuses an input without a goal, not retryable', async () => {
-    const step = { ...stepReplying(), input: {} };
+    const step = scriptedStep('research.plan', {}, []);
     await expect(plan(step)).rejects.toMatchObject({ code: 'HANDLER_ERROR', retryable: false });
   });
 });

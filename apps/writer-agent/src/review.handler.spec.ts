@@ -1,38 +1,21 @@
-import { StepFailure, type StepContext } from '@atelier/agent-runtime';
+import { StepFailure } from '@atelier/agent-runtime';
+import { scriptedStep } from '@atelier/testing';
 import { review } from './review.handler';
 
-/** The handler's contract with the model is the reply text; the model itself is not what these tests are about. */
-function stepReplying(...replies: string[]): StepContext & { systems: string[] } {
-  const systems: string[] = [];
-  return {
-    agent: 'writer',
-    kind: 'writer.review',
-    taskId: 'task',
-    stepId: 'step',
-    tenantId: 'tenant',
-    attempt: 1,
-    input: { goal: 'Heat pumps', findings: ['## Findings: cost\n- Key point 1: cheap [F-0a1b2c3d]'], document: '# Draft', round: 1 },
-    signal: new AbortController().signal,
-    logger: { warn: jest.fn(), info: jest.fn() } as unknown as StepContext['logger'],
-    systems,
-    complete: async (request) => {
-      systems.push(request.system);
-      return { text: replies.shift() ?? '', model: 'claude-haiku-5-5', stopReason: 'end_turn' };
-    },
-  };
-}
+const input = { goal: 'Heat pumps', findings: ['## Findings: cost\n- Key point 1: cheap [F-0a1b2c3d]'], document: '# Draft', round: 1 };
+const stepReplying = (...replies: string[]) => scriptedStep('writer.review', input, replies);
 
 describe('writer.review handler', () => {
   it('keeps the document when the reviewer approves: one call', async () => {
     const step = stepReplying('{"approved": true, "comments": ["Clear."]}');
     await expect(review(step)).resolves.toEqual({ approved: true, comments: ['Clear.'], document: '# Draft', revised: false, round: 1 });
-    expect(step.systems).toHaveLength(1);
+    expect(step.requests).toHaveLength(1);
   });
 
   it('revises along the comments when the reviewer rejects: critique, then revision', async () => {
     const step = stepReplying('{"approved": false, "comments": ["Cite a finding."]}', '# Revised\n');
     await expect(review(step)).resolves.toMatchObject({ approved: false, comments: ['Cite a finding.'], document: '# Revised', revised: true, round: 1 });
-    expect(step.systems.map((system) => (/technical writer/.test(system) ? 'revise' : /reviewer/.test(system) ? 'review' : '?'))).toEqual(['review', 'revise']);
+    expect(step.requests.map(({ system }) => (/technical writer/.test(system) ? 'revise' : /reviewer/.test(system) ? 'review' : '?'))).toEqual(['review', 'revise']);
   });
 
   it('fails a verdict that is not the JSON asked for, and an empty revision, as INVALID_OUTPUT, retryable', async () => {

@@ -29,7 +29,17 @@ type AuditClient = Pick<Prisma.TransactionClient, '$executeRaw'>;
  */
 export async function appendAudit(tx: AuditClient, ...events: AuditEventInput[]): Promise<void> {
   if (events.length === 0) return;
-  const rows = events.map((event) => ({
+  await tx.$executeRaw`
+    INSERT INTO audit_events (action, actor, subject, tenant_id, task_id, trace_id, request_id, data)
+    SELECT e.event->>'action', e.event->>'actor', e.event->>'subject', (e.event->>'tenant_id')::uuid, (e.event->>'task_id')::uuid,
+           e.event->>'trace_id', e.event->>'request_id', e.event->'data'
+      FROM jsonb_array_elements(${JSON.stringify(events.map(auditRow))}::jsonb) WITH ORDINALITY AS e(event, ordinal)
+     ORDER BY e.ordinal`;
+}
+
+/** An event as the row it becomes: absent fields NULL, no data `{}`, secrets redacted from data. */
+export function auditRow(event: AuditEventInput) {
+  return {
     action: event.action,
     actor: event.actor,
     subject: event.subject,
@@ -38,11 +48,5 @@ export async function appendAudit(tx: AuditClient, ...events: AuditEventInput[])
     trace_id: event.traceId ?? null,
     request_id: event.requestId ?? null,
     data: redactValue(event.data ?? {}),
-  }));
-  await tx.$executeRaw`
-    INSERT INTO audit_events (action, actor, subject, tenant_id, task_id, trace_id, request_id, data)
-    SELECT e.event->>'action', e.event->>'actor', e.event->>'subject', (e.event->>'tenant_id')::uuid, (e.event->>'task_id')::uuid,
-           e.event->>'trace_id', e.event->>'request_id', e.event->'data'
-      FROM jsonb_array_elements(${JSON.stringify(rows)}::jsonb) WITH ORDINALITY AS e(event, ordinal)
-     ORDER BY e.ordinal`;
+  };
 }

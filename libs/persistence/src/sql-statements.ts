@@ -1,5 +1,5 @@
 import type { Pool } from 'pg';
-import type { AuditEventInput } from './audit-writer';
+import { type AuditEventInput, auditRow } from './audit-writer';
 
 // Helpers for the hot path's single-statement transactions (raw SQL on PrismaService.sql):
 // one round trip and one commit per state change, the audit events riding in the same
@@ -22,20 +22,9 @@ export function namedStatement(name: string, text: string): NamedStatement {
   return { name, text };
 }
 
-/** Audit events as one jsonb parameter, for `insertAuditFrom`. */
+/** Audit events as one jsonb parameter, for `insertAuditFrom` / `auditRowsFrom`. */
 export function auditJson(events: readonly AuditEventInput[]): string {
-  return JSON.stringify(
-    events.map((event) => ({
-      actor: event.actor,
-      action: event.action,
-      subject: event.subject,
-      tenant_id: event.tenantId ?? null,
-      task_id: event.taskId ?? null,
-      trace_id: event.traceId ?? null,
-      request_id: event.requestId ?? null,
-      data: event.data ?? {},
-    })),
-  );
+  return JSON.stringify(events.map(auditRow));
 }
 
 export const AUDIT_COLUMNS = 'actor, action, subject, tenant_id, task_id, trace_id, request_id, data';

@@ -1,7 +1,8 @@
-import { Inject, Injectable, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
+import { Inject, Injectable } from '@nestjs/common';
 import { childSpan, LOGGER, type Logger, newTraceContext } from '@atelier/observability';
 import { PrismaService } from '@atelier/persistence';
 import { ORCHESTRATOR_CONFIG, type OrchestratorConfig } from '../config';
+import { PeriodicJob } from './periodic-job';
 import { type DispatchableStep, StepDispatcher } from './step-dispatcher';
 
 const BATCH = 500;
@@ -40,43 +41,30 @@ RETURNING s.id, s.task_id AS "taskId", t.tenant_id AS "tenantId", s.kind, s.agen
  * agent never re-runs a step that has finished or is leased to another delivery.
  */
 @Injectable()
-export class QueuedStepRelay implements OnApplicationBootstrap, OnApplicationShutdown {
-  private timer?: NodeJS.Timeout;
-  private running = false;
+export class QueuedStepRelay extends PeriodicJob {
+  protected readonly description = 'relay of queued steps';
 
   constructor(
     private readonly prisma: PrismaService,
     private readonly dispatcher: StepDispatcher,
     @Inject(ORCHESTRATOR_CONFIG) private readonly config: OrchestratorConfig,
-    @Inject(LOGGER) private readonly logger: Logger,
-  ) {}
-
-  onApplicationBootstrap(): void {
-    this.timer = setInterval(() => void this.relayOnce(), this.config.RELAY_INTERVAL_MS);
-    this.timer.unref();
+    @Inject(LOGGER) protected readonly logger: Logger,
+  ) {
+    super();
   }
 
-  onApplicationShutdown(): void {
-    clearInterval(this.timer);
+  protected intervalMs(): number {
+    return this.config.RELAY_INTERVAL_MS;
   }
 
-  async relayOnce(): Promise<number> {
-    if (this.running) return 0;
-    this.running = true;
-    try {
-      // A step younger than one interval may still be being published by the code that created it.
-      const stale = 10 * Math.max(this.config.STEP_ACK_WAIT_MS, this.config.RELAY_INTERVAL_MS);
-      const { rows } = await this.prisma.sql.query<RelayRow>(STALE_SQL, [this.config.RELAY_INTERVAL_MS, stale]);
-      await Promise.all(
-        rows.map(({ traceId, ...step }) => this.dispatcher.dispatch([step], traceId ? childSpan({ traceId, spanId: '', sampled: true }) : newTraceContext())),
-      );
-      if (rows.length > 0) this.logger.info({ steps: rows.length }, 'relayed steps left unpublished');
-      return rows.length;
-    } catch (error) {
-      this.logger.warn({ err: error }, 'relay of queued steps failed; will retry');
-      return 0;
-    } finally {
-      this.running = false;
-    }
+  protected async run(): Promise<number> {
+    // A step younger than one interval may still be being published by the code that created it.
+    const stale = 10 * Math.max(this.config.STEP_ACK_WAIT_MS, this.config.RELAY_INTERVAL_MS);
+    const { rows } = await this.prisma.sql.query<RelayRow>(STALE_SQL, [this.config.RELAY_INTERVAL_MS, stale]);
+    await Promise.all(
+      rows.map(({ traceId, ...step }) => this.dispatcher.dispatch([step], traceId ? childSpan({ traceId, spanId: '', sampled: true }) : newTraceContext())),
+    );
+    if (rows.length > 0) this.logger.info({ steps: rows.length }, 'relayed steps left unpublished');
+    return rows.length;
   }
 }

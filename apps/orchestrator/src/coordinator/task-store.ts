@@ -1,6 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import type { AgentName, StepKind, StepStatus, TaskStatus } from '@atelier/contracts';
-import { type AuditEventInput, auditJson, insertAuditFrom, namedStatement, PrismaService } from '@atelier/persistence';
+import { type AuditEventInput, auditJson, auditRowsFrom, insertAuditFrom, namedStatement, PrismaService } from '@atelier/persistence';
+import { stepRowsFrom, stepRowsJson } from './step-rows';
 
 export interface StepSnapshot {
   id: string;
@@ -63,7 +64,7 @@ WITH bumped AS (
 ), inserted AS (
   INSERT INTO steps (id, task_id, key, kind, agent, depends_on, input)
   SELECT s.id, $1, s.key, s.kind, s.agent, s.depends_on, s.input
-  FROM bumped CROSS JOIN jsonb_to_recordset($3::jsonb) AS s(id uuid, key text, kind text, agent text, depends_on text[], input jsonb)
+  FROM bumped CROSS JOIN ${stepRowsFrom('$3')}
   ON CONFLICT (task_id, key) DO NOTHING
   RETURNING id
 ), audit AS (${insertAuditFrom('$4', 'EXISTS (SELECT 1 FROM bumped)')})
@@ -82,7 +83,7 @@ WITH ended AS (
   INSERT INTO audit_events (actor, action, subject, tenant_id, task_id, trace_id, request_id, data)
   SELECT a.actor, a.action, a.subject, a.tenant_id, a.task_id, a.trace_id, a.request_id,
          a.data || jsonb_build_object('stoppedSteps', (SELECT coalesce(jsonb_agg(key ORDER BY key), '[]'::jsonb) FROM stopped))
-  FROM jsonb_to_recordset($6::jsonb) AS a(actor text, action text, subject text, tenant_id uuid, task_id uuid, trace_id text, request_id text, data jsonb)
+  FROM (${auditRowsFrom('$6')}) a
   WHERE EXISTS (SELECT 1 FROM ended)
 )
 SELECT (SELECT count(*) FROM ended)::int AS applied`);
@@ -103,8 +104,7 @@ export class TaskStore {
 
   /** Inserts the steps that became ready, with their audit events; false when the task moved on meanwhile. */
   async insertSteps(task: TaskSnapshot, steps: readonly StepToInsert[], audit: readonly AuditEventInput[]): Promise<boolean> {
-    const rows = steps.map((step) => ({ id: step.id, key: step.key, kind: step.kind, agent: step.agent, depends_on: step.dependsOn, input: step.input }));
-    const { rows: result } = await this.prisma.sql.query<{ applied: number }>({ ...INSERT_STEPS, values: [task.id, task.version, JSON.stringify(rows), auditJson(audit)] });
+    const { rows: result } = await this.prisma.sql.query<{ applied: number }>({ ...INSERT_STEPS, values: [task.id, task.version, stepRowsJson(steps), auditJson(audit)] });
     return result[0]?.applied === 1;
   }
 
