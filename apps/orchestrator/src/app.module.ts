@@ -14,6 +14,7 @@ import { ORCHESTRATOR_CONFIG, type OrchestratorConfig } from './config';
 import { DeadlineEnforcer } from './coordinator/deadline-enforcer';
 import { DispatchMarks } from './coordinator/dispatch-marks';
 import { QueuedStepRelay } from './coordinator/queued-step-relay';
+import { QueueDepthMetric } from './coordinator/queue-depth.metric';
 import { StepDispatcher } from './coordinator/step-dispatcher';
 import { StepResultsConsumer } from './coordinator/step-results.consumer';
 import { TaskAdvancer } from './coordinator/task-advancer.service';
@@ -66,6 +67,7 @@ export class AppModule {
         StepResultsConsumer,
         QueuedStepRelay,
         DeadlineEnforcer,
+        QueueDepthMetric,
         DeadLettersService,
       ],
     };

@@ -1,8 +1,9 @@
 import { CONSUMERS } from '@atelier/contracts';
-import { AtelierStack, waitFor } from '@atelier/testing';
+import { AtelierStack } from '@atelier/testing';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { connect } from '@nats-io/transport-node';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { waitFor } from './support/wait-for';
 
 // Agents dying, stalling and shutting down mid-step. A short ack wait (and so a short
 // lease) keeps redeliveries quick: it is the time JetStream gives a silent worker.
@@ -21,7 +22,7 @@ describe('fault: agents crash, run long, shut down', () => {
   afterAll(() => stack?.stop());
 
   const step = async (taskId: string, key: string) => (await stack.rows(`SELECT * FROM steps WHERE task_id = $1 AND key = $2`, [taskId, key]))[0];
-  const running = (taskId: string) => waitFor(async () => ((await step(taskId, 'investigate'))?.status === 'running' ? step(taskId, 'investigate') : undefined));
+  const running = (taskId: string) => waitFor('the investigation running', () => step(taskId, 'investigate'), (row) => row?.status === 'running');
   const research = () => stack.agents.filter((agent) => agent.name === 'research-agent' && agent.running);
   const startedEvents = async (stepId: string) =>
     (await stack.rows(`SELECT data FROM audit_events WHERE subject = $1 AND action = 'step.started' ORDER BY seq`, [`step:${stepId}`])).map((row) => row.data);
@@ -49,6 +50,9 @@ describe('fault: agents crash, run long, shut down', () => {
     ]);
     const ledger = (await stack.rows(`SELECT count(*)::int AS n FROM llm_calls WHERE task_id = $1`, [id]))[0].n;
     expect((await stack.simulatorStats()).messages - messagesBefore).toBe(ledger + 1);
+    // Its money is on record too: the reservation made before the call is still held, to be
+    // billed in full by the sweeper (the provider may have charged for a call cut off).
+    expect(await stack.rows(`SELECT state::text FROM spend_reservations WHERE attempt_id LIKE $1`, [`${investigate.id}:1:%`])).toEqual([{ state: 'reserved' }]);
   }, 60_000);
 
   it('keeps a step that runs for more than three ack waits: heartbeats prevent any redelivery', async () => {
@@ -85,10 +89,7 @@ describe('fault: agents crash, run long, shut down', () => {
     const exited = Date.now();
     expect(exited - stopping).toBeLessThan(4_000); // grace 1 s, then the call is aborted and the step handed back
 
-    const taken = await waitFor(async () => {
-      const row = await step(id, 'investigate');
-      return row.attempt === 2 && row.status === 'running' && row;
-    }, 10_000);
+    const taken = await waitFor('another replica taking the step', () => step(id, 'investigate'), (row) => row.attempt === 2 && row.status === 'running', 10_000);
     expect(taken.started_at.getTime() - exited).toBeLessThan(ACK_WAIT_MS); // a nak, not the ack wait, gave it back
     expect((await stack.waitForTask(id, key, 30_000)).status).toBe('completed');
     // The abandoned attempt's call is in the ledger (aborted), and it was handed back, not interrupted.

@@ -100,7 +100,8 @@ describe('spend caps (end to end)', () => {
     const budgetUsd = pricing.worstCaseCost(research.model, { promptTokens: 1_000, maxTokens: research.maxTokens, cacheTtl: '5m' }).toFixed(6);
     expect(pricing.worstCaseCost(writer.model, { promptTokens: 0, maxTokens: writer.maxTokens }).greaterThan(budgetUsd)).toBe(true);
 
-    const id = await submit(acmeKey, { input: { goal: `Heat pumps in old houses ${randomUUID()}` }, budgetUsd });
+    // The two-step workflow (investigate → draft): one research call, then the writer's.
+    const id = await submit(acmeKey, { workflow: 'brief', input: { goal: `Heat pumps in old houses ${randomUUID()}` }, budgetUsd });
     const task = await api.waitForTask(id, acmeKey);
     expect(task.status).toBe('budget_exceeded');
     expect(task.error).toMatchObject({ code: 'BUDGET_EXCEEDED', step: expect.any(String), message: expect.stringContaining('the task total budget has a limit of $') });
@@ -195,9 +196,10 @@ describe('spend caps (end to end)', () => {
 
   it('answers an identical request from the response cache at no cost, and honours the per-task opt-out', async () => {
     const goal = `Tidal power economics ${randomUUID()}`;
-    const first = await api.waitForTask(await submit(acmeKey, { input: { goal } }), acmeKey);
+    // The two-step workflow: one model call per step, so two answers to take from the cache.
+    const first = await api.waitForTask(await submit(acmeKey, { workflow: 'brief', input: { goal } }), acmeKey);
     expect(first.status).toBe('completed');
-    const repeat = await api.waitForTask(await submit(acmeKey, { input: { goal } }), acmeKey);
+    const repeat = await api.waitForTask(await submit(acmeKey, { workflow: 'brief', input: { goal } }), acmeKey);
     expect(repeat).toMatchObject({ status: 'completed', costUsd: '0', result: { document: first.result.document } });
     const calls = (await sql.query(`SELECT cache_hit, cost_usd::text AS cost FROM llm_calls WHERE task_id = $1`, [repeat.id])).rows;
     expect(calls).toEqual([
@@ -208,7 +210,7 @@ describe('spend caps (end to end)', () => {
     expect(actions.filter((action) => action === 'llm.cache_hit')).toHaveLength(2);
     expect(actions).not.toContain('llm.call');
 
-    const optedOut = await api.waitForTask(await submit(acmeKey, { input: { goal }, responseCache: false }), acmeKey);
+    const optedOut = await api.waitForTask(await submit(acmeKey, { workflow: 'brief', input: { goal }, responseCache: false }), acmeKey);
     expect(optedOut.status).toBe('completed');
     expect(Number(optedOut.costUsd)).toBeGreaterThan(0);
     expect((await auditOf(optedOut.id)).filter((event) => event.action === 'llm.cache_hit')).toEqual([]);

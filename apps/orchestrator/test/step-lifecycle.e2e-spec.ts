@@ -1,9 +1,10 @@
 import { CONSUMERS, messageIds, SUBJECTS, type StepDispatch } from '@atelier/contracts';
 import { connectNats, publishJson } from '@atelier/messaging';
-import { AtelierStack, waitFor } from '@atelier/testing';
+import { AtelierStack } from '@atelier/testing';
 import { type JetStreamClient, type JetStreamManager, jetstreamManager } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { waitFor } from './support/wait-for';
 
 // A step's life end to end: cancellation and deadlines that abort calls in flight, poison
 // messages, dead letters within seconds, redeliveries that never re-run finished work, and
@@ -35,7 +36,7 @@ describe('step lifecycle (end to end)', () => {
   });
 
   const stepRow = async (taskId: string, stepKey: string) => (await stack.rows(`SELECT * FROM steps WHERE task_id = $1 AND key = $2`, [taskId, stepKey]))[0];
-  const runningStep = (taskId: string, stepKey: string) => waitFor(async () => ((await stepRow(taskId, stepKey))?.status === 'running' ? stepRow(taskId, stepKey) : undefined));
+  const runningStep = (taskId: string, stepKey: string) => waitFor(`${stepKey} running`, () => stepRow(taskId, stepKey), (row) => row?.status === 'running');
   const researchQueue = async () => {
     const info = await jsm.consumers.info(CONSUMERS.research.stream, CONSUMERS.research.durable);
     return { pending: info.num_pending, unacknowledged: info.num_ack_pending, redelivered: info.num_redelivered, delivered: info.delivered.consumer_seq };
@@ -52,10 +53,12 @@ describe('step lifecycle (end to end)', () => {
     expect(await response.json()).toMatchObject({ id, status: 'cancelled', error: { code: 'CANCELLED' } });
 
     // The agent aborts the call (AbortSignal) instead of waiting out the 8 s reply, and records it.
-    const [aborted] = await waitFor(async () => {
-      const calls = await stack.rows(`SELECT outcome::text, error_type FROM llm_calls WHERE step_id = $1`, [step.id]);
-      return calls.length > 0 && calls;
-    }, 5_000);
+    const [aborted] = await waitFor(
+      'the aborted call in the ledger',
+      () => stack.rows(`SELECT outcome::text, error_type FROM llm_calls WHERE step_id = $1`, [step.id]),
+      (calls) => calls.length > 0,
+      5_000,
+    );
     expect(Date.now() - cancelledAt).toBeLessThan(5_000);
     expect(aborted).toEqual({ outcome: 'unknown', error_type: 'aborted' });
     expect(await stepRow(id, 'investigate')).toMatchObject({ status: 'cancelled' });
@@ -82,7 +85,7 @@ describe('step lifecycle (end to end)', () => {
     expect(audit).toMatchObject({ actor: 'service:orchestrator', data: { status: 'timed_out' } });
     const step = await stepRow(id, 'investigate');
     expect(step.status).toBe('cancelled');
-    await waitFor(async () => (await stack.rows(`SELECT 1 FROM llm_calls WHERE step_id = $1 AND error_type = 'aborted'`, [step.id])).length > 0, 5_000);
+    await waitFor('the aborted call in the ledger', () => stack.rows(`SELECT 1 FROM llm_calls WHERE step_id = $1 AND error_type = 'aborted'`, [step.id]), (rows) => rows.length > 0, 5_000);
   }, 20_000);
 
   it('terminates and records a poison message, and never delivers it again', async () => {
@@ -91,14 +94,19 @@ describe('step lifecycle (end to end)', () => {
     const unknownStep: StepDispatch = { type: 'step.dispatch', version: 1, taskId: crypto.randomUUID(), stepId: crypto.randomUUID(), tenantId: crypto.randomUUID(), kind: 'research.investigate', agent: 'research' };
     await publishJson(js, SUBJECTS.agentSteps('research'), unknownStep, { msgId: messageIds.dispatch(unknownStep.stepId, 1) });
 
-    const rejected = await waitFor(async () => {
-      const rows = await stack.rows(`SELECT tenant_id, data FROM audit_events WHERE action = 'message.rejected' ORDER BY seq`);
-      return rows.length >= 2 && rows;
-    });
-    expect(rejected.map((row) => row.data)).toEqual([
-      expect.objectContaining({ reason: 'invalid step.dispatch message', stream: 'AGENT_RESEARCH', payloadSha256: expect.stringMatching(/^[0-9a-f]{64}$/) }),
-      expect.objectContaining({ reason: 'no such step for this agent', msgId: `${unknownStep.stepId}:1` }),
-    ]);
+    const rejected = await waitFor(
+      'both rejections recorded',
+      () => stack.rows(`SELECT tenant_id, data FROM audit_events WHERE action = 'message.rejected' ORDER BY seq`),
+      (rows) => rows.length >= 2,
+    );
+    // Handled concurrently: in either order.
+    expect(rejected).toHaveLength(2);
+    expect(rejected.map((row) => row.data)).toEqual(
+      expect.arrayContaining([
+        expect.objectContaining({ reason: 'invalid step.dispatch message', stream: 'AGENT_RESEARCH', payloadSha256: expect.stringMatching(/^[0-9a-f]{64}$/) }),
+        expect.objectContaining({ reason: 'no such step for this agent', msgId: `${unknownStep.stepId}:1` }),
+      ]),
+    );
     expect(rejected.every((row) => row.tenant_id === null)).toBe(true);
     await sleep(1_000);
     expect(await researchQueue()).toMatchObject({ pending: 0, unacknowledged: 0, redelivered: before.redelivered, delivered: before.delivered + 2 });
@@ -134,8 +142,8 @@ describe('step lifecycle (end to end)', () => {
     const [{ tenant_id: tenantId }] = await stack.rows(`SELECT tenant_id FROM tasks WHERE id = $1`, [id]);
     const dispatch: StepDispatch = { type: 'step.dispatch', version: 1, taskId: id, stepId: step.id, tenantId, kind: 'research.investigate', agent: 'research' };
     await publishJson(js, SUBJECTS.agentSteps('research'), dispatch, { msgId: `${step.id}:redelivered` });
-    await waitFor(async () => (await researchQueue()).delivered > before.delivered);
-    await waitFor(async () => (await researchQueue()).unacknowledged === 0);
+    await waitFor('the redelivery', researchQueue, (queue) => queue.delivered > before.delivered);
+    await waitFor('its acknowledgement', researchQueue, (queue) => queue.unacknowledged === 0);
 
     expect(await calls()).toBe(1);
     expect(await stepRow(id, 'investigate')).toMatchObject({ status: 'completed', attempt: 1 });
@@ -151,10 +159,7 @@ describe('step lifecycle (end to end)', () => {
 
     const task = await stack.waitForTask(id, key);
     expect(task.status).toBe('completed');
-    await waitFor(async () => {
-      const queue = await researchQueue();
-      return queue.pending === 0 && queue.unacknowledged === 0;
-    });
+    await waitFor('the queue drained', researchQueue, (queue) => queue.pending === 0 && queue.unacknowledged === 0);
     expect(await stepRow(id, 'investigate')).toMatchObject({ status: 'completed', attempt: 1 });
     expect(await stack.rows(`SELECT count(*)::int AS n FROM llm_calls WHERE step_id = $1`, [step.id])).toEqual([{ n: 1 }]);
     const research = stack.agents.find((agent) => agent.name === 'research-agent');

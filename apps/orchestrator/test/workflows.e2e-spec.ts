@@ -10,7 +10,8 @@ describe('workflows (end to end)', () => {
   let key: string;
 
   beforeAll(async () => {
-    stack = await AtelierStack.start({ agentEnv: { STEP_MAX_ATTEMPTS: String(MAX_ATTEMPTS), STEP_RETRY_BACKOFF_MS: '100' } });
+    // count_tokens off: a scripted fault is consumed by every request it matches, count_tokens included.
+    stack = await AtelierStack.start({ agentEnv: { STEP_MAX_ATTEMPTS: String(MAX_ATTEMPTS), STEP_RETRY_BACKOFF_MS: '100', LLM_COUNT_TOKENS: 'off' } });
     key = await stack.mintKey('acme', ['tasks:write', 'tasks:read']);
   }, 90_000);
 

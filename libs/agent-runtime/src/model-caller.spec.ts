@@ -3,7 +3,7 @@ import Decimal from 'decimal.js';
 import { Registry } from 'prom-client';
 import { LlmCallError, promptTokensUpperBound, UnknownModelError } from '@atelier/llm';
 import { createLogger, metricsCatalog } from '@atelier/observability';
-import { createPrismaClient, type PrismaService, SpendLedger } from '@atelier/persistence';
+import { AuditContentCapture, createPrismaClient, type PrismaService, SpendLedger } from '@atelier/persistence';
 import { createTestDatabase, type LlmSimulatorProcess, startLlmSimulator, type TestDatabase } from '@atelier/testing';
 import { type AgentConfig, loadAgentConfig } from './agent-config';
 import { LlmClient } from './llm-client';
@@ -23,7 +23,7 @@ describe(ModelCaller.name, () => {
     [db, simulator] = await Promise.all([createTestDatabase('atelier_model_caller'), startLlmSimulator()]);
     prisma = createPrismaClient({ connectionString: db.url, poolMax: 4 });
     config = loadAgentConfig({ DATABASE_URL: db.url, LLM_MODE: 'simulator', ANTHROPIC_BASE_URL: simulator.url, LLM_TIMEOUT_MS: '1000', LLM_RESPONSE_CACHE_TTL_SECONDS: '0' });
-    caller = new ModelCaller({ agent: 'research', handlers: {} }, config, new LlmClient(config), new SpendLedger(prisma.pool), prisma, createLogger({ service: 'test', level: 'silent' }), metricsCatalog(new Registry()));
+    caller = new ModelCaller({ agent: 'research', handlers: {} }, config, new LlmClient(config), new SpendLedger(prisma.pool), prisma, new AuditContentCapture('redacted'), createLogger({ service: 'test', level: 'silent' }), metricsCatalog(new Registry()));
   });
 
   afterAll(async () => {
@@ -116,7 +116,7 @@ describe(ModelCaller.name, () => {
 
   it('answers a repeated request from the response cache, except on a redelivery, whose fresh answer replaces it', async () => {
     const cachingConfig = loadAgentConfig({ DATABASE_URL: db.url, LLM_MODE: 'simulator', ANTHROPIC_BASE_URL: simulator.url, LLM_RESPONSE_CACHE_TTL_SECONDS: '600' });
-    const caching = new ModelCaller({ agent: 'research', handlers: {} }, cachingConfig, new LlmClient(cachingConfig), new SpendLedger(prisma.pool), prisma, createLogger({ service: 'test', level: 'silent' }), metricsCatalog(new Registry()));
+    const caching = new ModelCaller({ agent: 'research', handlers: {} }, cachingConfig, new LlmClient(cachingConfig), new SpendLedger(prisma.pool), prisma, new AuditContentCapture('redacted'), createLogger({ service: 'test', level: 'silent' }), metricsCatalog(new Registry()));
     const scope = await scopeWithBudget();
     const same = request();
     await caching.call(scope, same, new AbortController().signal);

@@ -3,12 +3,10 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { Inject, Injectable } from '@nestjs/common';
 import { agentStream, HEADERS, StepDispatchV1, type AgentName, type StepDispatch, type StepError } from '@atelier/contracts';
 import { describeRejection, type InboundMessage, JetStreamClient, publishTaskEvent, type RejectionIssue, schemaIssues } from '@atelier/messaging';
-import { crashPoint, LOGGER, type Logger, METRICS_REGISTRY, traceFrom } from '@atelier/observability';
+import { crashPoint, LOGGER, type Logger, METRICS_CATALOG, type MetricsCatalog, traceFrom } from '@atelier/observability';
 import { isDatabaseUnavailable } from '@atelier/persistence';
-import type { Registry } from 'prom-client';
 import type { AgentConfig } from './agent-config';
 import type { AgentDefinition } from './agent-definition';
-import { deadLettersCounter } from './dead-letters-metric';
 import { ModelCaller } from './model-caller';
 import { type StepContext, StepFailure } from './step-handler';
 import { toStepError } from './step-error';
@@ -46,14 +44,13 @@ interface Attempt extends Delivery {
 
 /**
  * One delivery of one step message, start to finish: validate, claim the step under a
- * lease, run the handler with heartbeats, end the attempt in one statement with its
- * model calls, publish the result, settle the message. Delivery is at-least-once; the
+ * lease, run the handler with heartbeats, end the attempt in one statement, publish
+ * the result, settle the message. Delivery is at-least-once; the
  * step row (status, lease, attempt count) makes execution effectively-once.
  */
 @Injectable()
 export class StepExecutor {
   private readonly agent: AgentName;
-  private readonly deadLetters;
 
   constructor(
     @Inject(AGENT_DEFINITION) private readonly definition: AgentDefinition,
@@ -64,10 +61,9 @@ export class StepExecutor {
     private readonly stops: TaskStopWatcher,
     private readonly nats: JetStreamClient,
     @Inject(LOGGER) private readonly logger: Logger,
-    @Inject(METRICS_REGISTRY) registry: Registry,
+    @Inject(METRICS_CATALOG) private readonly metrics: MetricsCatalog,
   ) {
     this.agent = definition.agent;
-    this.deadLetters = deadLettersCounter(registry);
   }
 
   async execute(message: InboundMessage, shutdown: AbortSignal): Promise<void> {
@@ -134,6 +130,7 @@ export class StepExecutor {
         () => undefined /* the database is away; the lease still runs, retried next beat */,
       );
     }, this.config.STEP_ACK_WAIT_MS / HEARTBEAT_DIVISOR);
+    const started = performance.now();
     try {
       const output = await this.runHandler(attempt, signal);
       crashPoint('agent:after-handler');
@@ -141,6 +138,7 @@ export class StepExecutor {
     } catch (error) {
       await this.endFailedAttempt(attempt, error, signal, shutdown, trace);
     } finally {
+      this.metrics.stepDuration.observe({ agent: this.agent, kind: attempt.dispatch.kind }, (performance.now() - started) / 1000);
       clearInterval(heartbeat);
       clearTimeout(deadline);
       unwatch();
@@ -169,6 +167,7 @@ export class StepExecutor {
       log.warn({ err: error, attempt: step.attempt, code: failure.code }, 'step attempt failed; will be retried');
       const written = await this.persist(attempt, () => this.store.endAttempt(attempt.id, this.agent, attempt.owner, { type: 'released', error: failure }));
       if (!written) return;
+      this.metrics.steps.inc({ agent: this.agent, outcome: 'retried' });
       const backoff = this.config.STEP_RETRY_BACKOFF_MS;
       message.nak(backoff[Math.min(step.attemptsUsed - 1, backoff.length - 1)]);
       return;
@@ -189,7 +188,8 @@ export class StepExecutor {
       message.ack();
       return;
     }
-    if (end.type === 'dead_lettered') this.deadLetters.inc({ agent: this.agent });
+    this.metrics.steps.inc({ agent: this.agent, outcome: end.type });
+    if (end.type === 'dead_lettered') this.metrics.deadLetters.inc({ agent: this.agent });
     if (end.type === 'completed') log.debug('step completed');
     crashPoint('agent:after-step-end');
     const error = end.type === 'failed' || end.type === 'dead_lettered' ? end.error : undefined;

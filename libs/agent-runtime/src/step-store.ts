@@ -148,7 +148,7 @@ export class StepStore {
    * attempt budget each say so instead.
    */
   async claim(id: StepIdentity, agent: AgentName, owner: string, leaseMs: number, maxAttempts: number): Promise<Claim> {
-    const { rows } = await this.prisma.sql.query<ClaimRow>({
+    const { rows } = await this.prisma.pool.query<ClaimRow>({
       ...CLAIM,
       values: [
       id.stepId,
@@ -187,7 +187,7 @@ export class StepStore {
 
   /** Extends the lease while the step runs; false when it is no longer ours (taken over, stopped). */
   async renewLease(stepId: string, owner: string, leaseMs: number): Promise<boolean> {
-    const { rowCount } = await this.prisma.sql.query({ ...RENEW_LEASE, values: [stepId, owner, leaseMs] });
+    const { rowCount } = await this.prisma.pool.query({ ...RENEW_LEASE, values: [stepId, owner, leaseMs] });
     return rowCount === 1;
   }
 
@@ -211,7 +211,7 @@ export class StepStore {
             data: end.type === 'completed' ? { output: this.audit.capture(JSON.stringify(end.output)) } : { ...end.error },
           },
         ]);
-    const { rows } = await this.prisma.sql.query<{ applied: number }>({
+    const { rows } = await this.prisma.pool.query<{ applied: number }>({
       ...END_ATTEMPT[end.type],
       values: [id.stepId, owner, stepValue === null ? null : JSON.stringify(stepValue), events],
     });

@@ -40,11 +40,6 @@ export class PrismaService extends PrismaClient implements OnModuleInit, OnAppli
     this.pool = pool;
   }
 
-  /** The same pool under the name the step hot path uses. */
-  get sql(): Pool {
-    return this.pool;
-  }
-
   async onModuleInit(): Promise<void> {
     await this.$connect();
   }

@@ -9,5 +9,4 @@ export * from './platform';
 
 export * from './private-postgres';
 export * from './atelier-stack';
-export * from './wait-for';
 export * from './scripted-step';

@@ -25,7 +25,7 @@ export class ApiKeyStore {
 
   /** Runs on every request, so it is one plain statement on the pool (a Prisma model query costs several times the CPU). */
   async authenticate(key: string): Promise<Caller | undefined> {
-    const { rows } = await this.prisma.sql.query<{ id: string; tenant_id: string; name: string; scopes: string[] }>({ ...AUTHENTICATE, values: [hashApiKey(key)] });
+    const { rows } = await this.prisma.pool.query<{ id: string; tenant_id: string; name: string; scopes: string[] }>({ ...AUTHENTICATE, values: [hashApiKey(key)] });
     const row = rows[0];
     if (!row) return undefined;
     return {

@@ -2,7 +2,7 @@ import { Inject, Injectable } from '@nestjs/common';
 import { LOGGER, type Logger } from '@atelier/observability';
 import { PrismaService } from '@atelier/persistence';
 import { ORCHESTRATOR_CONFIG, type OrchestratorConfig } from '../config';
-import { PeriodicJob } from './periodic-job';
+import { PeriodicJob } from '../budgets/periodic-job';
 import { TaskTerminator } from './task-terminator';
 
 const BATCH = 100;
@@ -14,23 +14,18 @@ const BATCH = 100;
  */
 @Injectable()
 export class DeadlineEnforcer extends PeriodicJob {
-  protected readonly description = 'deadline check';
-
   constructor(
     private readonly prisma: PrismaService,
     private readonly terminator: TaskTerminator,
-    @Inject(ORCHESTRATOR_CONFIG) private readonly config: OrchestratorConfig,
-    @Inject(LOGGER) protected readonly logger: Logger,
+    @Inject(ORCHESTRATOR_CONFIG) config: OrchestratorConfig,
+    @Inject(LOGGER) private readonly logger: Logger,
   ) {
-    super();
+    super(config.DEADLINE_CHECK_INTERVAL_MS, logger, 'deadline check failed; will retry');
   }
 
-  protected intervalMs(): number {
-    return this.config.DEADLINE_CHECK_INTERVAL_MS;
-  }
-
-  protected async run(): Promise<number> {
-    const { rows } = await this.prisma.sql.query<{ id: string }>(
+  /** Ends what is past its deadline; returns how many tasks it ended. */
+  async runOnce(): Promise<number> {
+    const { rows } = await this.prisma.pool.query<{ id: string }>(
       `SELECT id FROM tasks WHERE status IN ('queued', 'running') AND deadline_at <= now() ORDER BY deadline_at LIMIT ${BATCH}`,
     );
     let ended = 0;

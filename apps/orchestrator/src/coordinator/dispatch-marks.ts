@@ -41,7 +41,7 @@ export class DispatchMarks implements BeforeApplicationShutdown {
     const ids = [...this.pending];
     this.pending = new Set();
     this.flushing = this.flushing.then(() =>
-      this.prisma.sql
+      this.prisma.pool
         .query({ ...MARK_DISPATCHED, values: [ids] })
         .then(
           () => undefined,

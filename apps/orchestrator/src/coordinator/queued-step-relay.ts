@@ -2,7 +2,7 @@ import { Inject, Injectable } from '@nestjs/common';
 import { childSpan, LOGGER, type Logger, newTraceContext } from '@atelier/observability';
 import { PrismaService } from '@atelier/persistence';
 import { ORCHESTRATOR_CONFIG, type OrchestratorConfig } from '../config';
-import { PeriodicJob } from './periodic-job';
+import { PeriodicJob } from '../budgets/periodic-job';
 import { type DispatchableStep, StepDispatcher } from './step-dispatcher';
 
 const BATCH = 500;
@@ -42,25 +42,20 @@ RETURNING s.id, s.task_id AS "taskId", t.tenant_id AS "tenantId", s.kind, s.agen
  */
 @Injectable()
 export class QueuedStepRelay extends PeriodicJob {
-  protected readonly description = 'relay of queued steps';
-
   constructor(
     private readonly prisma: PrismaService,
     private readonly dispatcher: StepDispatcher,
     @Inject(ORCHESTRATOR_CONFIG) private readonly config: OrchestratorConfig,
-    @Inject(LOGGER) protected readonly logger: Logger,
+    @Inject(LOGGER) private readonly logger: Logger,
   ) {
-    super();
+    super(config.RELAY_INTERVAL_MS, logger, 'relay of queued steps failed; will retry');
   }
 
-  protected intervalMs(): number {
-    return this.config.RELAY_INTERVAL_MS;
-  }
-
-  protected async run(): Promise<number> {
+  /** Publishes what was left unpublished; returns how many steps. */
+  async runOnce(): Promise<number> {
     // A step younger than one interval may still be being published by the code that created it.
     const stale = 10 * Math.max(this.config.STEP_ACK_WAIT_MS, this.config.RELAY_INTERVAL_MS);
-    const { rows } = await this.prisma.sql.query<RelayRow>(STALE_SQL, [this.config.RELAY_INTERVAL_MS, stale]);
+    const { rows } = await this.prisma.pool.query<RelayRow>(STALE_SQL, [this.config.RELAY_INTERVAL_MS, stale]);
     await Promise.all(
       rows.map(({ traceId, ...step }) => this.dispatcher.dispatch([step], traceId ? childSpan({ traceId, spanId: '', sampled: true }) : newTraceContext())),
     );

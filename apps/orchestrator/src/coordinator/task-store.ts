@@ -98,19 +98,19 @@ export class TaskStore {
   constructor(private readonly prisma: PrismaService) {}
 
   async load(taskId: string): Promise<TaskSnapshot | undefined> {
-    const { rows } = await this.prisma.sql.query<TaskSnapshot>({ ...LOAD, values: [taskId] });
+    const { rows } = await this.prisma.pool.query<TaskSnapshot>({ ...LOAD, values: [taskId] });
     return rows[0];
   }
 
   /** Inserts the steps that became ready, with their audit events; false when the task moved on meanwhile. */
   async insertSteps(task: TaskSnapshot, steps: readonly StepToInsert[], audit: readonly AuditEventInput[]): Promise<boolean> {
-    const { rows: result } = await this.prisma.sql.query<{ applied: number }>({ ...INSERT_STEPS, values: [task.id, task.version, stepRowsJson(steps), auditJson(audit)] });
+    const { rows: result } = await this.prisma.pool.query<{ applied: number }>({ ...INSERT_STEPS, values: [task.id, task.version, stepRowsJson(steps), auditJson(audit)] });
     return result[0]?.applied === 1;
   }
 
   /** Ends the task (and cancels its unfinished steps); false when the task moved on meanwhile. */
   async end(task: TaskSnapshot, end: TaskEnd): Promise<boolean> {
-    const { rows } = await this.prisma.sql.query<{ applied: number }>({
+    const { rows } = await this.prisma.pool.query<{ applied: number }>({
       ...END,
       values: [
       task.id,

@@ -1,6 +1,7 @@
-import { Injectable } from '@nestjs/common';
+import { Inject, Injectable } from '@nestjs/common';
 import { messageIds, SUBJECTS, TERMINAL_TASK_STATUSES, type TaskControl, type TaskStatus } from '@atelier/contracts';
 import { JetStreamClient, publishTaskEvent } from '@atelier/messaging';
+import { METRICS_CATALOG, type MetricsCatalog } from '@atelier/observability';
 import type { Actor } from '@atelier/persistence';
 import { partialResult } from '../workflows/partial-result';
 import { type TaskSnapshot, TaskStore } from './task-store';
@@ -33,6 +34,7 @@ export class TaskTerminator {
   constructor(
     private readonly store: TaskStore,
     private readonly nats: JetStreamClient,
+    @Inject(METRICS_CATALOG) private readonly metrics: MetricsCatalog,
   ) {}
 
   async stop(taskId: string, request: StopRequest): Promise<StopOutcome> {
@@ -68,6 +70,7 @@ export class TaskTerminator {
 
   /** Tells agents to abort the task's steps and watchers that it finished; the database already says so. */
   async announce(taskId: string, status: TaskControl['status'] | 'completed'): Promise<void> {
+    this.metrics.tasks.inc({ status });
     publishTaskEvent(this.nats, { taskId, event: 'task.finished', status });
     if (status === 'completed') return;
     const notice: TaskControl = { type: 'task.control', version: 1, taskId, action: 'stop', status };

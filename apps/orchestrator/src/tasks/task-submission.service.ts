@@ -1,8 +1,8 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { Inject, Injectable } from '@nestjs/common';
 import type { SubmitTaskRequest } from '@atelier/contracts';
-import { AuditContentCapture, auditJson, initialWindowStart, insertAuditFrom, namedStatement, PrismaService } from '@atelier/persistence';
-import { crashPoint, type TraceContext } from '@atelier/observability';
+import { AuditContentCapture, auditJson, auditRowsFrom, initialWindowStart, namedStatement, PrismaService } from '@atelier/persistence';
+import { crashPoint, METRICS_CATALOG, type MetricsCatalog, type TraceContext } from '@atelier/observability';
 import type { Caller } from '../auth/caller';
 import { ORCHESTRATOR_CONFIG, type OrchestratorConfig } from '../config';
 import { StepDispatcher } from '../coordinator/step-dispatcher';
@@ -67,6 +67,7 @@ export class TaskSubmissionService {
     private readonly dispatcher: StepDispatcher,
     @Inject(ORCHESTRATOR_CONFIG) private readonly config: OrchestratorConfig,
     private readonly audit: AuditContentCapture,
+    @Inject(METRICS_CATALOG) private readonly metrics: MetricsCatalog,
   ) {}
 
   /**
@@ -130,6 +131,7 @@ export class TaskSubmissionService {
     });
     if (rows[0]?.created !== 1) return this.replay(caller.tenantId, context.idempotencyKey as string, requestHash);
 
+    this.metrics.tasks.inc({ status: 'queued' });
     crashPoint('orchestrator:after-submit-commit');
     await this.dispatcher
       .dispatch(steps.map((step) => ({ ...step, taskId, tenantId: caller.tenantId, dispatchSeq: 1 })), context.trace)
