@@ -37,6 +37,8 @@ const { values: args } = parseArgs({
      * step and their mean times are printed.
      */
     'private-postgres': { type: 'boolean', default: false },
+    /** Extra environment for every service, e.g. `--env LLM_COUNT_TOKENS=off` (repeatable). */
+    env: { type: 'string', multiple: true, default: [] },
   },
 });
 
@@ -99,6 +101,7 @@ async function startStack(latencyMs) {
     NATS_URL: nats.url,
     LOG_LEVEL: 'warn',
     SHUTDOWN_GRACE_MS: '2000',
+    ...Object.fromEntries(args.env.map((pair) => [pair.slice(0, pair.indexOf('=')), pair.slice(pair.indexOf('=') + 1)])),
     ...(args['cpu-prof'] ? { NODE_OPTIONS: `--require ${new URL('./cpu-profile.cjs', import.meta.url).pathname}`, ATELIER_CPU_PROF_DIR: args['cpu-prof'] } : {}),
   };
   const orchestrator = await startService('orchestrator', { ...common, ATELIER_BOOTSTRAP_API_KEY: ADMIN_KEY, RESULTS_CONCURRENCY: '64' });
@@ -288,6 +291,7 @@ if (!only || only.has('overhead')) plan.push({ workflow: 'brief', latencyMs: 0, 
 
 console.log(`# bench:throughput ${new Date().toISOString()} on ${cpus().length} cores (${cpus()[0]?.model}), ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}`);
 console.log(`load average at start: ${execFileSync('cat', ['/proc/loadavg']).toString().trim()}`);
+if (args.env.length > 0) console.log(`service environment: ${args.env.join(' ')}`);
 const results = [];
 for (const run of plan) {
   const stack = await startStack(run.latencyMs);
