@@ -78,7 +78,9 @@ describe('fault: agents crash, run long, shut down', () => {
   }, 60_000);
 
   it('SIGTERM mid-step: the agent hands the step back within its grace period and another replica takes it over at once', async () => {
-    const id = await stack.submit(key, { workflow: 'brief', input: { goal: 'Shut down mid-call [[sim:latency=4000]]' } });
+    // The call must outlast starting a second agent plus the 1 s grace even on a loaded
+    // machine (a replica can take seconds to start), or the step rightly completes first.
+    const id = await stack.submit(key, { workflow: 'brief', input: { goal: 'Shut down mid-call [[sim:latency=10000]]' } });
     const investigate = await running(id);
     const [leaving] = research();
     await stack.startAgent('research-agent');
@@ -91,7 +93,7 @@ describe('fault: agents crash, run long, shut down', () => {
 
     const taken = await waitFor('another replica taking the step', () => step(id, 'investigate'), (row) => row.attempt === 2 && row.status === 'running', 10_000);
     expect(taken.started_at.getTime() - exited).toBeLessThan(ACK_WAIT_MS); // a nak, not the ack wait, gave it back
-    expect((await stack.waitForTask(id, key, 30_000)).status).toBe('completed');
+    expect((await stack.waitForTask(id, key, 40_000)).status).toBe('completed');
     // The abandoned attempt's call is in the ledger (aborted), and it was handed back, not interrupted.
     expect(await stack.rows(`SELECT attempt, outcome::text, error_type FROM llm_calls WHERE step_id = $1 ORDER BY attempt`, [investigate.id])).toEqual([
       { attempt: 1, outcome: 'unknown', error_type: 'aborted' },
