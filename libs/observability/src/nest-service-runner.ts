@@ -56,7 +56,9 @@ export async function runNestService<C>(options: NestServiceOptions<C>): Promise
     exitCleanlyOnSignals(app, logger, options.shutdownTimeoutMs?.(config) ?? DEFAULT_SHUTDOWN_TIMEOUT_MS);
     const port = options.port(config);
     await app.listen(port, options.host?.(config) ?? '0.0.0.0');
-    logger.info({ url: await app.getUrl() }, `${options.service} listening`);
+    // Announced at any log level (operators and test harnesses read the bound address from it).
+    const announce = logger.isLevelEnabled('info') ? 'info' : (logger.level as 'warn' | 'error' | 'fatal' | 'silent');
+    logger[announce]({ url: await app.getUrl() }, `${options.service} listening`);
     return app;
   } catch (error) {
     logger.fatal({ err: error }, `${options.service} failed to start`);

@@ -1,9 +1,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { connect as tcpConnect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { freePort } from './service-process';
 
 const NATS_SERVER_BINARY = '/usr/sbin/nats-server';
 const READY_TIMEOUT_MS = 10_000;
@@ -24,13 +22,12 @@ export interface NatsTestServer {
 }
 
 /**
- * A private JetStream server per test file, on a free port with its own store, so tests
- * never share state with each other or with the developer's server on 4222.
+ * A private JetStream server per test file, on a port the OS picks (`-p -1`) with its own
+ * store, so tests never share state with each other or with the developer's server on 4222.
  */
 export async function startNatsServer(): Promise<NatsTestServer> {
-  const port = await freePort();
   const storeDir = await mkdtemp(join(tmpdir(), 'atelier-nats-'));
-  let child = await spawnServer(port, storeDir);
+  let { child, port } = await spawnServer(-1, storeDir);
   return {
     url: `nats://127.0.0.1:${port}`,
     port,
@@ -44,7 +41,7 @@ export async function startNatsServer(): Promise<NatsTestServer> {
     },
     async restart() {
       await stopProcess(child, 'SIGTERM');
-      child = await spawnServer(port, storeDir);
+      ({ child, port } = await spawnServer(port, storeDir));
     },
     kill() {
       child.kill('SIGKILL');
@@ -52,7 +49,14 @@ export async function startNatsServer(): Promise<NatsTestServer> {
   };
 }
 
-async function spawnServer(port: number, storeDir: string): Promise<ChildProcess> {
+const LISTENING = /Listening for client connections on [^\s]+:(\d+)/;
+
+/**
+ * Starts nats-server and waits for ITS OWN "listening" line: a connection that succeeds
+ * proves nothing, since another test's server (or the previous process, during a restart)
+ * may answer on the port. A port it cannot bind makes it exit, which fails loudly.
+ */
+async function spawnServer(port: number, storeDir: string): Promise<{ child: ChildProcess; port: number }> {
   const child = spawn(NATS_SERVER_BINARY, ['-a', '127.0.0.1', '-p', String(port), '-js', '-sd', storeDir], {
     stdio: ['ignore', 'ignore', 'pipe'],
   });
@@ -61,24 +65,12 @@ async function spawnServer(port: number, storeDir: string): Promise<ChildProcess
   const deadline = Date.now() + READY_TIMEOUT_MS;
   while (Date.now() < deadline) {
     if (child.exitCode !== null) throw new Error(`nats-server exited with ${child.exitCode}:\n${logs.slice(-20).join('\n')}`);
-    // The port may still be held by the previous process during a restart, so "accepts
-    // a connection" alone is not enough: the child must also still be alive.
-    if ((await acceptsConnections(port)) && child.exitCode === null) return child;
+    const bound = logs.map((line) => LISTENING.exec(line)).find(Boolean);
+    if (bound && logs.some((line) => line.includes('Server is ready'))) return { child, port: Number(bound[1]) };
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
   child.kill('SIGKILL');
-  throw new Error(`nats-server not accepting connections on ${port} after ${READY_TIMEOUT_MS} ms:\n${logs.slice(-20).join('\n')}`);
-}
-
-function acceptsConnections(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = tcpConnect({ host: '127.0.0.1', port });
-    socket.once('connect', () => {
-      socket.destroy();
-      resolve(true);
-    });
-    socket.once('error', () => resolve(false));
-  });
+  throw new Error(`nats-server not ready after ${READY_TIMEOUT_MS} ms:\n${logs.slice(-20).join('\n')}`);
 }
 
 function stopProcess(child: ChildProcess, signal: NodeJS.Signals): Promise<void> {

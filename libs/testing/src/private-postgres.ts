@@ -40,8 +40,8 @@ export async function startPrivatePostgres(settings: Record<string, string> = {}
     stdio: 'ignore',
     ...(owner ?? {}),
   });
-  const port = await freePort();
-  const url = `postgresql://postgres@127.0.0.1:${port}/postgres`;
+  let port = await freePort();
+  const urlOf = (p: number) => `postgresql://postgres@127.0.0.1:${p}/postgres`;
   const start = async () => {
     const options = { listen_addresses: '127.0.0.1', unix_socket_directories: join(dataDir, '..'), fsync: 'on', max_connections: '200', ...settings };
     const child = spawn(join(bin, 'postgres'), ['-D', dataDir, '-p', String(port), ...Object.entries(options).flatMap(([name, value]) => ['-c', `${name}=${value}`])], {
@@ -50,10 +50,23 @@ export async function startPrivatePostgres(settings: Record<string, string> = {}
     });
     const logs: string[] = [];
     child.stderr?.on('data', (chunk: Buffer) => logs.push(chunk.toString('utf8')));
-    await waitUntilAccepting(url, child, logs);
+    await waitUntilAccepting(urlOf(port), child, logs);
     return child;
   };
-  let child = await start();
+  // A port found free can be taken before Postgres binds it: then it exits, and the first
+  // start tries another port (a restart must keep its port, so it does not).
+  const firstStart = async (): Promise<ChildProcess> => {
+    for (let tries = 1; ; tries++) {
+      try {
+        return await start();
+      } catch (error) {
+        if (tries === 3) throw error;
+        port = await freePort();
+      }
+    }
+  };
+  let child = await firstStart();
+  const url = urlOf(port);
   return {
     url,
     port,
@@ -85,6 +98,12 @@ async function waitUntilAccepting(url: string, child: ChildProcess, logs: string
   const deadline = Date.now() + READY_TIMEOUT_MS;
   while (Date.now() < deadline) {
     if (child.exitCode !== null) throw new Error(`postgres exited with ${child.exitCode}:\n${logs.join('').slice(-2000)}`);
+    // Another test's server may hold the port for an instant: only OUR child saying it is
+    // ready proves that what answers there is ours.
+    if (!logs.join('').includes('ready to accept connections')) {
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      continue;
+    }
     const client = new Client({ connectionString: url });
     try {
       await client.connect();
