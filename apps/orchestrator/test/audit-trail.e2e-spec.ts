@@ -4,14 +4,14 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Client } from 'pg';
-import { createTestDatabase, type Platform, repoRoot, startPlatform, type TestDatabase } from '@atelier/testing';
+import { AtelierStack, repoRoot, STACK_ADMIN_KEY } from '@atelier/testing';
 
 // The audit trail end to end: the built services as OS processes, connected to Postgres as
 // the restricted application role; a full task run's trail read through the API and the
 // `atelier` CLI; tenants kept apart; and tampering, done as a superuser behind the
 // database's back, found by the server's verify and by the CLI offline from an export.
 
-const BOOTSTRAP_KEY = 'bootstrap-admin-key-for-audit-e2e-0123456789';
+const BOOTSTRAP_KEY = STACK_ADMIN_KEY;
 const TRACE_ID = '0af7651916cd43dd8448eb211c80319c';
 const CLI = join(repoRoot(), 'dist', 'apps', 'cli', 'src', 'main.js');
 
@@ -32,9 +32,9 @@ interface AuditEvent {
 }
 
 describe('audit trail (end to end)', () => {
-  let db: TestDatabase;
+  let stack: AtelierStack;
+  /** One session as the table owner (a superuser here): tampering needs BEGIN ... COMMIT and temp tables on one connection. */
   let sql: Client;
-  let platform: Platform;
   let api: string;
   let workDir: string;
   const keys: Record<'acme' | 'globex' | 'acmeTasksOnly', string> = { acme: '', globex: '', acmeTasksOnly: '' };
@@ -78,24 +78,21 @@ describe('audit trail (end to end)', () => {
   }
 
   beforeAll(async () => {
-    db = await createTestDatabase();
-    sql = new Client({ connectionString: db.url });
-    await sql.connect();
     workDir = await mkdtemp(join(tmpdir(), 'atelier-audit-e2e-'));
     // The services connect as a login of the application role, never as the table owner.
-    const appUrl = await db.createAppLogin();
-    platform = await startPlatform({ databaseUrl: appUrl, bootstrapKey: BOOTSTRAP_KEY, orchestratorEnv: { AUDIT_SEAL_INTERVAL_MS: '200' } });
-    api = platform.api;
-    keys.acme = await platform.mintKey('acme', ['tasks:write', 'tasks:read', 'audit:read']);
-    keys.globex = await platform.mintKey('globex', ['tasks:write', 'tasks:read', 'audit:read']);
-    keys.acmeTasksOnly = await platform.mintKey('acme', ['tasks:read']);
+    stack = await AtelierStack.start({ servicesAsAppRole: true, orchestratorEnv: { AUDIT_SEAL_INTERVAL_MS: '200' } });
+    sql = new Client({ connectionString: stack.db.url });
+    await sql.connect();
+    api = stack.api;
+    keys.acme = await stack.mintKey('acme', ['tasks:write', 'tasks:read', 'audit:read']);
+    keys.globex = await stack.mintKey('globex', ['tasks:write', 'tasks:read', 'audit:read']);
+    keys.acmeTasksOnly = await stack.mintKey('acme', ['tasks:read']);
     acmeTenantId = (await sql.query(`SELECT id FROM tenants WHERE name = 'acme'`)).rows[0].id;
   }, 90_000);
 
   afterAll(async () => {
-    await platform?.stop();
     await sql?.end();
-    await db?.drop();
+    await stack?.stop();
     if (workDir) await rm(workDir, { recursive: true, force: true });
   });
 

@@ -17,6 +17,8 @@ export interface AtelierStackOptions {
   simulatorEnv?: Record<string, string>;
   /** Postgres server to create the database on (default: TEST_DATABASE_URL / the local one). */
   postgresServer?: string;
+  /** Services connect as a login of the restricted application role (`atelier_app`), as in production; `sql` stays the owner. */
+  servicesAsAppRole?: boolean;
 }
 
 export type AgentApp = 'research-agent' | 'writer-agent';
@@ -39,6 +41,8 @@ export class AtelierStack {
     readonly nats: NatsTestServer,
     readonly simulator: LlmSimulatorProcess,
     private readonly options: AtelierStackOptions,
+    /** What the services connect with: the owner's URL, or an application-role login's. */
+    private readonly servicesDatabaseUrl: string,
   ) {}
 
   static async start(options: AtelierStackOptions = {}): Promise<AtelierStack> {
@@ -50,7 +54,13 @@ export class AtelierStack {
     // A pool, not one client: a test that restarts Postgres must not lose its own connection for good.
     const sql = new Pool({ connectionString: db.url, max: 2 });
     sql.on('error', () => undefined);
-    const stack = new AtelierStack(db, sql, nats, simulator, options);
+    const servicesDatabaseUrl = options.servicesAsAppRole
+      ? await db.createAppLogin().catch(async (error: unknown) => {
+          await Promise.all([sql.end(), simulator.stop(), nats.stop(), db.drop()]);
+          throw error;
+        })
+      : db.url;
+    const stack = new AtelierStack(db, sql, nats, simulator, options, servicesDatabaseUrl);
     try {
       for (let n = 0; n < (options.orchestrators ?? 1); n++) await stack.startOrchestrator();
       const agents: AgentApp[] = [
@@ -72,7 +82,7 @@ export class AtelierStack {
   }
 
   private get commonEnv(): Record<string, string> {
-    return { DATABASE_URL: this.db.url, NATS_URL: this.nats.url, SHUTDOWN_GRACE_MS: '2000', DATABASE_POOL_MAX: '4', ...this.options.env };
+    return { DATABASE_URL: this.servicesDatabaseUrl, NATS_URL: this.nats.url, SHUTDOWN_GRACE_MS: '2000', DATABASE_POOL_MAX: '4', ...this.options.env };
   }
 
   async startOrchestrator(extraEnv: Record<string, string> = {}): Promise<ServiceProcess> {

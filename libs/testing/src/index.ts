@@ -5,7 +5,6 @@ export * from './service-process';
 export * from './llm-simulator';
 export * from './nats-server';
 export * from './otlp-receiver';
-export * from './platform';
 
 export * from './private-postgres';
 export * from './atelier-stack';
