@@ -118,6 +118,17 @@ describe('workflows (end to end)', () => {
       { key: 'review.1', n: 2 },
       { key: 'review.2', n: 2 },
     ]);
+    // The findings are the calls' cached shared context: round 1 writes the cache, round 2
+    // (same system prompts, same findings) reads it instead of paying full input price.
+    const caching = await stack.rows(
+      `SELECT s.key, bool_and(c.cache_creation_input_tokens > 0) AS wrote, bool_and(c.cache_read_input_tokens > 0) AS read
+         FROM llm_calls c JOIN steps s ON s.id = c.step_id WHERE c.task_id = $1 AND s.key LIKE 'review.%' GROUP BY s.key ORDER BY s.key`,
+      [id],
+    );
+    expect(caching).toEqual([
+      { key: 'review.1', wrote: true, read: false },
+      { key: 'review.2', wrote: false, read: true },
+    ]);
   }, 60_000);
 
   it('answers the same task for the same Idempotency-Key and body, 422 for another body, and writes nothing more', async () => {

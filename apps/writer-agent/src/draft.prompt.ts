@@ -7,8 +7,9 @@ Structure: "# <title>", then "## Summary", then one section per findings block t
 keeps each key point and its reference id such as [F-1a2b3c4d], then "## Conclusion".
 Do not invent facts that are not in the findings.`;
 
-export function draftPrompt(goal: string, findings: readonly string[], unanswered: readonly string[] = []): string {
+/** The step's own turn; the findings travel as the shared context (findings-context.ts). */
+export function draftPrompt(goal: string, unanswered: readonly string[] = []): string {
   // Questions whose research failed: the report should say what it could not cover, not paper over it.
   const gaps = unanswered.length > 0 ? `\n\nThese questions could not be researched; say so in the summary:\n${unanswered.map((question) => `- ${question}`).join('\n')}` : '';
-  return `Goal: ${goal}\n\nFindings:\n\n${findings.join('\n\n---\n\n')}${gaps}`;
+  return `Goal: ${goal}${gaps}`;
 }

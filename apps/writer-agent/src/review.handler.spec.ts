@@ -16,6 +16,11 @@ describe('writer.review handler', () => {
     const step = stepReplying('{"approved": false, "comments": ["Cite a finding."]}', '# Revised\n');
     await expect(review(step)).resolves.toMatchObject({ approved: false, comments: ['Cite a finding.'], document: '# Revised', revised: true, round: 1 });
     expect(step.requests.map(({ system }) => (/technical writer/.test(system) ? 'revise' : /reviewer/.test(system) ? 'review' : '?'))).toEqual(['review', 'revise']);
+    // The findings go once per call as the cacheable shared context, not inside the prompt.
+    for (const request of step.requests) {
+      expect(request.context).toBe(`Findings:\n\n${input.findings[0]}`);
+      expect(request.prompt).not.toContain('[F-0a1b2c3d]');
+    }
   });
 
   it('fails a verdict that is not the JSON asked for, and an empty revision, as INVALID_OUTPUT, retryable', async () => {

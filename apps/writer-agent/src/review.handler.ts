@@ -1,5 +1,6 @@
 import { parseModelJson, StepFailure, type StepHandler } from '@atelier/agent-runtime';
 import { z } from 'zod';
+import { findingsContext } from './findings-context';
 import { REVIEW_SYSTEM_PROMPT, reviewPrompt, REVISE_SYSTEM_PROMPT, revisePrompt } from './review.prompt';
 
 const ReviewInput = z.object({
@@ -20,13 +21,14 @@ export const review: StepHandler = async (step) => {
   const input = ReviewInput.safeParse(step.input);
   if (!input.success) throw new StepFailure('HANDLER_ERROR', 'writer.review input needs a goal, findings and a document', false);
   const { goal, findings, document, round } = input.data;
-  const critique = await step.complete({ system: REVIEW_SYSTEM_PROMPT, prompt: reviewPrompt(goal, findings, document) });
+  const context = findingsContext(findings);
+  const critique = await step.complete({ system: REVIEW_SYSTEM_PROMPT, context, prompt: reviewPrompt(goal, document) });
   const verdict = ReviewVerdict.safeParse(parseModelJson(critique.text));
   if (!verdict.success) throw new StepFailure('INVALID_OUTPUT', 'The review is not the JSON verdict asked for.', true);
   const { approved, comments } = verdict.data;
   if (approved) return { approved, comments, document, revised: false, round: round ?? 1 };
 
-  const revision = await step.complete({ system: REVISE_SYSTEM_PROMPT, prompt: revisePrompt(goal, findings, document, comments) });
+  const revision = await step.complete({ system: REVISE_SYSTEM_PROMPT, context, prompt: revisePrompt(goal, document, comments) });
   const revised = revision.text.trim();
   if (!revised) throw new StepFailure('INVALID_OUTPUT', 'The model returned an empty revision.', true);
   return { approved, comments, document: revised, revised: true, round: round ?? 1, truncated: revision.stopReason === 'max_tokens' };

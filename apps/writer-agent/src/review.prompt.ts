@@ -12,10 +12,12 @@ Address every reviewer comment. Keep the structure: "# <title>", "## Summary", o
 findings block with its key points and reference ids such as [F-1a2b3c4d], "## Conclusion".
 Use only the research findings you are given. Answer with the full revised report only.`;
 
-export function reviewPrompt(goal: string, findings: readonly string[], document: string): string {
-  return `Goal: ${goal}\n\nFindings:\n\n${findings.join('\n\n---\n\n')}\n\nDraft:\n\n${document}`;
+// The findings travel as the shared context of both calls (findings-context.ts).
+
+export function reviewPrompt(goal: string, document: string): string {
+  return `Goal: ${goal}\n\nDraft:\n\n${document}`;
 }
 
-export function revisePrompt(goal: string, findings: readonly string[], document: string, comments: readonly string[]): string {
-  return `Goal: ${goal}\n\nReviewer comments:\n${comments.map((comment) => `- ${comment}`).join('\n')}\n\nCurrent draft:\n\n${document}\n\nFindings:\n\n${findings.join('\n\n---\n\n')}`;
+export function revisePrompt(goal: string, document: string, comments: readonly string[]): string {
+  return `Goal: ${goal}\n\nReviewer comments:\n${comments.map((comment) => `- ${comment}`).join('\n')}\n\nCurrent draft:\n\n${document}`;
 }

@@ -9,7 +9,7 @@ const silent = () => undefined;
  * use the simulator through the real SDK. `requests` records every model call made.
  */
 export function scriptedStep(kind: StepKind, input: Record<string, unknown>, replies: string[]) {
-  const requests: { system: string; prompt: string }[] = [];
+  const requests: { system: string; context?: string; prompt: string }[] = [];
   const pending = [...replies];
   return {
     agent: kind.split('.')[0] as AgentName,
@@ -23,8 +23,8 @@ export function scriptedStep(kind: StepKind, input: Record<string, unknown>, rep
     // A logger that drops everything (typed loosely: this library may not import agent-runtime's types).
     logger: { trace: silent, debug: silent, info: silent, warn: silent, error: silent, fatal: silent } as never,
     requests,
-    complete: async (request: { system: string; prompt: string }) => {
-      requests.push({ system: request.system, prompt: request.prompt });
+    complete: async (request: { system: string; context?: string; prompt: string }) => {
+      requests.push({ ...request });
       return { text: pending.shift() ?? '', model: 'claude-haiku-5-5', stopReason: 'end_turn' as string | null };
     },
   };
