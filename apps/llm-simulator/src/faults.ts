@@ -1,6 +1,6 @@
 import { ApiError, invalidRequest } from './api-error';
 
-export const FAULT_KINDS = ['429', '529', '500', 'hang', 'reset', 'stream-cut'] as const;
+export const FAULT_KINDS = ['400', '429', '529', '500', 'hang', 'reset', 'stream-cut'] as const;
 export type FaultKind = (typeof FAULT_KINDS)[number];
 
 export function isFaultKind(value: string): value is FaultKind {
@@ -88,6 +88,8 @@ export function chooseFault(candidates: {
 /** The API error a status fault answers with; undefined for faults that break the connection instead. */
 export function errorForFault(kind: FaultKind): ApiError | undefined {
   switch (kind) {
+    case '400':
+      return new ApiError(400, 'invalid_request_error', 'messages: the request was refused (simulated).');
     case '429':
       return new ApiError(429, 'rate_limit_error', 'This request would exceed the rate limit for your organization (simulated).');
     case '529':

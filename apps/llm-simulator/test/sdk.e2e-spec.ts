@@ -163,6 +163,12 @@ describe('llm-simulator through @anthropic-ai/sdk', () => {
     expect((error as RateLimitError).error).toMatchObject({ error: { type: 'rate_limit_error' } });
   });
 
+  it('raises BadRequestError for a 400 fault', async () => {
+    const refused = await client.messages.create(params('q'), { headers: { 'x-sim-fault': '400' } }).catch((caught: unknown) => caught);
+    expect(refused).toBeInstanceOf(BadRequestError);
+    expect((refused as BadRequestError).error).toMatchObject({ error: { type: 'invalid_request_error' } });
+  });
+
   it('raises OverloadedError (an InternalServerError) for 529 and InternalServerError for 500', async () => {
     const overloaded = await client.messages.create(params('q'), { headers: { 'x-sim-fault': '529' } }).catch((caught: unknown) => caught);
     expect(overloaded).toBeInstanceOf(OverloadedError);

@@ -1,5 +1,6 @@
-import { CommonEnv, ConfigError, env, loadConfig } from '@atelier/contracts';
-import { loadModelRoutes, loadPricing, type ModelRoutes, type Pricing } from '@atelier/llm';
+import { CommonEnv, ConfigError, env, loadConfig, STEP_KINDS } from '@atelier/contracts';
+import { loadModelRoutes, loadPricing, type ModelRoutes, type Pricing, withStepCallPolicies } from '@atelier/llm';
+import { llmPolicyEnv, llmPolicyFromEnv, type LlmPolicySettings } from '@atelier/resilience';
 import { z } from 'zod';
 
 export const AgentEnv = CommonEnv.extend({
@@ -9,6 +10,7 @@ export const AgentEnv = CommonEnv.extend({
   ANTHROPIC_BASE_URL: env.url(['http', 'https']).optional(),
   /** `anthropic` needs ANTHROPIC_API_KEY; `simulator` talks to apps/llm-simulator. Default: by whether a key is set. */
   LLM_MODE: z.enum(['anthropic', 'simulator']).optional(),
+  /** The longest one attempt of a model call may take (the SDK's timeout); each step kind's own limit is at most this. */
   LLM_TIMEOUT_MS: env.positiveInt(120_000, 3_600_000),
   LLM_PRICING_OVERRIDES: z.string().optional(),
   /** JSON: step kind → {model?, maxTokens?} on top of the default routes. */
@@ -26,6 +28,8 @@ export const AgentEnv = CommonEnv.extend({
   STEP_MAX_ATTEMPTS: env.intRange(5, 1, 100),
   /** Delay before the next attempt after a retryable failure, by attempt; the last one repeats. */
   STEP_RETRY_BACKOFF_MS: env.delayList([1_000, 5_000, 15_000, 30_000]),
+  // Retry, circuit breaker, bulkhead, time budget and per-kind fallbacks of model calls (libs/resilience).
+  ...llmPolicyEnv(STEP_KINDS),
 });
 export type AgentConfigInput = z.infer<typeof AgentEnv>;
 
@@ -37,6 +41,8 @@ export interface AgentConfig extends AgentConfigInput {
   pricing: Pricing;
   /** Model and max_tokens per step kind with LLM_ROUTES applied (validated at boot). */
   routes: ModelRoutes;
+  /** How model calls are retried, timed, limited and fallen back, per step kind (validated at boot). */
+  llmPolicy: LlmPolicySettings;
 }
 
 const SIMULATOR_URL = 'http://127.0.0.1:8090';
@@ -56,9 +62,11 @@ export function loadAgentConfig(source: NodeJS.ProcessEnv = process.env): AgentC
   );
   let pricing: Pricing;
   let routes: ModelRoutes;
+  let llmPolicy: LlmPolicySettings;
   try {
     pricing = loadPricing(config.LLM_PRICING_OVERRIDES);
     routes = loadModelRoutes(pricing, config.LLM_ROUTES);
+    llmPolicy = withStepCallPolicies(llmPolicyFromEnv(config, config.LLM_TIMEOUT_MS), pricing, config.LLM_TIMEOUT_MS);
   } catch (error) {
     throw new ConfigError([(error as Error).message]);
   }
@@ -70,5 +78,8 @@ export function loadAgentConfig(source: NodeJS.ProcessEnv = process.env): AgentC
     SPEND_RESERVATION_TTL_MS: config.SPEND_RESERVATION_TTL_MS ?? config.LLM_TIMEOUT_MS + RESERVATION_TTL_MARGIN_MS,
     pricing,
     routes,
+    // Unless set, as many model calls may run at once as steps do: the bulkhead then
+    // only bites where an operator chose a lower number than AGENT_CONCURRENCY.
+    llmPolicy: source.LLM_MAX_CONCURRENT_CALLS === undefined ? { ...llmPolicy, bulkhead: { ...llmPolicy.bulkhead, maxConcurrent: config.AGENT_CONCURRENCY } } : llmPolicy,
   };
 }

@@ -3,6 +3,7 @@ import { agentConsumer, agentStream, STREAMS } from '@atelier/contracts';
 import { JetStreamClient, MessagingModule, natsConnectionFromEnv } from '@atelier/messaging';
 import { ObservabilityModule } from '@atelier/observability';
 import { PersistenceModule, PrismaService, SpendLedger } from '@atelier/persistence';
+import { ResilienceModule } from '@atelier/resilience';
 import type { AgentConfig } from './agent-config';
 import type { AgentDefinition } from './agent-definition';
 import { LlmClient } from './llm-client';
@@ -29,6 +30,7 @@ export class AgentRuntimeModule {
           readiness: [PrismaService, JetStreamClient, StepConsumer],
         }),
         PersistenceModule.forRoot({ connectionString: config.DATABASE_URL, poolMax: config.DATABASE_POOL_MAX, auditCapture: config.AUDIT_CAPTURE }),
+        ResilienceModule.forRoot(config.llmPolicy),
         MessagingModule.forRoot({
           ...natsConnectionFromEnv(config, `${definition.agent}-agent`),
           // Idempotent: an agent can start before the orchestrator and still find its queue.

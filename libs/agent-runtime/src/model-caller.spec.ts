@@ -1,9 +1,10 @@
 import { randomUUID } from 'node:crypto';
 import Decimal from 'decimal.js';
 import { Registry } from 'prom-client';
-import { LlmCallError, promptTokensUpperBound, UnknownModelError } from '@atelier/llm';
+import { promptTokensUpperBound, UnknownModelError } from '@atelier/llm';
 import { createLogger, metricsCatalog } from '@atelier/observability';
 import { AuditContentCapture, createPrismaClient, type PrismaService, SpendLedger } from '@atelier/persistence';
+import { CircuitBreakerRegistry, LlmCallPolicy } from '@atelier/resilience';
 import { createTestDatabase, type LlmSimulatorProcess, startLlmSimulator, type TestDatabase } from '@atelier/testing';
 import { type AgentConfig, loadAgentConfig } from './agent-config';
 import { LlmClient } from './llm-client';
@@ -11,22 +12,33 @@ import { attemptIdFor, ModelCaller, type ModelCallScope } from './model-caller';
 import { StepFailure } from './step-handler';
 
 // One model call's path against real Postgres and the simulator through the real SDK:
-// what is reserved, what is billed, and what the ledger says, for every way a call ends.
+// what is reserved, what is billed, and what the ledger says, for every way a call ends,
+// with the call policy (retry, fallback, breaker, timeout) around every attempt.
 describe(ModelCaller.name, () => {
   let db: TestDatabase;
   let prisma: PrismaService;
   let simulator: LlmSimulatorProcess;
   let config: AgentConfig;
   let caller: ModelCaller;
+  const breakerRegistries: CircuitBreakerRegistry[] = [];
+
+  function modelCaller(agentConfig: AgentConfig): ModelCaller {
+    const breakers = new CircuitBreakerRegistry(agentConfig.llmPolicy.breaker);
+    breakerRegistries.push(breakers);
+    const policy = new LlmCallPolicy({ bulkhead: agentConfig.llmPolicy.bulkhead, breakers });
+    const logger = createLogger({ service: 'test', level: 'silent' });
+    return new ModelCaller({ agent: 'research', handlers: {} }, agentConfig, new LlmClient(agentConfig), new SpendLedger(prisma.pool), prisma, new AuditContentCapture('redacted'), logger, metricsCatalog(new Registry()), policy, agentConfig.llmPolicy);
+  }
 
   beforeAll(async () => {
     [db, simulator] = await Promise.all([createTestDatabase('atelier_model_caller'), startLlmSimulator()]);
     prisma = createPrismaClient({ connectionString: db.url, poolMax: 4 });
-    config = loadAgentConfig({ DATABASE_URL: db.url, LLM_MODE: 'simulator', ANTHROPIC_BASE_URL: simulator.url, LLM_TIMEOUT_MS: '1000', LLM_RESPONSE_CACHE_TTL_SECONDS: '0' });
-    caller = new ModelCaller({ agent: 'research', handlers: {} }, config, new LlmClient(config), new SpendLedger(prisma.pool), prisma, new AuditContentCapture('redacted'), createLogger({ service: 'test', level: 'silent' }), metricsCatalog(new Registry()));
+    config = loadAgentConfig({ DATABASE_URL: db.url, LLM_MODE: 'simulator', ANTHROPIC_BASE_URL: simulator.url, LLM_TIMEOUT_MS: '1000', LLM_RETRY_MAX_ATTEMPTS: '2', LLM_RESPONSE_CACHE_TTL_SECONDS: '0' });
+    caller = modelCaller(config);
   });
 
   afterAll(async () => {
+    breakerRegistries.forEach((breakers) => breakers.dispose());
     await prisma?.$disconnect();
     await Promise.all([simulator?.stop(), db?.drop()]);
   });
@@ -52,8 +64,9 @@ describe(ModelCaller.name, () => {
 
   it('reserves the worst case of the counted prompt, bills the actual cost and releases the rest', async () => {
     const scope = await scopeWithBudget();
-    const reply = await caller.call(scope, request(), new AbortController().signal);
+    const { reply, summary } = await caller.call(scope, request(), new AbortController().signal);
     expect(reply.text).toContain('## Findings');
+    expect(summary).toMatchObject({ model: 'claude-sonnet-5-5', fellBack: false, attempts: 1 });
     const { reservation, call, spent, reserved } = await ledgerOf(scope);
     expect(call).toMatchObject({ attemptId: attemptIdFor(scope, 1), outcome: 'SUCCESS', model: 'claude-sonnet-5-5' });
     expect(reservation.attemptId).toBe(`${scope.id.stepId}:1:1:1`);
@@ -77,28 +90,67 @@ describe(ModelCaller.name, () => {
     expect(bound).toBeGreaterThan(call!.inputTokens + call!.cacheCreationInputTokens + call!.cacheReadInputTokens);
   });
 
-  it('records an answered error at 0 and releases its hold', async () => {
+  const callsOf = (scope: ModelCallScope) => prisma.llmCall.findMany({ where: { stepId: scope.id.stepId }, orderBy: { attemptId: 'asc' } });
+  const reservationsOf = (scope: ModelCallScope) => prisma.spendReservation.findMany({ where: { stepId: scope.id.stepId }, orderBy: { attemptId: 'asc' } });
+
+  it('moves to the fallback model on a 529: the refused attempt is recorded at 0 and released, the fallback billed', async () => {
     const scope = await scopeWithBudget();
-    await expect(caller.call(scope, request('Goal: x [[sim:fault=529]]'), new AbortController().signal)).rejects.toThrow(LlmCallError);
-    const { reservation, call, spent, reserved } = await ledgerOf(scope);
-    expect(call).toMatchObject({ outcome: 'ERROR', errorType: 'overloaded', requestId: expect.stringMatching(/^req_/) });
-    expect(call!.costUsd.toFixed()).toBe('0');
-    expect(reservation.state).toBe('RELEASED');
-    expect({ spent, reserved }).toEqual({ spent: '0', reserved: '0' });
+    const marker = randomUUID();
+    // count_tokens takes the first scripted fault (then reserves on the byte-based bound), the call the second.
+    await fetch(`${simulator.url}/_sim/faults`, { method: 'POST', body: JSON.stringify({ fault: '529', count: 2, match: marker }) });
+    const { summary } = await caller.call(scope, request(`Goal: ${marker}`), new AbortController().signal);
+    expect(summary).toMatchObject({ model: 'claude-haiku-5-5', fellBack: true, attempts: 2 });
+    expect(summary.options?.map((option) => [option.model, option.outcome])).toEqual([
+      ['claude-sonnet-5-5', 'failed'],
+      ['claude-haiku-5-5', 'served'],
+    ]);
+    const calls = await callsOf(scope);
+    expect(calls.map((call) => [call.attemptId.split(':')[3], call.model, call.outcome, call.errorType])).toEqual([
+      ['1', 'claude-sonnet-5-5', 'ERROR', 'overloaded'],
+      ['2', 'claude-haiku-5-5', 'SUCCESS', null],
+    ]);
+    expect(calls[0]).toMatchObject({ requestId: expect.stringMatching(/^req_/) });
+    expect(calls[0]!.costUsd.toFixed()).toBe('0');
+    expect((await reservationsOf(scope)).map((reservation) => reservation.state)).toEqual(['RELEASED', 'SETTLED']);
+    const { spent, reserved } = await ledgerOf(scope);
+    expect({ spent, reserved }).toEqual({ spent: calls[1]!.costUsd.toFixed(), reserved: '0' });
   });
 
-  it('bills a call that timed out or was aborted at its reservation, as an unknown outcome', async () => {
-    for (const abort of [false, true]) {
-      const scope = await scopeWithBudget();
-      const controller = new AbortController();
-      if (abort) setTimeout(() => controller.abort(new Error('cancelled')), 200);
-      await expect(caller.call(scope, request('Goal: slow [[sim:latency=3000]]'), controller.signal)).rejects.toThrow(LlmCallError);
-      const { reservation, call, spent, reserved } = await ledgerOf(scope);
-      expect(call).toMatchObject({ outcome: 'UNKNOWN', errorType: abort ? 'aborted' : 'timeout' });
-      expect(call!.costUsd.toFixed()).toBe(reservation.amountUsd.toFixed());
-      expect(reservation.state).toBe('UNKNOWN_OUTCOME');
-      expect({ spent, reserved }).toEqual({ spent: reservation.amountUsd.toFixed(), reserved: '0' });
-    }
+  it('does not retry a request the API refuses (400), and fails the step with a readable, non-retryable reason', async () => {
+    const scope = await scopeWithBudget();
+    const failure = await caller.call(scope, request('Goal: refused [[sim:fault=400]]'), new AbortController().signal).catch((error: unknown) => error);
+    expect(failure).toBeInstanceOf(StepFailure);
+    expect(failure).toMatchObject({ code: 'LLM_ERROR', retryable: false, message: expect.stringMatching(/^The model call failed: .*HTTP 400/) });
+    expect((await callsOf(scope)).map((call) => [call.outcome, call.errorType])).toEqual([['ERROR', 'client_error']]);
+  });
+
+  it('bills an attempt that timed out at its reservation as an unknown outcome, then retries it under a new attempt id', async () => {
+    const scope = await scopeWithBudget();
+    const failure = await caller.call(scope, request('Goal: slow [[sim:latency=3000]]'), new AbortController().signal).catch((error: unknown) => error);
+    expect(failure).toMatchObject({ code: 'LLM_UNAVAILABLE', retryable: true, message: 'The model call failed: claude-sonnet-5-5 timed out; gave up after 2 attempts.' });
+    const calls = await callsOf(scope);
+    expect(calls.map((call) => [call.attemptId.split(':')[3], call.outcome, call.errorType])).toEqual([
+      ['1', 'UNKNOWN', 'timeout'],
+      ['2', 'UNKNOWN', 'timeout'],
+    ]);
+    const reservations = await reservationsOf(scope);
+    expect(reservations.map((reservation) => reservation.state)).toEqual(['UNKNOWN_OUTCOME', 'UNKNOWN_OUTCOME']);
+    calls.forEach((call, index) => expect(call.costUsd.toFixed()).toBe(reservations[index]!.amountUsd.toFixed()));
+    const { spent, reserved } = await ledgerOf(scope);
+    expect({ spent, reserved }).toEqual({ spent: Decimal.sum(...calls.map((call) => call.costUsd)).toFixed(), reserved: '0' });
+  });
+
+  it('bills an aborted call at its reservation and hands the caller its own reason, without retrying', async () => {
+    const scope = await scopeWithBudget();
+    const controller = new AbortController();
+    const cancelled = new Error('cancelled');
+    setTimeout(() => controller.abort(cancelled), 200);
+    await expect(caller.call(scope, request('Goal: slow [[sim:latency=3000]]'), controller.signal)).rejects.toBe(cancelled);
+    const calls = await callsOf(scope);
+    expect(calls.map((call) => [call.outcome, call.errorType])).toEqual([['UNKNOWN', 'aborted']]);
+    const { reservation, spent } = await ledgerOf(scope);
+    expect(reservation.state).toBe('UNKNOWN_OUTCOME');
+    expect(spent).toBe(reservation.amountUsd.toFixed());
   });
 
   it('refuses a call its budget cannot cover before sending it: BUDGET_EXCEEDED, not retryable, audited', async () => {
@@ -115,8 +167,7 @@ describe(ModelCaller.name, () => {
   });
 
   it('answers a repeated request from the response cache, except on a redelivery, whose fresh answer replaces it', async () => {
-    const cachingConfig = loadAgentConfig({ DATABASE_URL: db.url, LLM_MODE: 'simulator', ANTHROPIC_BASE_URL: simulator.url, LLM_RESPONSE_CACHE_TTL_SECONDS: '600' });
-    const caching = new ModelCaller({ agent: 'research', handlers: {} }, cachingConfig, new LlmClient(cachingConfig), new SpendLedger(prisma.pool), prisma, new AuditContentCapture('redacted'), createLogger({ service: 'test', level: 'silent' }), metricsCatalog(new Registry()));
+    const caching = modelCaller(loadAgentConfig({ DATABASE_URL: db.url, LLM_MODE: 'simulator', ANTHROPIC_BASE_URL: simulator.url, LLM_RESPONSE_CACHE_TTL_SECONDS: '600' }));
     const scope = await scopeWithBudget();
     const same = request();
     await caching.call(scope, same, new AbortController().signal);
@@ -133,12 +184,11 @@ describe(ModelCaller.name, () => {
     ]);
   });
 
-  it('refuses an unpriced model before anything is held or sent, and lets a policy run a second try under its own attempt id', async () => {
+  it('refuses an unpriced model before anything is held or sent, and does not retry it', async () => {
     const scope = await scopeWithBudget();
-    const prepared = caller.prepare(scope, request());
-    await expect(caller.attempt(prepared, { model: 'claude-sonnet-9', attemptId: attemptIdFor(scope, 1) }, new AbortController().signal)).rejects.toThrow(UnknownModelError);
+    const before = await stats();
+    await expect(caller.call(scope, { ...request(), model: 'claude-sonnet-9' }, new AbortController().signal)).rejects.toThrow(UnknownModelError);
     expect(await prisma.spendReservation.count({ where: { stepId: scope.id.stepId } })).toBe(0);
-    await caller.attempt(prepared, { model: 'claude-haiku-5-5', attemptId: attemptIdFor(scope, 2) }, new AbortController().signal);
-    expect(await prisma.llmCall.findUnique({ where: { attemptId: `${scope.id.stepId}:1:1:2` } })).toMatchObject({ model: 'claude-haiku-5-5', outcome: 'SUCCESS' });
+    expect((await stats()).messages).toBe(before.messages);
   });
 });

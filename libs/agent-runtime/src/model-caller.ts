@@ -1,8 +1,18 @@
 import { Inject, Injectable } from '@nestjs/common';
 import type { StepKind } from '@atelier/contracts';
-import { LlmCallError, promptTokensUpperBound, type PromptRequest, responseCacheKey } from '@atelier/llm';
-import { LOGGER, type Logger, METRICS_CATALOG, type MetricsCatalog } from '@atelier/observability';
+import { type Completion, LlmCallError, promptTokensUpperBound, type PromptRequest, responseCacheKey } from '@atelier/llm';
+import { LOGGER, type Logger, METRICS_CATALOG, type MetricsCatalog, observeLlmAttempt, withLlmSpan } from '@atelier/observability';
 import { type Actor, appendAudit, AuditContentCapture, describeDenial, PrismaService, type Settlement, type SettleResult, SpendLedger } from '@atelier/persistence';
+import {
+  CallCancelledError,
+  InjectLlmPolicySettings,
+  LlmCallPolicy,
+  type LlmCallOutcome,
+  type LlmPolicySettings,
+  ModelCallFailedError,
+  type ModelOptionRecord,
+  resolveCallPolicy,
+} from '@atelier/resilience';
 import type { AgentConfig } from './agent-config';
 import type { AgentDefinition } from './agent-definition';
 import { LlmClient } from './llm-client';
@@ -20,6 +30,23 @@ export interface ModelCallScope {
   readonly callIndex: number;
 }
 
+/** What a step's metadata keeps of one model call: which model served, and why others did not. */
+export interface ModelCallSummary {
+  readonly callIndex: number;
+  readonly model: string;
+  /** Answered from the response cache: no attempt was made. */
+  readonly cached?: boolean;
+  /** Served by a model after the routed one (the routed one was overloaded or its breaker open). */
+  readonly fellBack?: boolean;
+  readonly attempts?: number;
+  readonly options?: readonly ModelOptionRecord[];
+}
+
+export interface ModelCallResult {
+  readonly reply: LlmReply;
+  readonly summary: ModelCallSummary;
+}
+
 /** A handler's request with its route applied: what every attempt of the call sends (bar the model). */
 export interface PreparedCall {
   readonly scope: ModelCallScope;
@@ -35,10 +62,11 @@ export function attemptIdFor(scope: ModelCallScope, tryNumber: number): string {
 const SETTLE_RETRY_DELAYS_MS = [100, 400, 1_600];
 
 /**
- * The path of one model call a handler asks for: the response cache, then one attempt
- * (count tokens → reserve the worst case against every budget → call → settle with the
- * ledger row and its audit event). `attempt` is public so retry, fallback and breaker
- * policies can wrap it and call it once per try.
+ * The path of one model call a handler asks for: the response cache, then the call
+ * policy (bulkhead → fallback over the kind's models → retry → breaker → timeout, see
+ * @atelier/resilience) around each attempt, and each attempt is: count tokens → reserve
+ * the worst case against every budget → call → settle with the ledger row and its audit
+ * event. Every attempt is in the ledger under its own id, whatever happened to it.
  */
 @Injectable()
 export class ModelCaller {
@@ -53,18 +81,45 @@ export class ModelCaller {
     private readonly audit: AuditContentCapture,
     @Inject(LOGGER) private readonly logger: Logger,
     @Inject(METRICS_CATALOG) private readonly metrics: MetricsCatalog,
+    private readonly policy: LlmCallPolicy,
+    @InjectLlmPolicySettings() private readonly policySettings: LlmPolicySettings,
   ) {
     this.actor = `service:${definition.agent}-agent`;
   }
 
-  async call(scope: ModelCallScope, request: LlmRequest, signal: AbortSignal): Promise<LlmReply> {
+  /**
+   * The handler's model call, start to finish. A budget refusal fails with
+   * BUDGET_EXCEEDED (never retried); a call every model of the chain failed fails with
+   * the policy's readable reason (LLM_UNAVAILABLE when a later delivery may succeed,
+   * LLM_ERROR when the request itself was refused); the caller's abort comes out as
+   * the signal's reason.
+   */
+  async call(scope: ModelCallScope, request: LlmRequest, signal: AbortSignal): Promise<ModelCallResult> {
     const prepared = this.prepare(scope, request);
     // Answers are cached before the handler judges them: a redelivered step (its last
     // delivery failed, perhaps on that very answer) asks afresh, and its answer replaces
     // the cached one.
     const cached = scope.attempt === 1 ? await this.fromResponseCache(prepared) : undefined;
-    if (cached) return cached;
-    return this.attempt(prepared, { model: prepared.request.model, attemptId: attemptIdFor(scope, 1) }, signal);
+    if (cached) return { reply: cached, summary: { callIndex: scope.callIndex, model: cached.model, cached: true } };
+    let outcome: LlmCallOutcome<LlmReply>;
+    try {
+      outcome = await this.policy.execute(
+        resolveCallPolicy(this.policySettings, scope.kind, prepared.request.model),
+        (attempt) => this.attempt(prepared, { model: attempt.model, attemptId: attemptIdFor(scope, attempt.attempt), callerSignal: signal }, attempt.signal),
+        { signal },
+      );
+    } catch (error) {
+      if (error instanceof CallCancelledError && signal.aborted) throw signal.reason;
+      if (error instanceof ModelCallFailedError) {
+        throw new StepFailure(error.kind === 'client_error' ? 'LLM_ERROR' : 'LLM_UNAVAILABLE', error.message, error.retryable, { cause: error });
+      }
+      throw error;
+    }
+    if (outcome.fellBack) this.logger.warn({ model: outcome.model, options: outcome.options }, 'model call served by a fallback model');
+    return {
+      reply: outcome.value,
+      summary: { callIndex: scope.callIndex, model: outcome.model, fellBack: outcome.fellBack, attempts: outcome.attempts.length, options: outcome.options },
+    };
   }
 
   prepare(scope: ModelCallScope, request: LlmRequest): PreparedCall {
@@ -82,8 +137,12 @@ export class ModelCaller {
     };
   }
 
-  /** ONE attempt with `model`, recorded under `attemptId` whatever happens. */
-  async attempt(call: PreparedCall, options: { model: string; attemptId: string }, signal: AbortSignal): Promise<LlmReply> {
+  /**
+   * ONE attempt with `model`, recorded under `attemptId` whatever happens. `signal` is the
+   * attempt's (its time limit, the call's time budget, the caller's); `callerSignal` the
+   * caller's alone, to tell our own timeout from a cancellation in the ledger.
+   */
+  private async attempt(call: PreparedCall, options: { model: string; attemptId: string; callerSignal: AbortSignal }, signal: AbortSignal): Promise<LlmReply> {
     const { scope } = call;
     const request = { ...call.request, model: options.model };
     const { pricing } = this.config;
@@ -133,7 +192,7 @@ export class ModelCaller {
       prompt: this.audit.capture(request.prompt),
     };
     try {
-      const reply = await this.llm.gateway.complete({ ...request, signal });
+      const reply = await this.completeObserved({ ...request, signal }, scope.kind, options.callerSignal);
       await this.settle({
         attemptId: options.attemptId,
         outcome: 'success',
@@ -165,9 +224,31 @@ export class ModelCaller {
         outcome: known?.answered ? 'error' : 'unknown',
         ...(known ? { latencyMs: known.latencyMs } : {}),
         requestId: known?.requestId ?? null,
-        errorType: known?.classification.kind ?? 'unknown',
+        errorType: failureKind(error, options.callerSignal),
         auditData: asked,
       });
+      throw error;
+    }
+  }
+
+  /** One HTTP call to the provider inside a GenAI client span, with its duration, tokens and cost in the metrics. */
+  private async completeObserved(request: PromptRequest & { signal: AbortSignal }, kind: StepKind, callerSignal: AbortSignal): Promise<Completion> {
+    const started = performance.now();
+    const observe = (fields: { usage?: Completion['usage']; costUsd?: number; errorType?: string }) =>
+      observeLlmAttempt(this.metrics, { model: request.model, durationSeconds: (performance.now() - started) / 1000, ...fields });
+    try {
+      const reply = await withLlmSpan(
+        { model: request.model, maxTokens: request.maxTokens, attributes: { 'atelier.step.kind': kind } },
+        () => this.llm.gateway.complete(request),
+        {
+          response: (completion) => ({ model: completion.model, usage: completion.usage, finishReason: completion.stopReason }),
+          errorType: (error) => failureKind(error, callerSignal),
+        },
+      );
+      observe({ usage: reply.usage, costUsd: reply.costUsd.toNumber() });
+      return reply;
+    } catch (error) {
+      observe({ errorType: failureKind(error, callerSignal) });
       throw error;
     }
   }
@@ -215,4 +296,15 @@ export class ModelCaller {
       }
     }
   }
+}
+
+/**
+ * The kind of a failed attempt, as the ledger, spans and metrics name it. Our own
+ * timers abort an attempt through its signal, so the SDK reports those as aborted:
+ * unless the caller itself aborted, that was a timeout.
+ */
+function failureKind(error: unknown, callerSignal: AbortSignal): string {
+  if (!(error instanceof LlmCallError)) return 'unknown';
+  const { kind } = error.classification;
+  return kind === 'aborted' && !callerSignal.aborted ? 'timeout' : kind;
 }

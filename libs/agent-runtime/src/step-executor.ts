@@ -263,7 +263,7 @@ export class StepExecutor {
       input: step.input,
       signal,
       logger: log,
-      complete: (request) => this.models.call({ id, kind: dispatch.kind, attempt: step.attempt, callIndex: ++callIndex }, request, signal),
+      complete: async (request) => (await this.models.call({ id, kind: dispatch.kind, attempt: step.attempt, callIndex: ++callIndex }, request, signal)).reply,
     };
     return handler(context);
   }

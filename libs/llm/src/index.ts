@@ -5,3 +5,4 @@ export * from './prompt';
 export * from './response-cache-key';
 export * from './anthropic-gateway';
 export * from './keep-alive-fetch';
+export * from './step-call-policies';
