@@ -2,7 +2,7 @@ import { type DynamicModule, Module } from '@nestjs/common';
 import { APP_FILTER, APP_GUARD } from '@nestjs/core';
 import { allConsumers, STREAMS } from '@atelier/contracts';
 import { JetStreamClient, MessagingModule, natsConnectionFromEnv } from '@atelier/messaging';
-import { ObservabilityModule } from '@atelier/observability';
+import { ObservabilityModule, tracingFromEnv } from '@atelier/observability';
 import { PersistenceModule, PrismaService } from '@atelier/persistence';
 import { ApiKeysController } from './api-keys/api-keys.controller';
 import { AuditModule } from './audit/audit.module';
@@ -35,7 +35,12 @@ export class AppModule {
     return {
       module: AppModule,
       imports: [
-        ObservabilityModule.forRoot({ service: 'orchestrator', logLevel: config.LOG_LEVEL, readiness: [PrismaService, JetStreamClient] }),
+        ObservabilityModule.forRoot({
+          service: 'orchestrator',
+          logLevel: config.LOG_LEVEL,
+          readiness: [PrismaService, JetStreamClient],
+          tracing: tracingFromEnv('orchestrator', config),
+        }),
         PersistenceModule.forRoot({ connectionString: config.DATABASE_URL, poolMax: config.DATABASE_POOL_MAX, auditCapture: config.AUDIT_CAPTURE }),
         MessagingModule.forRoot({
           ...natsConnectionFromEnv(config, 'orchestrator'),

@@ -1,7 +1,7 @@
 import { type DynamicModule, Module } from '@nestjs/common';
 import { agentConsumer, agentStream, STREAMS } from '@atelier/contracts';
 import { JetStreamClient, MessagingModule, natsConnectionFromEnv } from '@atelier/messaging';
-import { ObservabilityModule } from '@atelier/observability';
+import { ObservabilityModule, tracingFromEnv } from '@atelier/observability';
 import { PersistenceModule, PrismaService, SpendLedger } from '@atelier/persistence';
 import { ResilienceModule } from '@atelier/resilience';
 import type { AgentConfig } from './agent-config';
@@ -28,6 +28,7 @@ export class AgentRuntimeModule {
           service: `${definition.agent}-agent`,
           logLevel: config.LOG_LEVEL,
           readiness: [PrismaService, JetStreamClient, StepConsumer],
+          tracing: tracingFromEnv(`${definition.agent}-agent`, config),
         }),
         PersistenceModule.forRoot({ connectionString: config.DATABASE_URL, poolMax: config.DATABASE_POOL_MAX, auditCapture: config.AUDIT_CAPTURE }),
         ResilienceModule.forRoot(config.llmPolicy),

@@ -1,17 +1,17 @@
 import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Inject, Injectable } from '@nestjs/common';
-import { agentStream, HEADERS, StepDispatchV1, type AgentName, type StepDispatch, type StepError } from '@atelier/contracts';
+import { agentStream, StepDispatchV1, type AgentName, type StepDispatch, type StepError } from '@atelier/contracts';
 import { describeRejection, type InboundMessage, JetStreamClient, publishTaskEvent, type RejectionIssue, schemaIssues } from '@atelier/messaging';
-import { crashPoint, LOGGER, type Logger, METRICS_CATALOG, type MetricsCatalog, traceFrom } from '@atelier/observability';
+import { activeTraceIds, crashPoint, LOGGER, type Logger, METRICS_CATALOG, type MetricsCatalog, withLogFields } from '@atelier/observability';
 import { isDatabaseUnavailable } from '@atelier/persistence';
 import type { AgentConfig } from './agent-config';
 import type { AgentDefinition } from './agent-definition';
-import { ModelCaller } from './model-caller';
+import { ModelCaller, type ModelCallSummary } from './model-caller';
 import { type StepContext, StepFailure } from './step-handler';
 import { toStepError } from './step-error';
 import { StepResultPublisher } from './step-result-publisher';
-import { type AttemptEnd, type ClaimedStep, type StepIdentity, StepStore } from './step-store';
+import { type AttemptEnd, type ClaimedStep, type StepIdentity, type StepMetadata, StepStore } from './step-store';
 import { TaskStopped, TaskStopWatcher } from './task-stop-watcher';
 import { AGENT_CONFIG, AGENT_DEFINITION } from './tokens';
 
@@ -74,9 +74,15 @@ export class StepExecutor {
       return;
     }
     const dispatch = parsed.data;
-    const trace = traceFrom(message.header(HEADERS.traceparent));
-    const id: StepIdentity = { taskId: dispatch.taskId, stepId: dispatch.stepId, tenantId: dispatch.tenantId, traceId: trace.traceId };
-    const log = this.logger.child({ taskId: id.taskId, stepId: id.stepId, kind: dispatch.kind, traceId: trace.traceId, spanId: trace.spanId });
+    // Every log line of the delivery, however deep (model calls, the ledger), names the step; trace and span ids come with the active span.
+    await withLogFields({ taskId: dispatch.taskId, stepId: dispatch.stepId, kind: dispatch.kind }, () => this.deliver(message, dispatch, shutdown));
+  }
+
+  private async deliver(message: InboundMessage, dispatch: StepDispatch, shutdown: AbortSignal): Promise<void> {
+    // The message's consumer span (see JetStreamClient.startConsumer) continues the task's trace.
+    const traceId = activeTraceIds()?.traceId ?? randomUUID().replaceAll('-', '');
+    const id: StepIdentity = { taskId: dispatch.taskId, stepId: dispatch.stepId, tenantId: dispatch.tenantId, traceId };
+    const log = this.logger;
     const owner = randomUUID();
 
     let claim;
@@ -93,7 +99,7 @@ export class StepExecutor {
       case 'finished':
         // A redelivery of a step that already finished: never run it again, just make
         // sure the orchestrator has heard about it.
-        await this.publishResult(dispatch, trace, claim.status === 'completed' ? 'completed' : 'failed', claim.error ?? undefined, message, log);
+        await this.publishResult(dispatch, claim.status === 'completed' ? 'completed' : 'failed', claim.error ?? undefined, message, log);
         return;
       case 'busy':
         // Another delivery holds the lease: look again soon (backing off), at the latest when the lease lapses.
@@ -106,17 +112,17 @@ export class StepExecutor {
       case 'exhausted': {
         const error: StepError = { code: 'DEAD_LETTERED', message: `The step was interrupted on every one of its ${this.config.STEP_MAX_ATTEMPTS} attempts.`, retryable: true };
         log.error({ attempts: claim.attempts }, 'step dead-lettered: every attempt was interrupted');
-        await this.endAndReport({ dispatch, id, owner, message, log }, null, { type: 'dead_lettered', error }, trace);
+        await this.endAndReport({ dispatch, id, owner, message, log }, null, { type: 'dead_lettered', error });
         return;
       }
       case 'claimed':
         if (claim.step.interruptedAttempt) log.warn({ interruptedAttempt: claim.step.interruptedAttempt }, 'taking over a step whose previous attempt was interrupted');
         publishTaskEvent(this.nats, { taskId: id.taskId, event: 'step.started', stepId: id.stepId, key: claim.step.key, kind: dispatch.kind, status: 'running', attempt: claim.step.attempt });
-        await this.run({ dispatch, id, step: claim.step, owner, message, log }, trace, shutdown);
+        await this.run({ dispatch, id, step: claim.step, owner, message, log }, shutdown);
     }
   }
 
-  private async run(attempt: Attempt, trace: ReturnType<typeof traceFrom>, shutdown: AbortSignal): Promise<void> {
+  private async run(attempt: Attempt, shutdown: AbortSignal): Promise<void> {
     const { id, step, message, log } = attempt;
     const stop = new AbortController();
     const signal = AbortSignal.any([shutdown, stop.signal]);
@@ -131,12 +137,14 @@ export class StepExecutor {
       );
     }, this.config.STEP_ACK_WAIT_MS / HEARTBEAT_DIVISOR);
     const started = performance.now();
+    // Which model served each call, and why others did not (fallbacks): kept in the step's metadata.
+    const modelCalls: ModelCallSummary[] = [];
     try {
-      const output = await this.runHandler(attempt, signal);
+      const output = await this.runHandler(attempt, signal, modelCalls);
       crashPoint('agent:after-handler');
-      await this.endAndReport(attempt, attempt.owner, { type: 'completed', output }, trace);
+      await this.endAndReport(attempt, attempt.owner, { type: 'completed', output, metadata: { modelCalls } });
     } catch (error) {
-      await this.endFailedAttempt(attempt, error, signal, shutdown, trace);
+      await this.endFailedAttempt(attempt, error, signal, shutdown, { modelCalls });
     } finally {
       this.metrics.stepDuration.observe({ agent: this.agent, kind: attempt.dispatch.kind }, (performance.now() - started) / 1000);
       clearInterval(heartbeat);
@@ -146,7 +154,7 @@ export class StepExecutor {
     }
   }
 
-  private async endFailedAttempt(attempt: Attempt, error: unknown, signal: AbortSignal, shutdown: AbortSignal, trace: ReturnType<typeof traceFrom>): Promise<void> {
+  private async endFailedAttempt(attempt: Attempt, error: unknown, signal: AbortSignal, shutdown: AbortSignal, metadata: StepMetadata): Promise<void> {
     const { message, log, step } = attempt;
     if (signal.aborted && !shutdown.aborted) {
       // Told to stop: the task is over, or another delivery owns the step now.
@@ -172,13 +180,13 @@ export class StepExecutor {
       message.nak(backoff[Math.min(step.attemptsUsed - 1, backoff.length - 1)]);
       return;
     }
-    const end: AttemptEnd = failure.retryable ? { type: 'dead_lettered', error: failure } : { type: 'failed', error: failure };
+    const end: AttemptEnd = failure.retryable ? { type: 'dead_lettered', error: failure, metadata } : { type: 'failed', error: failure, metadata };
     log.error({ err: error, code: failure.code, attempt: step.attempt }, end.type === 'dead_lettered' ? 'step dead-lettered: no attempts left' : 'step failed');
-    await this.endAndReport(attempt, attempt.owner, end, trace);
+    await this.endAndReport(attempt, attempt.owner, end);
   }
 
   /** Writes how the attempt ended, then tells the orchestrator and settles the message. */
-  private async endAndReport(delivery: Delivery, owner: string | null, end: AttemptEnd, trace: ReturnType<typeof traceFrom>): Promise<void> {
+  private async endAndReport(delivery: Delivery, owner: string | null, end: AttemptEnd): Promise<void> {
     const { dispatch, message, log } = delivery;
     const result = await this.persist(delivery, () => this.store.endAttempt(delivery.id, this.agent, owner, end));
     if (!result) return;
@@ -193,7 +201,7 @@ export class StepExecutor {
     if (end.type === 'completed') log.debug('step completed');
     crashPoint('agent:after-step-end');
     const error = end.type === 'failed' || end.type === 'dead_lettered' ? end.error : undefined;
-    await this.publishResult(dispatch, trace, end.type === 'completed' ? 'completed' : 'failed', error, message, log);
+    await this.publishResult(dispatch, end.type === 'completed' ? 'completed' : 'failed', error, message, log);
   }
 
   /**
@@ -219,9 +227,9 @@ export class StepExecutor {
     }
   }
 
-  private async publishResult(dispatch: StepDispatch, trace: ReturnType<typeof traceFrom>, status: 'completed' | 'failed', error: StepError | undefined, message: InboundMessage, log: Logger): Promise<void> {
+  private async publishResult(dispatch: StepDispatch, status: 'completed' | 'failed', error: StepError | undefined, message: InboundMessage, log: Logger): Promise<void> {
     try {
-      await this.results.publish(dispatch, trace, status, error);
+      await this.results.publish(dispatch, status, error);
       message.ack();
     } catch (publishError) {
       // The outcome is stored; a redelivery finds it finished and publishes again.
@@ -248,7 +256,7 @@ export class StepExecutor {
     message.term(reason);
   }
 
-  private runHandler(attempt: Attempt, signal: AbortSignal): Promise<Record<string, unknown>> {
+  private runHandler(attempt: Attempt, signal: AbortSignal, modelCalls: ModelCallSummary[]): Promise<Record<string, unknown>> {
     const { dispatch, id, step, log } = attempt;
     const handler = this.definition.handlers[dispatch.kind];
     if (!handler) return Promise.reject(new StepFailure('HANDLER_ERROR', `agent ${this.agent} has no handler for ${dispatch.kind}`, false));
@@ -263,7 +271,11 @@ export class StepExecutor {
       input: step.input,
       signal,
       logger: log,
-      complete: async (request) => (await this.models.call({ id, kind: dispatch.kind, attempt: step.attempt, callIndex: ++callIndex }, request, signal)).reply,
+      complete: async (request) => {
+        const { reply, summary } = await this.models.call({ id, kind: dispatch.kind, attempt: step.attempt, callIndex: ++callIndex }, request, signal);
+        modelCalls.push(summary);
+        return reply;
+      },
     };
     return handler(context);
   }

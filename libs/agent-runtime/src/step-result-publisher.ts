@@ -1,14 +1,13 @@
 import { Injectable } from '@nestjs/common';
 import { HEADERS, messageIds, SUBJECTS, type StepDispatch, type StepError, type StepResult } from '@atelier/contracts';
 import { JetStreamClient } from '@atelier/messaging';
-import { childSpan, formatTraceparent, type TraceContext } from '@atelier/observability';
 
 /** Tells the orchestrator a step finished; the message id makes a second publish of the same outcome a no-op. */
 @Injectable()
 export class StepResultPublisher {
   constructor(private readonly nats: JetStreamClient) {}
 
-  async publish(dispatch: StepDispatch, trace: TraceContext, status: StepResult['status'], error?: StepError): Promise<void> {
+  async publish(dispatch: StepDispatch, status: StepResult['status'], error?: StepError): Promise<void> {
     const result: StepResult = {
       type: 'step.result',
       version: 1,
@@ -20,7 +19,7 @@ export class StepResultPublisher {
     };
     await this.nats.publishJson(SUBJECTS.stepResults, result, {
       msgId: messageIds.result(dispatch.stepId, status),
-      headers: { [HEADERS.traceparent]: formatTraceparent(childSpan(trace)), [HEADERS.tenant]: dispatch.tenantId },
+      headers: { [HEADERS.tenant]: dispatch.tenantId },
     });
   }
 }

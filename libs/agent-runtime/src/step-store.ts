@@ -1,5 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import type { AgentName, StepError, StepKind } from '@atelier/contracts';
+import type { ModelCallSummary } from './model-caller';
 import { appendAudit, AuditContentCapture, auditJson, insertAuditFrom, type NamedStatement, namedStatement, PrismaService, type Prisma } from '@atelier/persistence';
 
 export interface StepIdentity {
@@ -34,11 +35,16 @@ export type Claim =
   | { type: 'exhausted'; attempts: number }
   | { type: 'missing' };
 
+/** What the step row keeps about how its attempt ran, beside its output: the model calls it made. */
+export interface StepMetadata {
+  readonly modelCalls: readonly ModelCallSummary[];
+}
+
 /** How an attempt ends, each written with its audit event in ONE statement. */
 export type AttemptEnd =
-  | { type: 'completed'; output: Record<string, unknown> }
-  | { type: 'failed'; error: StepError }
-  | { type: 'dead_lettered'; error: StepError }
+  | { type: 'completed'; output: Record<string, unknown>; metadata?: StepMetadata }
+  | { type: 'failed'; error: StepError; metadata?: StepMetadata }
+  | { type: 'dead_lettered'; error: StepError; metadata?: StepMetadata }
   /** Back to `queued` for another delivery (a retry, or shutdown handing it over), keeping the error seen. */
   | { type: 'released'; error: StepError | null };
 
@@ -101,9 +107,9 @@ const FENCE = `(($2::text IS NOT NULL AND lease_owner = $2 AND status = 'running
   OR ($2::text IS NULL AND status IN ('queued', 'running') AND (lease_until IS NULL OR lease_until <= now())))`;
 
 const STEP_UPDATES: Record<AttemptEnd['type'], string> = {
-  completed: `status = 'completed', output = $3::jsonb, error = NULL, completed_at = now(), lease_until = NULL`,
-  failed: `status = 'failed', error = $3::jsonb, completed_at = now(), lease_until = NULL`,
-  dead_lettered: `status = 'dead_lettered', error = $3::jsonb, completed_at = now(), dead_lettered_at = now(), lease_until = NULL`,
+  completed: `status = 'completed', output = $3::jsonb, metadata = $5::jsonb, error = NULL, completed_at = now(), lease_until = NULL`,
+  failed: `status = 'failed', error = $3::jsonb, metadata = $5::jsonb, completed_at = now(), lease_until = NULL`,
+  dead_lettered: `status = 'dead_lettered', error = $3::jsonb, metadata = $5::jsonb, completed_at = now(), dead_lettered_at = now(), lease_until = NULL`,
   released: `status = 'queued', error = $3::jsonb, lease_owner = NULL, lease_until = NULL`,
 };
 
@@ -197,6 +203,7 @@ export class StepStore {
    */
   async endAttempt(id: StepIdentity, agent: AgentName, owner: string | null, end: AttemptEnd): Promise<AttemptEndResult> {
     const stepValue = end.type === 'completed' ? end.output : end.error;
+    const metadata = end.type === 'released' ? undefined : end.metadata;
     const events =
       end.type === 'released' ?
         '[]'
@@ -208,12 +215,22 @@ export class StepStore {
             tenantId: id.tenantId,
             taskId: id.taskId,
             traceId: id.traceId,
-            data: end.type === 'completed' ? { output: this.audit.capture(JSON.stringify(end.output)) } : { ...end.error },
+            data: {
+              ...(end.type === 'completed' ? { output: this.audit.capture(JSON.stringify(end.output)) } : { ...end.error }),
+              // Plain data (strings, numbers, booleans, arrays of them): JSON as it is.
+              ...(metadata && metadata.modelCalls.length > 0 ? { modelCalls: metadata.modelCalls as unknown as Prisma.InputJsonArray } : {}),
+            },
           },
         ]);
     const { rows } = await this.prisma.pool.query<{ applied: number }>({
       ...END_ATTEMPT[end.type],
-      values: [id.stepId, owner, stepValue === null ? null : JSON.stringify(stepValue), events],
+      values: [
+        id.stepId,
+        owner,
+        stepValue === null ? null : JSON.stringify(stepValue),
+        events,
+        ...(end.type === 'released' ? [] : [metadata ? JSON.stringify(metadata) : null]),
+      ],
     });
     return { applied: (rows[0]?.applied ?? 0) > 0 };
   }

@@ -8,6 +8,7 @@ import {
 } from '@nestjs/common';
 import { type JetStreamManager, jetstreamManager, type JetStreamClient as NatsJetStreamClient, type PubAck } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
+import { traceHeaders, withConsumerSpan, withPublishSpan } from '@atelier/observability';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { type ConsumerHandle, type ConsumerLoopEvent, type ConsumerLoopOptions, startConsumer } from './consumer-loop';
 import { NatsNotReadyError } from './messaging-errors';
@@ -78,8 +79,14 @@ export class JetStreamClient implements OnModuleInit, BeforeApplicationShutdown,
     );
   }
 
+  /**
+   * Publishes in a PRODUCER span of the active trace, whose W3C headers go with the
+   * message: the consumer's span continues the same trace, process after process.
+   */
   publishJson(subject: string, payload: unknown, options: PublishJsonOptions): Promise<PubAck> {
-    return publishJson(this.js, subject, payload, options);
+    return withPublishSpan({ subject, messageId: options.msgId }, (trace) =>
+      publishJson(this.js, subject, payload, { ...options, headers: { ...options.headers, ...trace } }),
+    );
   }
 
   /**
@@ -90,7 +97,7 @@ export class JetStreamClient implements OnModuleInit, BeforeApplicationShutdown,
   notify(subject: string, payload: unknown, options: PublishJsonOptions): void {
     const nc = this.connection;
     if (!nc || nc.isClosed()) return;
-    nc.publish(subject, JSON.stringify(payload), { headers: jsonHeaders(options) });
+    nc.publish(subject, JSON.stringify(payload), { headers: jsonHeaders({ ...options, headers: { ...options.headers, ...traceHeaders() } }) });
   }
 
   /** Follows a subject in stream order (see followSubject). */
@@ -98,14 +105,24 @@ export class JetStreamClient implements OnModuleInit, BeforeApplicationShutdown,
     return followSubject({ ...options, js: this.js });
   }
 
-  /** Starts a consumer loop that shutdown will stop; events and handler failures are logged unless you take them. */
+  /**
+   * Starts a consumer loop that shutdown will stop; events and handler failures are
+   * logged unless you take them. Each message is handled inside a CONSUMER span that
+   * continues the publisher's trace, so the handler's spans and log lines join it.
+   */
   startConsumer(options: ConsumerOptions): ConsumerHandle {
     const where = `${options.stream}/${options.durable}`;
+    const { handler } = options;
     const handle = startConsumer({
       onEvent: (event) => this.logConsumerEvent(where, event),
       onUnhandledError: (error, message) =>
         this.logger.error(`${where}: handler failed on ${message.subject} (delivery ${message.deliveryCount}): ${describe(error)}`),
       ...options,
+      handler: (message, signal) =>
+        withConsumerSpan(
+          { subject: message.subject, messageId: message.header('Nats-Msg-Id'), header: (name) => message.header(name), consumer: options.durable, deliveryCount: message.deliveryCount },
+          async () => handler(message, signal),
+        ),
       nc: this.natsConnection,
     });
     this.consumers.add(handle);

@@ -9,8 +9,6 @@ export * from './trace-propagation';
 export * from './messaging-spans';
 export * from './http-server-spans';
 export * from './gen-ai-spans';
-/** @deprecated hand-made W3C ids; replaced by the OpenTelemetry helpers above when the call paths are wired. */
-export * from './trace-context';
 // Metrics: the catalog and the adapters that feed it.
 export * from './metrics-catalog';
 export * from './llm-metrics';

@@ -3,7 +3,6 @@ import { InMemorySpanExporter } from '@opentelemetry/sdk-trace';
 import { createLogger } from './logger';
 import { withLogFields } from './log-context';
 import { captureLogs } from './test/log-capture';
-import { formatTraceparent, newTraceContext, parseTraceparent, traceFrom } from './trace-context';
 import { startTracing, type Tracing } from './tracing';
 
 // Assembled at run time so secret scanners do not flag these made-up credentials.
@@ -89,23 +88,5 @@ describe(createLogger.name, () => {
       expect(lines[1]).not.toHaveProperty('taskId');
       expect(lines[2]).not.toHaveProperty('traceId');
     });
-  });
-});
-
-describe('trace context (deprecated)', () => {
-  it('round-trips a W3C traceparent and continues the caller trace with a new span', () => {
-    const header = '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01';
-    expect(formatTraceparent(parseTraceparent(header) ?? newTraceContext())).toBe(header);
-    const next = traceFrom(header);
-    expect(next.traceId).toBe('4bf92f3577b34da6a3ce929d0e0e4736');
-    expect(next.spanId).not.toBe('00f067aa0ba902b7');
-  });
-
-  it('rejects malformed or all-zero ids and starts a new trace instead', () => {
-    for (const bad of ['garbage', '00-00000000000000000000000000000000-00f067aa0ba902b7-01', '01-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7']) {
-      expect(parseTraceparent(bad)).toBeUndefined();
-    }
-    expect(traceFrom(undefined).traceId).toMatch(/^[0-9a-f]{32}$/);
-    expect(newTraceContext().traceId).not.toBe(newTraceContext().traceId);
   });
 });

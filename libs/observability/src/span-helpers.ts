@@ -6,8 +6,13 @@ export function atelierTracer(): Tracer {
   return trace.getTracer('atelier');
 }
 
+export interface TraceIds {
+  readonly traceId: string;
+  readonly spanId: string;
+}
+
 /** The ids of the active span, for a log line, an audit row or a response header. */
-export function activeTraceIds(): { traceId: string; spanId: string } | undefined {
+export function activeTraceIds(): TraceIds | undefined {
   const spanContext = trace.getActiveSpan()?.spanContext();
   return spanContext && trace.isSpanContextValid(spanContext) ? { traceId: spanContext.traceId, spanId: spanContext.spanId } : undefined;
 }

@@ -31,6 +31,11 @@ export function contextFromTraceparent(traceparent: string | null | undefined): 
   return extractTraceContext((name) => (name === 'traceparent' && traceparent ? traceparent : undefined));
 }
 
+/** Runs `fn` in trace `traceId` (see contextForTraceId): work picked up later, such as a relay, rejoins its task's trace. */
+export function inTraceOf<T>(traceId: string | null | undefined, fn: () => T): T {
+  return context.with(contextForTraceId(traceId), fn);
+}
+
 /**
  * A context that continues trace `traceId` when only the id was stored (a task row's
  * `trace_id`): the parent span id is made up, so the new span joins the task's trace

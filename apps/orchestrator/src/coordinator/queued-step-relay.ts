@@ -1,5 +1,5 @@
 import { Inject, Injectable } from '@nestjs/common';
-import { childSpan, LOGGER, type Logger, newTraceContext } from '@atelier/observability';
+import { inTraceOf, LOGGER, type Logger } from '@atelier/observability';
 import { PrismaService } from '@atelier/persistence';
 import { ORCHESTRATOR_CONFIG, type OrchestratorConfig } from '../config';
 import { PeriodicJob } from '../budgets/periodic-job';
@@ -57,7 +57,8 @@ export class QueuedStepRelay extends PeriodicJob {
     const stale = 10 * Math.max(this.config.STEP_ACK_WAIT_MS, this.config.RELAY_INTERVAL_MS);
     const { rows } = await this.prisma.pool.query<RelayRow>(STALE_SQL, [this.config.RELAY_INTERVAL_MS, stale]);
     await Promise.all(
-      rows.map(({ traceId, ...step }) => this.dispatcher.dispatch([step], traceId ? childSpan({ traceId, spanId: '', sampled: true }) : newTraceContext())),
+      // Back in its task's trace: the relayed step's spans join the rest of the task.
+      rows.map(({ traceId, ...step }) => inTraceOf(traceId, () => this.dispatcher.dispatch([step]))),
     );
     if (rows.length > 0) this.logger.info({ steps: rows.length }, 'relayed steps left unpublished');
     return rows.length;

@@ -1,7 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { HEADERS, messageIds, SUBJECTS, type AgentName, type StepDispatch, type StepKind } from '@atelier/contracts';
 import { JetStreamClient } from '@atelier/messaging';
-import { childSpan, formatTraceparent, type TraceContext } from '@atelier/observability';
 import { DispatchMarks } from './dispatch-marks';
 
 export interface DispatchableStep {
@@ -18,7 +17,8 @@ export interface DispatchableStep {
  * Publishes committed steps to their agent's stream, then has them marked dispatched so
  * the relay leaves them alone. Called after the transaction that created them commits;
  * the broker de-duplicates on `<stepId>:<n>`, so a second publish of the same step
- * (retry, relay, crash before the mark) is harmless.
+ * (retry, relay, crash before the mark) is harmless. The messages carry the active
+ * trace (the API request's, or the step result's that made them ready).
  */
 @Injectable()
 export class StepDispatcher {
@@ -27,7 +27,7 @@ export class StepDispatcher {
     private readonly marks: DispatchMarks,
   ) {}
 
-  async dispatch(steps: readonly DispatchableStep[], trace: TraceContext): Promise<void> {
+  async dispatch(steps: readonly DispatchableStep[]): Promise<void> {
     if (steps.length === 0) return;
     await Promise.all(
       steps.map((step) => {
@@ -42,7 +42,7 @@ export class StepDispatcher {
         };
         return this.nats.publishJson(SUBJECTS.agentSteps(message.agent), message, {
           msgId: messageIds.dispatch(step.id, step.dispatchSeq),
-          headers: { [HEADERS.traceparent]: formatTraceparent(childSpan(trace)), [HEADERS.tenant]: step.tenantId },
+          headers: { [HEADERS.tenant]: step.tenantId },
         });
       }),
     );

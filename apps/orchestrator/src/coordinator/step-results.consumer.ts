@@ -1,7 +1,7 @@
 import { Inject, Injectable, type OnApplicationBootstrap } from '@nestjs/common';
-import { CONSUMERS, HEADERS, StepResultV1 } from '@atelier/contracts';
+import { CONSUMERS, type StepResult, StepResultV1 } from '@atelier/contracts';
 import { describeRejection, type InboundMessage, JetStreamClient, publishTaskEvent, type RejectionIssue, schemaIssues } from '@atelier/messaging';
-import { crashPoint, LOGGER, type Logger, traceFrom } from '@atelier/observability';
+import { activeTraceIds, crashPoint, LOGGER, type Logger, withLogFields } from '@atelier/observability';
 import { appendAudit, isDatabaseUnavailable, PrismaService } from '@atelier/persistence';
 import { ORCHESTRATOR_CONFIG, type OrchestratorConfig } from '../config';
 import { StepDispatcher } from './step-dispatcher';
@@ -40,10 +40,13 @@ export class StepResultsConsumer implements OnApplicationBootstrap {
       return;
     }
     const result = parsed.data;
-    const trace = traceFrom(message.header(HEADERS.traceparent));
-    const log = this.logger.child({ taskId: result.taskId, stepId: result.stepId, traceId: trace.traceId });
+    await withLogFields({ taskId: result.taskId, stepId: result.stepId }, () => this.advance(message, result));
+  }
+
+  private async advance(message: InboundMessage, result: StepResult): Promise<void> {
+    const log = this.logger;
     try {
-      const advance = await this.advancer.advance(result.taskId, trace.traceId);
+      const advance = await this.advancer.advance(result.taskId, activeTraceIds()?.traceId);
       crashPoint('orchestrator:after-advance');
       const step = advance.task?.steps.find((candidate) => candidate.id === result.stepId);
       if (step) {
@@ -54,7 +57,7 @@ export class StepResultsConsumer implements OnApplicationBootstrap {
         await this.terminator.announce(result.taskId, advance.finished === 'completed' ? 'completed' : (advance.finished as 'failed'));
         log.info({ status: advance.finished }, 'task finished');
       }
-      await this.dispatcher.dispatch(advance.toDispatch, trace);
+      await this.dispatcher.dispatch(advance.toDispatch);
       message.ack();
     } catch (error) {
       const delay = RETRY_MS[Math.min(message.deliveryCount - 1, RETRY_MS.length - 1)];

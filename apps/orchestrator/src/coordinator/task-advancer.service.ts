@@ -85,7 +85,7 @@ export class TaskAdvancer {
     const error =
       plan.status === 'budget_exceeded' ?
         { code: 'BUDGET_EXCEEDED', step: plan.failedStep, message: readableMessage(plan.error) }
-      : { code: 'STEP_FAILED', step: plan.failedStep, cause: plan.error ?? null };
+      : { code: 'STEP_FAILED', step: plan.failedStep, message: `Step ${plan.failedStep} failed: ${readableMessage(plan.error, 'no reason was recorded.')}`, cause: plan.error ?? null };
     const ended = await this.store.end(task, {
       status: plan.status,
       result: partialResult(task.steps),
@@ -100,8 +100,8 @@ function dispatchable(task: TaskSnapshot, step: { id: string; kind: string; agen
   return { id: step.id, taskId: task.id, tenantId: task.tenantId, kind: step.kind, agent: step.agent, dispatchSeq: step.dispatchSeq };
 }
 
-/** The budget's own explanation (which budget, limit, spent, reserved, needed), as the agent wrote it. */
-function readableMessage(error: unknown): string {
+/** The step error's own explanation (a budget's limit and spend, the models that failed and why), as the agent wrote it. */
+function readableMessage(error: unknown, fallback = 'A spend budget does not allow this step.'): string {
   const message = (error as { message?: unknown } | null)?.message;
-  return typeof message === 'string' ? message : 'A spend budget does not allow this step.';
+  return typeof message === 'string' ? message : fallback;
 }

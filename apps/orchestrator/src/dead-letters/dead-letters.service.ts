@@ -6,7 +6,7 @@ import type { DispatchableStep } from '../coordinator/step-dispatcher';
 import { StepDispatcher } from '../coordinator/step-dispatcher';
 import { Problem } from '../http/problem';
 import { decodeCursor, encodeCursor } from '../http/keyset-cursor';
-import type { TraceContext } from '@atelier/observability';
+import type { TraceIds } from '@atelier/observability';
 
 export interface DeadLetterView {
   stepId: string;
@@ -64,7 +64,7 @@ export class DeadLettersService {
    * letter had failed is running again, and the steps its failure cancelled are
    * re-queued too. One transaction, audit `step.replayed`; published after commit.
    */
-  async replay(caller: Caller, stepId: string, context: { requestId: string; trace: TraceContext }): Promise<{ stepId: string; taskId: string; status: 'queued'; taskStatus: 'running' | 'queued' }> {
+  async replay(caller: Caller, stepId: string, context: { requestId: string; trace: TraceIds }): Promise<{ stepId: string; taskId: string; status: 'queued'; taskStatus: 'running' | 'queued' }> {
     const { requeued, taskId, taskStatus } = await this.prisma.$transaction(async (tx) => {
       const [step] = await tx.$queryRaw<{ id: string; task_id: string; status: string }[]>`SELECT id, task_id, status::text FROM steps WHERE id = ${stepId}::uuid FOR UPDATE`;
       if (!step) throw Problem.notFound(`No step ${stepId}.`);
@@ -97,7 +97,7 @@ export class DeadLettersService {
       });
       return { requeued: requeued.map((row) => ({ ...row, tenantId: task.tenant_id })), taskId: step.task_id, taskStatus: revive || task.status === 'running' ? ('running' as const) : ('queued' as const) };
     });
-    await this.dispatcher.dispatch(requeued, context.trace).catch(() => undefined /* the relay publishes them */);
+    await this.dispatcher.dispatch(requeued).catch(() => undefined /* the relay publishes them */);
     return { stepId, taskId, status: 'queued', taskStatus };
   }
 }

@@ -1,10 +1,11 @@
-import { randomUUID } from 'node:crypto';
-import { traceFrom, type TraceContext } from '@atelier/observability';
+import { randomBytes, randomUUID } from 'node:crypto';
+import { activeTraceIds, type TraceIds } from '@atelier/observability';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 
 declare module 'fastify' {
   interface FastifyRequest {
-    trace: TraceContext;
+    /** The ids of the request's server span: written on the audit events and the task it causes. */
+    trace: TraceIds;
   }
 }
 
@@ -16,11 +17,15 @@ export function requestIdFor(request: { headers: Record<string, string | string[
   return typeof header === 'string' && REQUEST_ID.test(header) ? header : randomUUID();
 }
 
-/** Every request continues the caller's W3C trace or starts one, and answers with its ids. */
+/**
+ * Every request answers with its request id, and knows its trace: the server span (opened
+ * by the observability hooks, continuing the caller's W3C `traceparent`) is active here.
+ * Health probes and scrapes get no span; they write nothing, so any fresh ids do.
+ */
 export function registerRequestTrace(app: FastifyInstance): void {
-  app.decorateRequest('trace', undefined as unknown as TraceContext);
+  app.decorateRequest('trace', undefined as unknown as TraceIds);
   app.addHook('onRequest', async (request: FastifyRequest, reply) => {
-    request.trace = traceFrom(request.headers.traceparent as string | undefined);
-    void reply.header('x-request-id', request.id).header('x-trace-id', request.trace.traceId);
+    request.trace = activeTraceIds() ?? { traceId: randomBytes(16).toString('hex'), spanId: randomBytes(8).toString('hex') };
+    void reply.header('x-request-id', request.id);
   });
 }

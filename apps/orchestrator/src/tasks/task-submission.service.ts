@@ -2,7 +2,7 @@ import { createHash, randomUUID } from 'node:crypto';
 import { Inject, Injectable } from '@nestjs/common';
 import type { SubmitTaskRequest } from '@atelier/contracts';
 import { AuditContentCapture, auditJson, auditRowsFrom, initialWindowStart, namedStatement, PrismaService } from '@atelier/persistence';
-import { crashPoint, METRICS_CATALOG, type MetricsCatalog, type TraceContext } from '@atelier/observability';
+import { crashPoint, METRICS_CATALOG, type MetricsCatalog, type TraceIds } from '@atelier/observability';
 import type { Caller } from '../auth/caller';
 import { ORCHESTRATOR_CONFIG, type OrchestratorConfig } from '../config';
 import { StepDispatcher } from '../coordinator/step-dispatcher';
@@ -77,7 +77,7 @@ export class TaskSubmissionService {
   async submit(
     caller: Caller,
     request: SubmitTaskRequest,
-    context: { requestId: string; trace: TraceContext; idempotencyKey?: string },
+    context: { requestId: string; trace: TraceIds; idempotencyKey?: string },
   ): Promise<SubmittedTask> {
     const requestHash = createHash('sha256').update(JSON.stringify(request)).digest('hex');
     const workflow = workflowNamed(request.workflow);
@@ -134,7 +134,7 @@ export class TaskSubmissionService {
     this.metrics.tasks.inc({ status: 'queued' });
     crashPoint('orchestrator:after-submit-commit');
     await this.dispatcher
-      .dispatch(steps.map((step) => ({ ...step, taskId, tenantId: caller.tenantId, dispatchSeq: 1 })), context.trace)
+      .dispatch(steps.map((step) => ({ ...step, taskId, tenantId: caller.tenantId, dispatchSeq: 1 })))
       .catch(() => undefined /* the steps stay queued; the relay publishes them */);
     return { id: taskId, status: 'queued', replayed: false };
   }

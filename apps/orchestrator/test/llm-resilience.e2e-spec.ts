@@ -1,0 +1,195 @@
+import { randomUUID } from 'node:crypto';
+import { AtelierStack } from '@atelier/testing';
+
+// Every failure of the model handled by policy, end to end: the real SDK in the agents
+// against the simulator's injected faults, each attempt in the ledger, the task's outcome
+// through the API.
+
+interface CallRow {
+  attempt_id: string;
+  model: string;
+  outcome: string;
+  error_type: string | null;
+  latency_ms: number;
+  created_at: Date;
+}
+
+describe('model call resilience (end to end)', () => {
+  let stack: AtelierStack;
+  let key: string;
+
+  beforeAll(async () => {
+    stack = await AtelierStack.start({
+      agentEnv: {
+        // A scripted fault is taken by every request it matches, count_tokens too: leave counting out.
+        LLM_COUNT_TOKENS: 'off',
+        LLM_RESPONSE_CACHE_TTL_SECONDS: '0',
+        LLM_TIMEOUT_MS: '1500',
+        STEP_RETRY_BACKOFF_MS: '200',
+      },
+    });
+    key = await stack.mintKey('acme', ['tasks:write', 'tasks:read']);
+  }, 90_000);
+
+  afterAll(() => stack?.stop());
+
+  /** A brief task whose goal carries `marker`: its investigation is the first model call that matches it. */
+  async function briefWith(fault: { fault: string; count?: number; retryAfterSeconds?: number }) {
+    const marker = randomUUID();
+    await stack.queueFault({ ...fault, match: marker });
+    const id = await stack.submit(key, { workflow: 'brief', input: { goal: `Tidal power ${marker}` } });
+    const task = await stack.waitForTask(id, key, 60_000);
+    const calls = await stack.rows<CallRow>(
+      `SELECT c.attempt_id, c.model, c.outcome::text, c.error_type, c.latency_ms, c.created_at
+       FROM llm_calls c JOIN steps s ON s.id = c.step_id WHERE s.task_id = $1 AND s.key = 'investigate' ORDER BY c.created_at`,
+      [id],
+    );
+    const [step] = await stack.rows(`SELECT status::text, attempt, error, metadata FROM steps WHERE task_id = $1 AND key = 'investigate'`, [id]);
+    return { id, task, calls, step };
+  }
+
+  /** `<delivery>:<call>:<try>` of each attempt (the step id before it is the same), model, outcome, error type. */
+  const summary = (calls: CallRow[]) => calls.map((call) => [call.attempt_id.split(':').slice(1).join(':'), call.model, call.outcome, call.error_type]);
+
+  it('waits out a 429 for at least its retry-after before the next attempt', async () => {
+    const { task, calls } = await briefWith({ fault: '429', retryAfterSeconds: 2 });
+    expect(task.status).toBe('completed');
+    expect(summary(calls)).toEqual([
+      ['1:1:1', 'claude-sonnet-5-5', 'error', 'rate_limited'],
+      ['1:1:2', 'claude-sonnet-5-5', 'success', null],
+    ]);
+    // Each row is written when its attempt ends; the second attempt started after the wait.
+    const [first, second] = calls as [CallRow, CallRow];
+    expect(second.created_at.getTime() - second.latency_ms - first.created_at.getTime()).toBeGreaterThanOrEqual(2_000);
+  }, 60_000);
+
+  it('moves to the fallback model on a 529 and records it in the ledger, the audit trail and the step', async () => {
+    const { id, task, calls, step } = await briefWith({ fault: '529' });
+    expect(task.status).toBe('completed');
+    expect(summary(calls)).toEqual([
+      ['1:1:1', 'claude-sonnet-5-5', 'error', 'overloaded'],
+      ['1:1:2', 'claude-haiku-5-5', 'success', null],
+    ]);
+    expect(step.metadata).toMatchObject({
+      modelCalls: [{ callIndex: 1, model: 'claude-haiku-5-5', fellBack: true, attempts: 2, options: [{ model: 'claude-sonnet-5-5', outcome: 'failed', kind: 'overloaded' }, { model: 'claude-haiku-5-5', outcome: 'served' }] }],
+    });
+    const events = await stack.rows(`SELECT data FROM audit_events WHERE task_id = $1 AND action = 'llm.call' ORDER BY seq`, [id]);
+    expect(events.map((event) => [event.data.model, event.data.outcome])).toEqual([
+      ['claude-sonnet-5-5', 'error'],
+      ['claude-haiku-5-5', 'success'],
+      ['claude-sonnet-5-5', 'success'], // the draft, on its routed model
+    ]);
+    const [completed] = await stack.rows(`SELECT data FROM audit_events WHERE task_id = $1 AND action = 'step.completed' ORDER BY seq LIMIT 1`, [id]);
+    expect(completed.data.modelCalls).toEqual([expect.objectContaining({ model: 'claude-haiku-5-5', fellBack: true })]);
+  }, 60_000);
+
+  it('completes after a 500 with both attempts recorded', async () => {
+    const { task, calls } = await briefWith({ fault: '500' });
+    expect(task.status).toBe('completed');
+    expect(summary(calls)).toEqual([
+      ['1:1:1', 'claude-sonnet-5-5', 'error', 'server_error'],
+      ['1:1:2', 'claude-sonnet-5-5', 'success', null],
+    ]);
+  }, 60_000);
+
+  it('does not retry a 400 and fails the task with a reason a user can read', async () => {
+    const { task, calls, step } = await briefWith({ fault: '400' });
+    expect(task.status).toBe('failed');
+    expect(summary(calls)).toEqual([['1:1:1', 'claude-sonnet-5-5', 'error', 'client_error']]);
+    expect(step).toMatchObject({ status: 'failed', attempt: 1, error: { code: 'LLM_ERROR', retryable: false } });
+    expect(step.error.message).toMatch(/^The model call failed: claude-sonnet-5-5 .*HTTP 400/);
+    expect(task.error.message).toContain('HTTP 400');
+  }, 60_000);
+
+  it('times a hung call out, bills it as unknown, and retries it', async () => {
+    const { task, calls } = await briefWith({ fault: 'hang' });
+    expect(task.status).toBe('completed');
+    expect(summary(calls)).toEqual([
+      ['1:1:1', 'claude-sonnet-5-5', 'unknown', 'timeout'],
+      ['1:1:2', 'claude-sonnet-5-5', 'success', null],
+    ]);
+    expect(calls[0]?.latency_ms).toBeGreaterThanOrEqual(1_400);
+  }, 60_000);
+
+  it('retries an answer cut mid-stream and never keeps its partial text', async () => {
+    const { id, task, calls } = await briefWith({ fault: 'stream-cut' });
+    expect(task.status).toBe('completed');
+    expect(summary(calls)).toEqual([
+      ['1:1:1', 'claude-sonnet-5-5', 'unknown', 'connection'],
+      ['1:1:2', 'claude-sonnet-5-5', 'success', null],
+    ]);
+    const [investigate] = await stack.rows(`SELECT output FROM steps WHERE task_id = $1 AND key = 'investigate'`, [id]);
+    // The simulator's whole answer: three findings and its sources line, not a cut-off half.
+    expect(investigate.output.findings).toMatch(/Key point 3: [\s\S]*Sources:/);
+  }, 60_000);
+});
+
+describe('circuit breaker (end to end)', () => {
+  let stack: AtelierStack;
+  let key: string;
+  const HALF_OPEN_MS = 4_000;
+
+  beforeAll(async () => {
+    stack = await AtelierStack.start({
+      agentEnv: {
+        LLM_COUNT_TOKENS: 'off',
+        LLM_RESPONSE_CACHE_TTL_SECONDS: '0',
+        // One attempt per call and no fallback: each failure is one step delivery, and the
+        // research agent's only model is claude-sonnet-5-5, so its open breaker blocks every step.
+        LLM_RETRY_MAX_ATTEMPTS: '1',
+        LLM_ROUTES: JSON.stringify({ 'research.plan': { model: 'claude-sonnet-5-5' } }),
+        LLM_STEP_POLICIES: JSON.stringify({ 'research.investigate': { fallbacks: [] } }),
+        LLM_BREAKER_FAILURES: '2',
+        LLM_BREAKER_HALF_OPEN_MS: String(HALF_OPEN_MS),
+        STEP_RETRY_BACKOFF_MS: '100',
+      },
+    });
+    key = await stack.mintKey('acme', ['tasks:write', 'tasks:read']);
+  }, 90_000);
+
+  afterAll(() => stack?.stop());
+
+  const research = () => stack.agents.find((agent) => agent.name === 'research-agent')!;
+  const circuitState = async () => {
+    const metrics = await (await fetch(`${research().url}/metrics`)).text();
+    const match = /^atelier_circuit_state\{[^}]*model="claude-sonnet-5-5"[^}]*\} (\d+)$/m.exec(metrics);
+    return match ? Number(match[1]) : undefined;
+  };
+  const sonnetCalls = async () => {
+    const [row] = await stack.rows<{ n: number }>(`SELECT count(*)::int AS n FROM llm_calls WHERE model = 'claude-sonnet-5-5'`);
+    return row?.n ?? 0;
+  };
+
+  it('opens after the threshold and stops pulling, half-opens after its delay, closes on a good probe; queued work completes', async () => {
+    expect(await circuitState()).toBe(0);
+    await stack.queueFault({ fault: '500', count: 2 });
+    const first = await stack.submit(key, { workflow: 'brief', input: { goal: 'Breaker first' } });
+
+    // Two failed deliveries open the breaker: the metric says so and the consumer pauses.
+    const deadline = Date.now() + 15_000;
+    while ((await circuitState()) !== 1 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 100));
+    expect(await circuitState()).toBe(1);
+    const openedAt = Date.now();
+    expect(research().logs.some((line) => line.includes('stopped pulling steps'))).toBe(true);
+
+    // Work queued meanwhile waits in JetStream instead of burning deliveries on refused calls.
+    const second = await stack.submit(key, { workflow: 'brief', input: { goal: 'Breaker second' } });
+    const callsWhileOpen = await sonnetCalls();
+    await new Promise((resolve) => setTimeout(resolve, Math.max(0, HALF_OPEN_MS - 1_500 - (Date.now() - openedAt))));
+    expect(await sonnetCalls()).toBe(callsWhileOpen);
+    const [waiting] = await stack.rows(`SELECT status::text, attempt FROM steps WHERE task_id = $1 AND key = 'investigate'`, [second]);
+    expect(waiting).toEqual({ status: 'queued', attempt: 0 });
+
+    // Half-open after the delay: the consumer resumes, the probe succeeds, the breaker closes.
+    const [firstTask, secondTask] = await Promise.all([stack.waitForTask(first, key, 30_000), stack.waitForTask(second, key, 30_000)]);
+    expect(Date.now() - openedAt).toBeGreaterThanOrEqual(HALF_OPEN_MS - 1_500);
+    expect([firstTask.status, secondTask.status]).toEqual(['completed', 'completed']);
+    expect(await circuitState()).toBe(0);
+    expect(research().logs.some((line) => line.includes('a model is available again'))).toBe(true);
+    const calls = await stack.rows(`SELECT outcome::text, count(*)::int AS n FROM llm_calls WHERE model = 'claude-sonnet-5-5' AND step_id IN (SELECT id FROM steps WHERE key = 'investigate') GROUP BY 1 ORDER BY 1`);
+    expect(calls).toEqual([
+      { outcome: 'error', n: 2 },
+      { outcome: 'success', n: 2 },
+    ]);
+  }, 60_000);
+});
