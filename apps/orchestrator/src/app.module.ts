@@ -1,7 +1,7 @@
 import { type DynamicModule, Module } from '@nestjs/common';
 import { APP_FILTER, APP_GUARD } from '@nestjs/core';
 import { allConsumers, STREAMS } from '@atelier/contracts';
-import { JetStreamClient, MessagingModule, natsConnectionFromEnv } from '@atelier/messaging';
+import { JETSTREAM_STREAMS_CHECK, JetStreamClient, MessagingModule, natsConnectionFromEnv } from '@atelier/messaging';
 import { ObservabilityModule, tracingFromEnv } from '@atelier/observability';
 import { PersistenceModule, PrismaService } from '@atelier/persistence';
 import { ApiKeysController } from './api-keys/api-keys.controller';
@@ -38,7 +38,7 @@ export class AppModule {
         ObservabilityModule.forRoot({
           service: 'orchestrator',
           logLevel: config.LOG_LEVEL,
-          readiness: [PrismaService, JetStreamClient],
+          readiness: [PrismaService, JetStreamClient, JETSTREAM_STREAMS_CHECK],
           tracing: tracingFromEnv('orchestrator', config),
         }),
         PersistenceModule.forRoot({ connectionString: config.DATABASE_URL, poolMax: config.DATABASE_POOL_MAX, auditCapture: config.AUDIT_CAPTURE }),

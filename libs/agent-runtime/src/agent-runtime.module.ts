@@ -1,6 +1,6 @@
 import { type DynamicModule, Module } from '@nestjs/common';
 import { agentConsumer, agentStream, STREAMS } from '@atelier/contracts';
-import { JetStreamClient, MessagingModule, natsConnectionFromEnv } from '@atelier/messaging';
+import { JETSTREAM_STREAMS_CHECK, JetStreamClient, MessagingModule, natsConnectionFromEnv } from '@atelier/messaging';
 import { ObservabilityModule, tracingFromEnv } from '@atelier/observability';
 import { PersistenceModule, PrismaService, SpendLedger } from '@atelier/persistence';
 import { ResilienceModule } from '@atelier/resilience';
@@ -27,7 +27,7 @@ export class AgentRuntimeModule {
         ObservabilityModule.forRoot({
           service: `${definition.agent}-agent`,
           logLevel: config.LOG_LEVEL,
-          readiness: [PrismaService, JetStreamClient, StepConsumer],
+          readiness: [PrismaService, JetStreamClient, JETSTREAM_STREAMS_CHECK, StepConsumer],
           tracing: tracingFromEnv(`${definition.agent}-agent`, config),
         }),
         PersistenceModule.forRoot({ connectionString: config.DATABASE_URL, poolMax: config.DATABASE_POOL_MAX, auditCapture: config.AUDIT_CAPTURE }),

@@ -53,7 +53,16 @@ export class AnthropicGateway {
   private readonly client: Anthropic;
 
   constructor(private readonly options: GatewayOptions) {
-    this.client = new Anthropic({ apiKey: options.apiKey, baseURL: options.baseURL ?? null, maxRetries: 0, timeout: options.timeoutMs, ...(options.fetch ? { fetch: options.fetch } : {}) });
+    this.client = new Anthropic({
+      apiKey: options.apiKey,
+      baseURL: options.baseURL ?? null,
+      maxRetries: 0,
+      timeout: options.timeoutMs,
+      // Each attempt already has our GenAI client span (`chat <model>`, with the step kind and
+      // our failure classification); the SDK's own span of the same HTTP call would double it.
+      openTelemetry: false,
+      ...(options.fetch ? { fetch: options.fetch } : {}),
+    });
   }
 
   /** The prompt tokens of exactly what `complete` would send (count_tokens: free, not a model call). */

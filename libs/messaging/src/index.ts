@@ -7,7 +7,7 @@ export { type ConsumerHandle, type ConsumerLoopEvent, type ConsumerLoopOptions, 
 export { queueDepth } from './queue-depth';
 export { NatsNotReadyError, ProvisioningError, UnsettledMessageError } from './messaging-errors';
 // Thin Nest adapter.
-export { MessagingModule } from './messaging.module';
+export { JETSTREAM_STREAMS_CHECK, MessagingModule } from './messaging.module';
 export { type MessagingModuleOptions } from './messaging-options';
 export { type ConsumerOptions, JetStreamClient } from './jetstream-client.service';
 export { type FollowedMessage, type Follower, type FollowOptions, followSubject } from './subject-follower';
