@@ -149,7 +149,11 @@ describe('circuit breaker (end to end)', () => {
 
   afterAll(() => stack?.stop());
 
-  const research = () => stack.agents.find((agent) => agent.name === 'research-agent')!;
+  const research = () => {
+    const agent = stack.agents.find((candidate) => candidate.name === 'research-agent');
+    if (!agent) throw new Error('no research agent in the stack');
+    return agent;
+  };
   const circuitState = async () => {
     const metrics = await (await fetch(`${research().url}/metrics`)).text();
     const match = /^atelier_circuit_state\{[^}]*model="claude-sonnet-5-5"[^}]*\} (\d+)$/m.exec(metrics);

@@ -37,7 +37,7 @@ describe('observability (end to end)', () => {
     await stack.queueFault({ fault: '529', count: 2, match: marker });
     return stack.submit(key, { workflow: 'brief', input: { goal: `Overloaded once ${marker}` } });
   };
-  const metricsOf = async (name: string) => (await fetch(`${services().find((service) => service.name === name)!.url}/metrics`)).text();
+  const metricsOf = async (name: string) => (await fetch(`${services().find((service) => service.name === name)?.url}/metrics`)).text();
 
   it('follows a task in one trace: API request → orchestrator → agents → model calls → results → next steps', async () => {
     const id = await stack.submit(key, { input: { goal: 'Heat pumps in cold climates' } }, { traceparent: `00-${TRACE_ID}-b7ad6b7169203331-01` });
@@ -105,7 +105,7 @@ describe('observability (end to end)', () => {
     expect(cap.status).toBe(201);
     const tasks = [await stack.submit(key, { workflow: 'brief', input: { goal: 'Metrics with a budget' } }), await overloadedOnce()];
     for (const id of tasks) expect((await stack.waitForTask(id, key)).status).toBe('completed');
-    const [orchestrator, research, writer] = await Promise.all(['orchestrator', 'research-agent', 'writer-agent'].map(metricsOf));
+    const [orchestrator = '', research = '', writer = ''] = await Promise.all(['orchestrator', 'research-agent', 'writer-agent'].map(metricsOf));
     /** The sum over every series of `name` with these labels (whatever their other labels), undefined when there is none. */
     const sample = (text: string, name: string, labels: Record<string, string> = {}) => {
       const lines = text
@@ -115,17 +115,17 @@ describe('observability (end to end)', () => {
       return lines.length === 0 ? undefined : lines.reduce((sum, line) => sum + Number(line.slice(line.lastIndexOf(' ') + 1)), 0);
     };
 
-    expect(sample(orchestrator!, 'http_server_requests_total', { route: '/v1/tasks', method: 'POST', status: '202' })).toBeGreaterThanOrEqual(2);
-    expect(sample(orchestrator!, 'http_server_request_duration_seconds_count', { route: '/v1/tasks/:id', status: '200' })).toBeGreaterThan(0);
-    expect(sample(orchestrator!, 'atelier_tasks_total', { status: 'completed' })).toBeGreaterThanOrEqual(2);
+    expect(sample(orchestrator, 'http_server_requests_total', { route: '/v1/tasks', method: 'POST', status: '202' })).toBeGreaterThanOrEqual(2);
+    expect(sample(orchestrator, 'http_server_request_duration_seconds_count', { route: '/v1/tasks/:id', status: '200' })).toBeGreaterThan(0);
+    expect(sample(orchestrator, 'atelier_tasks_total', { status: 'completed' })).toBeGreaterThanOrEqual(2);
     // Sampled from JetStream every few seconds: drained once the tasks are done.
     for (const agent of ['research', 'writer']) expect(await waitForSample(() => metricsOf('orchestrator'), 'atelier_queue_depth', { agent }, (value) => value === 0)).toBe(0);
-    expect(sample(orchestrator!, 'atelier_audit_seal_lag_seconds')).toBeGreaterThanOrEqual(0);
+    expect(sample(orchestrator, 'atelier_audit_seal_lag_seconds')).toBeGreaterThanOrEqual(0);
     const utilization = await waitForSample(() => metricsOf('orchestrator'), 'atelier_budget_utilization_ratio', { scope: 'tenant' }, (value) => value > 0);
     expect(utilization).toBeGreaterThan(0);
     expect(utilization).toBeLessThanOrEqual(1);
 
-    for (const [agent, text] of [['research', research!], ['writer', writer!]] as const) {
+    for (const [agent, text] of [['research', research], ['writer', writer]] as const) {
       expect(sample(text, 'atelier_steps_total', { agent, outcome: 'completed' })).toBeGreaterThanOrEqual(2);
       expect(sample(text, 'atelier_step_duration_seconds_count', { agent })).toBeGreaterThanOrEqual(2);
       expect(sample(text, 'gen_ai_client_token_usage_count', { gen_ai_token_type: 'output', gen_ai_provider_name: 'anthropic' })).toBeGreaterThanOrEqual(2);
@@ -136,8 +136,8 @@ describe('observability (end to end)', () => {
       expect(sample(text, 'http_server_requests_total', { route: '/health/ready' })).toBeGreaterThan(0);
     }
     // The 529 went to the fallback: counted as a fallback, its failed attempt by error type.
-    expect(sample(research!, 'atelier_llm_fallbacks_total', { from_model: 'claude-sonnet-5-5', to_model: 'claude-haiku-5-5', reason: 'overloaded' })).toBeGreaterThanOrEqual(1);
-    expect(sample(research!, 'gen_ai_client_operation_duration_seconds_count', { error_type: 'overloaded' })).toBeGreaterThanOrEqual(1);
+    expect(sample(research, 'atelier_llm_fallbacks_total', { from_model: 'claude-sonnet-5-5', to_model: 'claude-haiku-5-5', reason: 'overloaded' })).toBeGreaterThanOrEqual(1);
+    expect(sample(research, 'gen_ai_client_operation_duration_seconds_count', { error_type: 'overloaded' })).toBeGreaterThanOrEqual(1);
     // Counters that nothing has moved yet are still declared, so dashboards and alerts find them.
     expect(research).toContain('# TYPE atelier_llm_retries_total counter');
   }, 60_000);
