@@ -11,9 +11,9 @@ interface Definition<K extends 'counter' | 'gauge' | 'histogram', L extends stri
   readonly labelNames: readonly L[];
   readonly buckets?: readonly number[];
   /**
-   * Created on first use instead of with the catalog: these are still registered by their
-   * feature's own code on other branches (budgets: issue 3, audit sealer: issue 4, dead
-   * letters: issue 7); a lazy definition adopts a metric already registered under its name.
+   * Created on first use instead of with the catalog: a metric only one service produces
+   * (budgets and the sealer: the orchestrator; dead letters: the agents). Declared
+   * everywhere, an unlabelled gauge would read 0 on every other service, as if measured.
    */
   readonly lazy?: boolean;
 }
@@ -119,7 +119,7 @@ export function metricsCatalog(registry: Registry): MetricsCatalog {
     Object.defineProperty(catalog, key, {
       enumerable: true,
       get: () => {
-        if (!created.has(key)) created.set(key, registerOrAdopt(registry, definition));
+        if (!created.has(key)) created.set(key, register(registry, definition));
         return created.get(key);
       },
     });
@@ -131,13 +131,10 @@ export function metricsCatalog(registry: Registry): MetricsCatalog {
 
 const CLASSES = { counter: Counter, gauge: Gauge, histogram: Histogram } as const;
 
-function registerOrAdopt(registry: Registry, definition: Definition<'counter' | 'gauge' | 'histogram', string>): unknown {
+function register(registry: Registry, definition: Definition<'counter' | 'gauge' | 'histogram', string>): unknown {
   const type = CLASSES[definition.kind];
-  const existing = registry.getSingleMetric(definition.name);
-  if (existing) {
-    if (!(existing instanceof type)) throw new Error(`metric ${definition.name} is already registered as another type than ${definition.kind}`);
-    return existing;
-  }
+  // Every metric comes from this catalog: a name registered already is a second definition somewhere.
+  if (registry.getSingleMetric(definition.name)) throw new Error(`metric ${definition.name} is registered outside the metrics catalog`);
   const labelNames = [...definition.labelNames];
   if (definition.kind === 'histogram') {
     return new Histogram({ name: definition.name, help: definition.help, labelNames, buckets: [...(definition.buckets ?? [])], registers: [registry] });
