@@ -4,6 +4,7 @@ import { AtelierStack } from '@atelier/testing';
 import { type JetStreamClient, type JetStreamManager, jetstreamManager } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { DELIVERY_COUNTING_AGENT_ENV } from './support/delivery-counting-env';
 import { waitFor } from './support/wait-for';
 
 // A step's life end to end: cancellation and deadlines that abort calls in flight, poison
@@ -21,7 +22,7 @@ describe('step lifecycle (end to end)', () => {
 
   beforeAll(async () => {
     stack = await AtelierStack.start({
-      agentEnv: { STEP_MAX_ATTEMPTS: String(MAX_ATTEMPTS), STEP_RETRY_BACKOFF_MS: '200' },
+      agentEnv: { STEP_MAX_ATTEMPTS: String(MAX_ATTEMPTS), STEP_RETRY_BACKOFF_MS: '200', ...DELIVERY_COUNTING_AGENT_ENV },
       orchestratorEnv: { DEADLINE_CHECK_INTERVAL_MS: '200' },
     });
     key = await stack.mintKey('acme', ['tasks:write', 'tasks:read']);

@@ -1,4 +1,5 @@
 import { AtelierStack, STACK_ADMIN_KEY } from '@atelier/testing';
+import { DELIVERY_COUNTING_AGENT_ENV } from './support/delivery-counting-env';
 
 // Workflow behaviour end to end: fan-out failure policy, review rounds, the brief workflow,
 // Idempotency-Key, SSE progress, dead letters and their replay.
@@ -11,7 +12,7 @@ describe('workflows (end to end)', () => {
 
   beforeAll(async () => {
     // count_tokens off: a scripted fault is consumed by every request it matches, count_tokens included.
-    stack = await AtelierStack.start({ agentEnv: { STEP_MAX_ATTEMPTS: String(MAX_ATTEMPTS), STEP_RETRY_BACKOFF_MS: '100', LLM_COUNT_TOKENS: 'off' } });
+    stack = await AtelierStack.start({ agentEnv: { STEP_MAX_ATTEMPTS: String(MAX_ATTEMPTS), STEP_RETRY_BACKOFF_MS: '100', LLM_COUNT_TOKENS: 'off', ...DELIVERY_COUNTING_AGENT_ENV } });
     key = await stack.mintKey('acme', ['tasks:write', 'tasks:read']);
   }, 90_000);
 
