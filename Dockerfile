@@ -25,26 +25,25 @@ COPY package.json package-lock.json prisma.config.ts ./
 COPY prisma/ prisma/
 COPY tools/ tools/
 
-# `npm install`, not `npm ci`, on purpose. npm ci checks the lock against package.json
-# for every platform, and our lock lacks the macOS/Windows builds of some optional native
-# packages (the registry it was made against does not carry them; see the README), so
-# npm ci refuses it even here on linux-x64. npm install installs exactly the locked
-# version of every package the lock has (all the linux-x64 ones) and only resolves what
-# the lock misses: other platforms' optional binaries, which linux-x64 never installs.
-# Switch to npm ci once the lock is regenerated against a complete registry.
-# --ignore-scripts: dependency install scripts are not needed (npm 11 on our machines
-# skips them too, and node-gyp would need a compiler); the one script we need,
-# `prisma generate` (the root postinstall), runs explicitly.
-RUN npm install --ignore-scripts --no-audit --no-fund \
+# `npm ci`: exactly the committed lock, which lists every platform's optional native
+# builds. --ignore-scripts: dependency install scripts are not needed (node-gyp would
+# need a compiler); the one script we need, `prisma generate` (the root postinstall),
+# runs explicitly.
+RUN npm ci --ignore-scripts --no-audit --no-fund \
  && node tools/prisma-generate.mjs
 
-COPY tsconfig.base.json .swcrc.json ./
+# The build is the Nx `build` target (project.json at the root: tools/build.mjs, one swc
+# pass over every app and lib), run as in CI: no daemon, no Nx Cloud, no local cache
+# (Docker's layer cache does that job).
+COPY nx.json project.json tsconfig.base.json .swcrc.json ./
 COPY libs/ libs/
 COPY apps/ apps/
 COPY deploy/src/ deploy/src/
-RUN node tools/build.mjs \
+ENV NX_DAEMON=false \
+    NX_NO_CLOUD=true
+RUN npx nx run-many -t build --skip-nx-cache --outputStyle=static \
  && npm prune --omit=dev --ignore-scripts --no-audit --no-fund \
- && rm -rf node_modules/.cache
+ && rm -rf node_modules/.cache .nx
 
 # ---------------------------------------------------------------------------------------
 # `prisma migrate deploy` needs Prisma's native schema engine, which @prisma/engines
