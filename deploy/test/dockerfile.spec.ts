@@ -174,7 +174,7 @@ describe.each(SERVICES)('image $target', ({ target, values: service }) => {
     expect(env(target)['PORT']).toBe(String(service.port));
     expect(env(target)['HOME']).toBe('/tmp');
     expect(service.image.name).toBe(target);
-    expect(read('Dockerfile')).toMatch(new RegExp(`docker build --target ${target} +-t ${values.image.repository}/${target}:`));
+    expect(read('Dockerfile')).toMatch(new RegExp(`docker build --target ${target} +-t \\$REGISTRY/${values.image.repository}/${target}:`));
   });
 });
 
