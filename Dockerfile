@@ -1,12 +1,15 @@
 # syntax=docker/dockerfile:1.7
 # Atelier's images: one Dockerfile, one target per service.
 #
-#   docker build --target orchestrator   -t atelier/orchestrator:0.1.0 .
-#   docker build --target research-agent -t atelier/research-agent:0.1.0 .
-#   docker build --target writer-agent   -t atelier/writer-agent:0.1.0 .
-#   docker build --target llm-simulator  -t atelier/llm-simulator:0.1.0 .
+#   REGISTRY=registry.example.com     # yours; `localhost` for a local cluster (kind load)
+#   docker build --target orchestrator   -t $REGISTRY/atelier/orchestrator:0.1.0 .
+#   docker build --target research-agent -t $REGISTRY/atelier/research-agent:0.1.0 .
+#   docker build --target writer-agent   -t $REGISTRY/atelier/writer-agent:0.1.0 .
+#   docker build --target llm-simulator  -t $REGISTRY/atelier/llm-simulator:0.1.0 .
 #
-# These names are the Helm chart's defaults (image.repository/<service>:<appVersion>).
+# These are the names the Helm chart runs: <image.registry>/<image.repository>/<service>:
+# <appVersion>. image.registry has no default (the chart refuses to fall back to Docker
+# Hub, where docker.io/atelier is not the Atelier project's namespace).
 # Every runtime image runs `node dist/apps/<app>/src/main.js` as the numeric non-root
 # user 10001 and writes nothing outside /tmp, so the chart mounts the root filesystem
 # read-only with an emptyDir at /tmp. The orchestrator image is also the operations
