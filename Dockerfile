@@ -1,12 +1,15 @@
 # syntax=docker/dockerfile:1.7
 # Atelier's images: one Dockerfile, one target per service.
 #
-#   docker build --target orchestrator   -t atelier/orchestrator:0.1.0 .
-#   docker build --target research-agent -t atelier/research-agent:0.1.0 .
-#   docker build --target writer-agent   -t atelier/writer-agent:0.1.0 .
-#   docker build --target llm-simulator  -t atelier/llm-simulator:0.1.0 .
+#   REGISTRY=registry.example.com     # yours; `localhost` for a local cluster (kind load)
+#   docker build --target orchestrator   -t $REGISTRY/atelier/orchestrator:0.1.0 .
+#   docker build --target research-agent -t $REGISTRY/atelier/research-agent:0.1.0 .
+#   docker build --target writer-agent   -t $REGISTRY/atelier/writer-agent:0.1.0 .
+#   docker build --target llm-simulator  -t $REGISTRY/atelier/llm-simulator:0.1.0 .
 #
-# These names are the Helm chart's defaults (image.repository/<service>:<appVersion>).
+# These are the names the Helm chart runs: <image.registry>/<image.repository>/<service>:
+# <appVersion>. image.registry has no default (the chart refuses to fall back to Docker
+# Hub, where docker.io/atelier is not the Atelier project's namespace).
 # Every runtime image runs `node dist/apps/<app>/src/main.js` as the numeric non-root
 # user 10001 and writes nothing outside /tmp, so the chart mounts the root filesystem
 # read-only with an emptyDir at /tmp. The orchestrator image is also the operations
@@ -25,26 +28,25 @@ COPY package.json package-lock.json prisma.config.ts ./
 COPY prisma/ prisma/
 COPY tools/ tools/
 
-# `npm install`, not `npm ci`, on purpose. npm ci checks the lock against package.json
-# for every platform, and our lock lacks the macOS/Windows builds of some optional native
-# packages (the registry it was made against does not carry them; see the README), so
-# npm ci refuses it even here on linux-x64. npm install installs exactly the locked
-# version of every package the lock has (all the linux-x64 ones) and only resolves what
-# the lock misses: other platforms' optional binaries, which linux-x64 never installs.
-# Switch to npm ci once the lock is regenerated against a complete registry.
-# --ignore-scripts: dependency install scripts are not needed (npm 11 on our machines
-# skips them too, and node-gyp would need a compiler); the one script we need,
-# `prisma generate` (the root postinstall), runs explicitly.
-RUN npm install --ignore-scripts --no-audit --no-fund \
+# `npm ci`: exactly the committed lock, which lists every platform's optional native
+# builds. --ignore-scripts: dependency install scripts are not needed (node-gyp would
+# need a compiler); the one script we need, `prisma generate` (the root postinstall),
+# runs explicitly.
+RUN npm ci --ignore-scripts --no-audit --no-fund \
  && node tools/prisma-generate.mjs
 
-COPY tsconfig.base.json .swcrc.json ./
+# The build is the Nx `build` target (project.json at the root: tools/build.mjs, one swc
+# pass over every app and lib), run as in CI: no daemon, no Nx Cloud, no local cache
+# (Docker's layer cache does that job).
+COPY nx.json project.json tsconfig.base.json .swcrc.json ./
 COPY libs/ libs/
 COPY apps/ apps/
 COPY deploy/src/ deploy/src/
-RUN node tools/build.mjs \
+ENV NX_DAEMON=false \
+    NX_NO_CLOUD=true
+RUN npx nx run-many -t build --skip-nx-cache --outputStyle=static \
  && npm prune --omit=dev --ignore-scripts --no-audit --no-fund \
- && rm -rf node_modules/.cache
+ && rm -rf node_modules/.cache .nx
 
 # ---------------------------------------------------------------------------------------
 # `prisma migrate deploy` needs Prisma's native schema engine, which @prisma/engines

@@ -47,10 +47,30 @@ function valueArgs({ files = [], set = [] }: ChartValues): string[] {
   return [...files.flatMap((file) => ['-f', join(workspaceRoot(), file)]), ...set.flatMap((pair) => ['--set', pair])];
 }
 
+const templateArgs = (values: ChartValues, release: string) => ['template', release, join(workspaceRoot(), CHART_DIR), ...valueArgs(values)];
+
 /** `helm template` of the chart as release `atelier`; hooks and test pods included. */
 export function helmTemplate(values: ChartValues = {}, release = 'atelier'): RenderedDocument[] {
   const { helm } = kubeTools();
-  return parseDocuments(runOrThrow(helm, ['template', release, join(workspaceRoot(), CHART_DIR), ...valueArgs(values)]));
+  return parseDocuments(runOrThrow(helm, templateArgs(values, release)));
+}
+
+/**
+ * `helm template` as `helm install` would render, for the caller to read the status and
+ * output: a template's `fail` stops it (helm lint only logs those).
+ */
+export function helmTemplateRun(values: ChartValues = {}, release = 'atelier'): RunResult {
+  const { helm } = kubeTools();
+  return run(helm, templateArgs(values, release));
+}
+
+/** The NOTES.txt `helm install` prints, from a client-side dry run (no cluster needed). */
+export function helmNotes(values: ChartValues = {}, release = 'atelier'): string {
+  const { helm } = kubeTools();
+  const output = runOrThrow(helm, ['install', release, join(workspaceRoot(), CHART_DIR), '--dry-run=client', ...valueArgs(values)]);
+  const start = output.indexOf('\nNOTES:\n');
+  if (start < 0) throw new Error(`helm install --dry-run printed no NOTES:\n${output}`);
+  return output.slice(start + '\nNOTES:\n'.length);
 }
 
 /** `helm lint --strict`; the caller reads the status and output. */

@@ -1,17 +1,22 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { helmTemplate, objectId, type RenderedObject } from '../src/helm';
-import { chartValueSets } from '../src/value-sets';
+import { chartValueSets, mergedValues } from '../src/value-sets';
 import { CHART_DIR, workspaceRoot } from '../src/workspace';
 import { schemaProblems } from './kubernetes-schemas';
+import { podIn, podOfPeer, type Peer, type PodEndpoint } from './network-reach';
 import {
   autoscalerProblems,
   disruptionProblems,
+  gracePeriodProblems,
+  migrationLoginProblems,
   networkPolicyProblems,
+  probeProblems,
   restrictedProblems,
+  scrapeProblems,
   secretLeakProblems,
   secretValues,
-  serviceProbeProblems,
+  testPodProblems,
   tmpProblems,
   workloads,
 } from './policies';
@@ -34,9 +39,43 @@ function named<T extends { metadata: { name: string } }>(items: T[], name: strin
 
 const container = (objects: RenderedObject[], name: string) => named(workloads(objects).map(({ object, pod }) => ({ metadata: object.metadata, pod })), name).pod.containers[0];
 
+/** `helm template` renders into the namespace `default`. */
+const NAMESPACE = 'default';
+
+const read = (path: string) => readFileSync(join(workspaceRoot(), path), 'utf8');
+
+/**
+ * How long a process gives the rest of its close beyond SHUTDOWN_GRACE_MS before it exits
+ * by itself, read from the code that sets it (the chart's atelier.processCloseMarginSeconds
+ * must cover it).
+ */
+const processCloseMarginMs = Math.max(
+  ...['apps/orchestrator/src/main.ts', 'libs/agent-runtime/src/run-agent.ts'].map((file) => {
+    const [, margin] = /shutdownTimeoutMs: \(config\) => config\.SHUTDOWN_GRACE_MS \+ ([\d_]+)/.exec(read(file)) ?? [];
+    if (!margin) throw new Error(`${file}: no "shutdownTimeoutMs: (config) => config.SHUTDOWN_GRACE_MS + <ms>"; update this check with the code`);
+    return Number(margin.replaceAll('_', ''));
+  }),
+);
+
+/** Pods standing for networkPolicy.metricsFrom (empty: any pod, here one in another namespace). */
+function scrapers(name: string): PodEndpoint[] {
+  const values = mergedValues(valueSets.find((set) => set.name === name)?.values ?? {}) as { networkPolicy: { metricsFrom: Peer[] } };
+  const peers = values.networkPolicy.metricsFrom;
+  if (peers.length === 0) return [podIn('anywhere')];
+  return peers.flatMap((peer) => podOfPeer(peer, NAMESPACE) ?? []);
+}
+
+/** Whether a value set gives the migration Job a database login of its own. */
+function separateMigrationLogin(name: string): boolean {
+  const { secrets } = mergedValues(valueSets.find((set) => set.name === name)?.values ?? {}) as {
+    secrets: { existingSecret: string; databaseUrl: string; migrationDatabaseUrl: string; keys: { databaseUrl: string; migrationDatabaseUrl: string } };
+  };
+  if (secrets.existingSecret) return Boolean(secrets.keys.migrationDatabaseUrl) && secrets.keys.migrationDatabaseUrl !== secrets.keys.databaseUrl;
+  return Boolean(secrets.migrationDatabaseUrl) && secrets.migrationDatabaseUrl !== secrets.databaseUrl;
+}
+
 /** The secret variable names the values schema refuses in `config` maps. */
-const secretVariables: string[] = JSON.parse(readFileSync(join(workspaceRoot(), CHART_DIR, 'values.schema.json'), 'utf8')).definitions.env
-  .propertyNames.not.enum;
+const secretVariables: string[] = JSON.parse(read(`${CHART_DIR}/values.schema.json`)).definitions.env.propertyNames.not.enum;
 
 beforeAll(() => {
   for (const { name, values } of valueSets) renders.set(name, helmTemplate(values).map(({ object }) => object));
@@ -63,14 +102,18 @@ describe('helm template', () => {
     expect(problems).toEqual([]);
   });
 
-  test.each(names)('%s: every service has health probes and outlives its shutdown grace', (name) => {
+  test('the process close margin is read from the services (15 s today)', () => {
+    expect(processCloseMarginMs).toBe(15_000);
+  });
+
+  test.each(names)('%s: every service has its health probes and a grace period longer than its own stop', (name) => {
     const objects = rendered(name);
     const problems = workloads(objects)
       .filter(({ object }) => object.kind === 'Deployment')
       .flatMap((workload) => {
         const config = objects.find(({ kind, metadata }) => kind === 'ConfigMap' && metadata.name === workload.object.metadata.name);
         const grace = Number((config?.['data'] as Record<string, string> | undefined)?.['SHUTDOWN_GRACE_MS'] ?? 0);
-        return serviceProbeProblems(workload, grace);
+        return [...probeProblems(workload), ...gracePeriodProblems(workload, grace, processCloseMarginMs)];
       });
     expect(problems).toEqual([]);
   });
@@ -85,6 +128,27 @@ describe('helm template', () => {
 
   test.each(names)('%s: a default-deny NetworkPolicy selects every pod', (name) => {
     expect(networkPolicyProblems(rendered(name))).toEqual([]);
+  });
+
+  test.each(names)('%s: the scrapers (metricsFrom) reach every Service a ServiceMonitor scrapes, the helm test pod reaches the API', (name) => {
+    expect(scrapeProblems(rendered(name), scrapers(name), NAMESPACE)).toEqual([]);
+    expect(testPodProblems(rendered(name), NAMESPACE)).toEqual([]);
+  });
+
+  test('the reachability checks run where they matter: ServiceMonitors with a restricted API, test pods', () => {
+    const monitored = names.filter((name) => rendered(name).some(({ kind }) => kind === 'ServiceMonitor'));
+    expect(monitored).toEqual(expect.arrayContaining(['ci/monitoring-values.yaml', 'ci/production-values.yaml']));
+    expect(names.filter((name) => rendered(name).some(({ metadata }) => metadata.annotations?.['helm.sh/hook'] === 'test')).length).toBeGreaterThan(5);
+  });
+
+  test.each(names.filter(separateMigrationLogin))('%s: no service reads the migration Job’s database login', (name) => {
+    expect(migrationLoginProblems(rendered(name))).toEqual([]);
+  });
+
+  test('the migration login check runs on a chart-made Secret and on existing Secrets', () => {
+    expect(names.filter(separateMigrationLogin)).toEqual(
+      expect.arrayContaining(['ci/keda-values.yaml', 'ci/existing-secret-values.yaml', 'ci/production-values.yaml']),
+    );
   });
 
   test.each(names)('%s: no secret is rendered into a ConfigMap or a literal env value', (name) => {

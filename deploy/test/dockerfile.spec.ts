@@ -92,6 +92,9 @@ describe('the build context (.dockerignore)', () => {
     for (const file of [
       'package.json',
       'package-lock.json',
+      'nx.json',
+      'project.json',
+      'apps/orchestrator/project.json',
       'prisma.config.ts',
       'prisma/schema.prisma',
       'tools/build.mjs',
@@ -130,9 +133,18 @@ describe('the build stage', () => {
     .instructions.filter(({ keyword }) => keyword === 'RUN')
     .map(({ args }) => args);
 
-  test('installs the locked dependencies, generates the Prisma client, builds with tools/build.mjs, drops dev dependencies', () => {
-    expect(runs[0]).toMatch(/^npm install --ignore-scripts .*&& node tools\/prisma-generate\.mjs$/);
-    expect(runs[1]).toMatch(/^node tools\/build\.mjs && npm prune --omit=dev/);
+  test('installs exactly the lock with npm ci and generates the Prisma client', () => {
+    expect(runs[0]).toMatch(/^npm ci --ignore-scripts .*&& node tools\/prisma-generate\.mjs$/);
+  });
+
+  test('builds with the Nx build target (no daemon, no cloud, no cache), then drops dev dependencies', () => {
+    expect(runs[1]).toMatch(/^npx nx run-many -t build --skip-nx-cache .*&& npm prune --omit=dev /);
+    expect(env('build')).toMatchObject({ NX_DAEMON: 'false', NX_NO_CLOUD: 'true' });
+    const nx = JSON.parse(read('nx.json')) as { neverConnectToCloud?: boolean };
+    expect(nx.neverConnectToCloud).toBe(true);
+    // The one build target: tools/build.mjs compiles every app and lib in one swc pass.
+    const workspace = JSON.parse(read('project.json')) as { targets: Record<string, { command: string; outputs: string[]; cache: boolean }> };
+    expect(workspace.targets['build']).toMatchObject({ command: 'node tools/build.mjs', outputs: ['{workspaceRoot}/dist'], cache: true });
     expect(read('package.json')).toContain('"build": "node tools/build.mjs"');
   });
 
@@ -162,7 +174,7 @@ describe.each(SERVICES)('image $target', ({ target, values: service }) => {
     expect(env(target)['PORT']).toBe(String(service.port));
     expect(env(target)['HOME']).toBe('/tmp');
     expect(service.image.name).toBe(target);
-    expect(read('Dockerfile')).toMatch(new RegExp(`docker build --target ${target} +-t ${values.image.repository}/${target}:`));
+    expect(read('Dockerfile')).toMatch(new RegExp(`docker build --target ${target} +-t \\$REGISTRY/${values.image.repository}/${target}:`));
   });
 });
 

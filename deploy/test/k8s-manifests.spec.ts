@@ -1,4 +1,4 @@
-import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { kustomize, objectId, type RenderedObject } from '../src/helm';
@@ -13,7 +13,7 @@ import {
 } from '../src/render-k8s';
 import { K8S_DIR, workspaceRoot } from '../src/workspace';
 import { schemaProblems } from './kubernetes-schemas';
-import { networkPolicyProblems, restrictedProblems, workloads } from './policies';
+import { networkPolicyProblems, restrictedProblems, workloads, type Workload } from './policies';
 
 // k8s/ for kubectl-only users: rendered from the chart (no drift), every overlay builds
 // with kubectl's kustomize into valid objects, and each component applied on the base
@@ -70,6 +70,34 @@ test.each(overlays)('overlays/%s builds with kubectl kustomize into valid, restr
   expect(unplaced.map(objectId)).toEqual([]);
 });
 
+const imagesOf = (objects: RenderedObject[]) => new Map(workloads(objects).map(({ object, pod }: Workload) => [object.metadata.name, pod.containers[0]?.image]));
+const migrationOverlays = overlays.filter((name) => existsSync(join(k8s, 'overlays', name, 'migrations', 'kustomization.yaml')));
+
+test.each(migrationOverlays)(
+  'overlays/%s/migrations builds the migration Job in the overlay’s namespace, with the overlay’s orchestrator image and the owner’s login',
+  (name) => {
+    const services = kustomize(join(k8s, 'overlays', name)).map(({ object }) => object);
+    const migrations = kustomize(join(k8s, 'overlays', name, 'migrations')).map(({ object }) => object);
+    expect(schemaProblems(migrations)).toEqual([]);
+    expect(workloads(migrations).flatMap((workload) => restrictedProblems(workload))).toEqual([]);
+    const job = workloads(migrations).find(({ object }) => object.kind === 'Job');
+    expect(job?.object.metadata.name).toBe('atelier-migrations');
+    expect(imagesOf(migrations).get('atelier-migrations')).toBe(imagesOf(services).get('atelier-orchestrator'));
+    expect(imagesOf(migrations).get('atelier-migrations')).not.toMatch(/^localhost\//);
+    const namespaces = (objects: RenderedObject[]) => new Set(objects.filter(({ kind }) => kind !== 'Namespace').map(({ metadata }) => (metadata as { namespace?: string }).namespace));
+    expect(namespaces(migrations)).toEqual(namespaces(services));
+    expect(job?.pod.containers[0]?.env).toEqual([
+      { name: 'DATABASE_URL', valueFrom: { secretKeyRef: { name: 'atelier', key: 'MIGRATION_DATABASE_URL' } } },
+    ]);
+  },
+);
+
+test('the production overlay has its migrations overlay, and base images are local-only until an overlay names a registry', () => {
+  expect(migrationOverlays).toContain('production');
+  const base = overlay(['base']);
+  for (const image of imagesOf(base).values()) expect(image).toMatch(/^localhost\/atelier\//);
+});
+
 test('base and migrations build, and together hold what the chart renders with k8s/values/base.yaml', () => {
   const chart = renderForKubectl([BASE_VALUES]);
   const built = byId([...overlay(['base']), ...overlay(['migrations'])]);
@@ -94,6 +122,16 @@ test('the dev overlay runs a single-node NATS JetStream and Postgres beside Atel
   expect(agentConfig?.['data']).toMatchObject({ NATS_URL: 'nats://nats:4222', LLM_MODE: 'simulator' });
   expect(objects.filter(({ kind }) => kind === 'HorizontalPodAutoscaler')).toEqual([]);
   expect(objects.map(({ kind, metadata }) => `${kind}/${metadata.name}`)).toContain('Job/atelier-migrations');
+  // Two logins, as docs/audit.md asks: the services in atelier_app, the Job as the owner.
+  const secret = objects.find(({ kind, metadata }) => kind === 'Secret' && metadata.name.startsWith('atelier-'));
+  const data = Object.fromEntries(
+    Object.entries((secret?.['data'] as Record<string, string>) ?? {}).map(([key, value]) => [key, Buffer.from(value, 'base64').toString()]),
+  );
+  expect(data['DATABASE_URL']).toMatch(/^postgresql:\/\/atelier_svc:/);
+  expect(data['MIGRATION_DATABASE_URL']).toMatch(/^postgresql:\/\/atelier:/);
+  const init = objects.find(({ kind, metadata }) => kind === 'Secret' && metadata.name.startsWith('postgres-init-'));
+  const script = Buffer.from((init?.['data'] as Record<string, string>)['app-login.sql'] ?? '', 'base64').toString();
+  expect(script).toMatch(/CREATE ROLE atelier_svc LOGIN PASSWORD 'atelier-dev-only-app' IN ROLE atelier_app;/);
 });
 
 test('a new overlay on the base builds too (what a user writes first)', () => {

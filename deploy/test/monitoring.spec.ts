@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse } from 'yaml';
 import { helmTemplate, type RenderedObject } from '../src/helm';
+import { withRequired } from '../src/value-sets';
 import { CHART_DIR, workspaceRoot } from '../src/workspace';
 import { EXPORTED_SERIES, readPromql } from './promql';
 
@@ -13,7 +14,7 @@ interface Rule {
   expr: string;
   for?: string;
   labels: { severity: string };
-  annotations: { summary: string; description: string; runbook: string };
+  annotations: { summary: string; description: string; runbook_url: string };
 }
 
 const read = (path: string) => readFileSync(join(workspaceRoot(), path), 'utf8');
@@ -36,6 +37,10 @@ const runbookAnchors = new Set(
   ),
 );
 
+/** The runbook base URL the chart ships with (values.yaml), which the rules file carries. */
+const defaultRunbookBase = (parse(read(`${CHART_DIR}/values.yaml`)) as { metrics: { prometheusRule: { runbookBaseUrl: string } } }).metrics.prometheusRule
+  .runbookBaseUrl;
+
 const unknownMetrics = (expr: string) => readPromql(expr).metrics.filter((metric) => !EXPORTED_SERIES.has(metric));
 
 describe('alert rules (helm/atelier/files/prometheus-rules.yaml)', () => {
@@ -56,14 +61,26 @@ describe('alert rules (helm/atelier/files/prometheus-rules.yaml)', () => {
     expect(['warning', 'critical']).toContain(rule.labels.severity);
     expect(rule.annotations.summary).toBeTruthy();
     expect(rule.annotations.description).toBeTruthy();
-    expect(rule.annotations.runbook).toBe(`docs/operations.md#${rule.alert.toLowerCase()}`);
+    expect(rule.annotations).not.toHaveProperty('runbook');
+    expect(rule.annotations.runbook_url).toBe(`${defaultRunbookBase}#${rule.alert.toLowerCase()}`);
     expect(runbookAnchors).toContain(rule.alert.toLowerCase());
   });
 
   test('the PrometheusRule the chart renders carries exactly this file', () => {
-    const objects = helmTemplate({ set: ['metrics.prometheusRule.enabled=true'] }).map(({ object }) => object);
+    const objects = helmTemplate(withRequired('metrics.prometheusRule.enabled=true')).map(({ object }) => object);
     const rule = objects.find(({ kind }) => kind === 'PrometheusRule') as RenderedObject;
     expect(rule['spec']).toEqual(rulesFile);
+  });
+
+  test('with runbookBaseUrl set, every runbook_url points at that copy of the runbook, and nothing else changes', () => {
+    const base = 'https://wiki.example.com/platform/atelier-runbook';
+    const objects = helmTemplate(withRequired('metrics.prometheusRule.enabled=true', `metrics.prometheusRule.runbookBaseUrl=${base}`)).map(
+      ({ object }) => object,
+    );
+    const rendered = (objects.find(({ kind }) => kind === 'PrometheusRule') as RenderedObject)['spec'] as typeof rulesFile;
+    const expected = structuredClone(rulesFile);
+    for (const rule of expected.groups.flatMap((group) => group.rules)) rule.annotations.runbook_url = `${base}#${rule.alert.toLowerCase()}`;
+    expect(rendered).toEqual(expected);
   });
 
   test('the checks would catch a typo in a metric name and a syntax error', () => {
@@ -109,7 +126,7 @@ describe('prometheus-adapter example (helm/atelier/examples/prometheus-adapter-v
   };
 
   test('serves the External metric the agents HPAs read, taking the max over orchestrator replicas', () => {
-    const hpaMetrics = helmTemplate()
+    const hpaMetrics = helmTemplate(withRequired())
       .map(({ object }) => object)
       .filter(({ kind, metadata }) => kind === 'HorizontalPodAutoscaler' && metadata.name.endsWith('-agent'))
       .map((hpa) => (hpa['spec'] as { metrics: Array<{ external: { metric: { name: string } } }> }).metrics[0]?.external.metric.name);

@@ -1,5 +1,6 @@
 import { AGENTS, CONSUMERS, type AgentName } from '@atelier/contracts';
 import { objectId, type RenderedObject } from '../src/helm';
+import { canReach, networkPolicies, podIn, selects, type LabelSelector, type PodEndpoint, type Port } from './network-reach';
 
 // Policy checks over rendered objects. Each returns the problems it finds (empty: the
 // policy holds), so a failing test names every offending object at once.
@@ -8,6 +9,9 @@ type Json = Record<string, unknown>;
 
 interface Container {
   name: string;
+  image?: string;
+  command?: string[];
+  lifecycle?: { preStop?: { sleep?: { seconds: number } } };
   securityContext?: Json & { capabilities?: { drop?: string[]; add?: string[] } };
   resources?: { requests?: Record<string, unknown>; limits?: Record<string, unknown> };
   ports?: Array<{ hostPort?: number; name?: string; containerPort: number }>;
@@ -15,7 +19,13 @@ interface Container {
   livenessProbe?: Probe;
   readinessProbe?: Probe;
   volumeMounts?: Array<{ name: string; mountPath: string }>;
-  env?: Array<{ name: string; value?: string; valueFrom?: Json }>;
+  env?: Array<{ name: string; value?: string; valueFrom?: { secretKeyRef?: SecretKeyRef } & Json }>;
+}
+
+interface SecretKeyRef {
+  name: string;
+  key: string;
+  optional?: boolean;
 }
 
 interface Probe {
@@ -101,38 +111,64 @@ export function tmpProblems({ object, pod }: Workload): string[] {
     .map((container) => `${objectId(object)} container ${container.name}: no emptyDir at /tmp`);
 }
 
+/** Health endpoints by component: Atelier's services split liveness from readiness; the simulator has one. */
+const HEALTH_PATHS: Record<string, { live: string; ready: string }> = { 'llm-simulator': { live: '/health', ready: '/health' } };
+const SERVICE_HEALTH = { live: '/health/live', ready: '/health/ready' };
+
 /**
- * A service has startup, liveness and readiness probes on its health endpoints over
- * the named HTTP port, and stops later than its SHUTDOWN_GRACE_MS.
+ * A service has startup and liveness probes on /health/live (no dependencies: a database
+ * outage must not restart pods) and a readiness probe on /health/ready, over its named
+ * HTTP port.
  */
-export function serviceProbeProblems({ object, pod }: Workload, shutdownGraceMs: number): string[] {
+export function probeProblems({ object, pod, labels }: Workload): string[] {
   const id = objectId(object);
+  const paths = HEALTH_PATHS[labels['app.kubernetes.io/component'] ?? ''] ?? SERVICE_HEALTH;
+  const expected = { startupProbe: paths.live, livenessProbe: paths.live, readinessProbe: paths.ready } as const;
   const problems: string[] = [];
   for (const container of pod.containers) {
-    for (const probe of ['startupProbe', 'livenessProbe', 'readinessProbe'] as const) {
+    for (const [probe, path] of Object.entries(expected) as Array<[keyof typeof expected, string]>) {
       const httpGet = container[probe]?.httpGet;
       if (!httpGet) problems.push(`${id} container ${container.name}: no HTTP ${probe}`);
-      else if (!httpGet.path.startsWith('/health') || httpGet.port !== 'http') {
-        problems.push(`${id} container ${container.name}: ${probe} on ${httpGet.path} port ${httpGet.port}`);
+      else if (httpGet.path !== path || httpGet.port !== 'http') {
+        problems.push(`${id} container ${container.name}: ${probe} on ${httpGet.path} port ${httpGet.port}, expected ${path} port http`);
       }
     }
   }
-  if ((pod.terminationGracePeriodSeconds ?? 30) * 1000 <= shutdownGraceMs) {
-    problems.push(`${id}: terminationGracePeriodSeconds ${pod.terminationGracePeriodSeconds} is not above SHUTDOWN_GRACE_MS ${shutdownGraceMs}`);
-  }
   return problems;
+}
+
+/**
+ * Kubernetes waits terminationGracePeriodSeconds from the start of the preStop hook, then
+ * kills. A service must get longer than the most it can take to stop by itself: the
+ * preStop pause, then SHUTDOWN_GRACE_MS of draining plus the margin the process gives the
+ * rest of its close before it exits on its own (shutdownTimeoutMs in the services' main).
+ */
+export function gracePeriodProblems({ object, pod }: Workload, shutdownGraceMs: number, processCloseMarginMs: number): string[] {
+  const preStopMs = Math.max(0, ...pod.containers.map((container) => (container.lifecycle?.preStop?.sleep?.seconds ?? 0) * 1000));
+  const needed = preStopMs + shutdownGraceMs + processCloseMarginMs;
+  const grace = (pod.terminationGracePeriodSeconds ?? 30) * 1000;
+  if (grace > needed) return [];
+  return [
+    `${objectId(object)}: terminationGracePeriodSeconds ${grace / 1000} does not outlast preStop ${preStopMs} ms + SHUTDOWN_GRACE_MS ${shutdownGraceMs} + close margin ${processCloseMarginMs} ms`,
+  ];
 }
 
 const matches = (selector: Record<string, string> | undefined, labels: Record<string, string>) =>
   selector !== undefined && Object.entries(selector).every(([key, value]) => labels[key] === value);
 
-function autoscalerTargets(objects: RenderedObject[]): Map<string, { object: RenderedObject; min: number }> {
-  const targets = new Map<string, { object: RenderedObject; min: number }>();
+interface ScaleTargetRef {
+  name: string;
+  kind?: string;
+  apiVersion?: string;
+}
+
+function autoscalerTargets(objects: RenderedObject[]): Map<string, { object: RenderedObject; min: number; ref: ScaleTargetRef }> {
+  const targets = new Map<string, { object: RenderedObject; min: number; ref: ScaleTargetRef }>();
   for (const object of objects) {
     const body = spec(object);
-    const ref = body['scaleTargetRef'] as { name: string; kind?: string } | undefined;
-    if (object.kind === 'HorizontalPodAutoscaler' && ref) targets.set(ref.name, { object, min: Number(body['minReplicas'] ?? 1) });
-    if (object.kind === 'ScaledObject' && ref) targets.set(ref.name, { object, min: Number(body['minReplicaCount'] ?? 0) });
+    const ref = body['scaleTargetRef'] as ScaleTargetRef | undefined;
+    if (object.kind === 'HorizontalPodAutoscaler' && ref) targets.set(ref.name, { object, ref, min: Number(body['minReplicas'] ?? 1) });
+    if (object.kind === 'ScaledObject' && ref) targets.set(ref.name, { object, ref, min: Number(body['minReplicaCount'] ?? 0) });
   }
   return targets;
 }
@@ -170,11 +206,11 @@ export function autoscalerProblems(objects: RenderedObject[]): string[] {
     objects.filter((object) => object.kind === 'Deployment').map((object) => [object.metadata.name, object] as const),
   );
   const problems: string[] = [];
-  for (const [target, { object }] of autoscalerTargets(objects)) {
+  for (const [target, { object, ref }] of autoscalerTargets(objects)) {
     const id = objectId(object);
     const deployment = deployments.get(target);
-    if (!deployment) {
-      problems.push(`${id}: targets ${target}, which is not a rendered Deployment`);
+    if (!deployment || ref.kind !== 'Deployment' || ref.apiVersion !== 'apps/v1') {
+      problems.push(`${id}: targets ${ref.apiVersion}/${ref.kind}/${target}, which is not a rendered apps/v1 Deployment`);
       continue;
     }
     const component = deployment.metadata.labels?.['app.kubernetes.io/component'];
@@ -249,6 +285,125 @@ export function networkPolicyProblems(objects: RenderedObject[]): string[] {
     if (egress.length > 0 && !dns) problems.push(`${id}: may call out but not resolve names (no DNS egress)`);
     return problems;
   });
+}
+
+interface ServicePort {
+  name?: string;
+  port: number;
+  targetPort?: number | string;
+}
+
+const namespaceOf = (object: RenderedObject, namespace: string) => (object.metadata as { namespace?: string }).namespace ?? namespace;
+
+/** The pods behind one port of a Service: each workload it selects, with the container port. */
+function backends(objects: RenderedObject[], service: RenderedObject, servicePort: ServicePort): Array<{ workload: Workload; port: Port }> {
+  const selector = (spec(service) as { selector?: Record<string, string> }).selector;
+  const target = servicePort.targetPort ?? servicePort.port;
+  if (!selector) return [];
+  return workloads(objects)
+    .filter(({ labels }) => selects({ matchLabels: selector }, labels))
+    .flatMap((workload) =>
+      workload.pod.containers
+        .flatMap((container) => container.ports ?? [])
+        .filter(({ name, containerPort }) => name === target || containerPort === target)
+        .map(({ name, containerPort }) => ({ workload, port: { number: containerPort, name } })),
+    );
+}
+
+const describePod = ({ namespace, labels }: PodEndpoint) => `pods ${JSON.stringify(labels)} of namespace ${namespace}`;
+
+/** Who cannot reach the pods behind a Service port: one problem per caller and workload. */
+function unreachable(objects: RenderedObject[], namespace: string, callers: PodEndpoint[], service: RenderedObject, servicePort: ServicePort): string[] {
+  const policies = networkPolicies(objects, namespace);
+  const behind = backends(objects, service, servicePort);
+  if (behind.length === 0) return [`${objectId(service)} port ${servicePort.name ?? servicePort.port}: no pod behind it`];
+  return behind.flatMap(({ workload, port }) =>
+    callers
+      .filter((caller) => !canReach(policies, caller, podIn(namespaceOf(workload.object, namespace), workload.labels), port))
+      .map((caller) => `${objectId(service)} port ${servicePort.name ?? servicePort.port}: ${describePod(caller)} cannot reach ${objectId(workload.object)}`),
+  );
+}
+
+/**
+ * Every Service a ServiceMonitor scrapes lets the scrapers in, on the scraped port. The
+ * orchestrator above all: it alone exports atelier_queue_depth, the agents' HPA metric.
+ * `scrapers`: pods standing for networkPolicy.metricsFrom.
+ */
+export function scrapeProblems(objects: RenderedObject[], scrapers: PodEndpoint[], namespace: string): string[] {
+  return objects
+    .filter(({ kind }) => kind === 'ServiceMonitor')
+    .flatMap((monitor) => {
+      const body = spec(monitor) as { selector: LabelSelector; endpoints: Array<{ port?: string }> };
+      const services = objects.filter((object) => object.kind === 'Service' && selects(body.selector, object.metadata.labels ?? {}));
+      if (services.length === 0) return [`${objectId(monitor)}: selects no Service`];
+      return services.flatMap((service) =>
+        body.endpoints.flatMap(({ port }) => {
+          const servicePort = (spec(service)['ports'] as ServicePort[]).find(({ name }) => name === port);
+          if (!servicePort) return [`${objectId(service)}: no port ${port}, which ${objectId(monitor)} scrapes`];
+          return unreachable(objects, namespace, scrapers, service, servicePort);
+        }),
+      );
+    });
+}
+
+/** Each `helm test` pod can reach the Service and port its URL names. */
+export function testPodProblems(objects: RenderedObject[], namespace: string): string[] {
+  return workloads(objects)
+    .filter(({ object }) => object.kind === 'Pod' && object.metadata.annotations?.['helm.sh/hook'] === 'test')
+    .flatMap(({ object, pod, labels }) => {
+      const url = pod.containers
+        .flatMap((container) => container.command ?? [])
+        .map((arg) => /^https?:\/\/([^/:]+)(?::(\d+))?/.exec(arg))
+        .find(Boolean);
+      if (!url) return [`${objectId(object)}: calls no http:// URL`];
+      const [, host, port = '80'] = url;
+      const service = objects.find(({ kind, metadata }) => kind === 'Service' && metadata.name === host);
+      if (!service) return [`${objectId(object)}: calls ${host}, which is not a rendered Service`];
+      const servicePort = (spec(service)['ports'] as ServicePort[]).find((candidate) => candidate.port === Number(port));
+      if (!servicePort) return [`${objectId(object)}: calls port ${port}, which ${objectId(service)} does not serve`];
+      return unreachable(objects, namespace, [podIn(namespaceOf(object, namespace), labels)], service, servicePort);
+    });
+}
+
+/** Decoded data of the rendered Secret called `name`. */
+function secretData(objects: RenderedObject[], name: string): Record<string, string> | undefined {
+  const secret = objects.find((object) => object.kind === 'Secret' && object.metadata.name === name);
+  if (!secret) return undefined;
+  const data = (secret['data'] as Record<string, string> | undefined) ?? {};
+  return Object.fromEntries(Object.entries(data).map(([key, value]) => [key, Buffer.from(value, 'base64').toString('utf8')]));
+}
+
+/**
+ * The migration Job's login (the schema owner's, which can disable the audit triggers)
+ * reaches no service: no Deployment reads the Secret key the Job takes DATABASE_URL from,
+ * nor any key holding the same URL, and no Secret but the Job's hook Secret holds it.
+ * For installs that give the Job a login of its own.
+ */
+export function migrationLoginProblems(objects: RenderedObject[]): string[] {
+  const job = workloads(objects).find(({ object, labels }) => object.kind === 'Job' && labels['app.kubernetes.io/component'] === 'migrations');
+  if (!job) return ['no migration Job'];
+  const ref = job.pod.containers.flatMap((container) => container.env ?? []).find(({ name }) => name === 'DATABASE_URL')?.valueFrom?.secretKeyRef;
+  if (!ref) return [`${objectId(job.object)}: DATABASE_URL does not come from a Secret`];
+  const valueOf = ({ name, key }: SecretKeyRef) => secretData(objects, name)?.[key];
+  const ownerUrl = valueOf(ref);
+  const problems: string[] = [];
+  for (const { object, pod } of workloads(objects).filter(({ object: candidate }) => candidate.kind === 'Deployment')) {
+    for (const container of pod.containers) {
+      for (const { name, valueFrom } of container.env ?? []) {
+        const read = valueFrom?.secretKeyRef;
+        if (!read) continue;
+        if ((read.name === ref.name && read.key === ref.key) || (ownerUrl !== undefined && valueOf(read) === ownerUrl)) {
+          problems.push(`${objectId(object)} container ${container.name}: ${name} reads the migration Job's database login (${read.name}/${read.key})`);
+        }
+      }
+    }
+  }
+  for (const secret of objects.filter((object) => object.kind === 'Secret' && object.metadata.name !== ref.name)) {
+    if (ownerUrl !== undefined && Object.values(secretData(objects, secret.metadata.name) ?? {}).includes(ownerUrl)) {
+      problems.push(`${objectId(secret)}: holds the migration Job's database URL`);
+    }
+  }
+  return problems;
 }
 
 /** Secret values (decoded) of the rendered Secrets. */

@@ -76,12 +76,11 @@ app.kubernetes.io/part-of: atelier
 {{- default (include "atelier.fullname" .) .Values.secrets.existingSecret -}}
 {{- end }}
 
-{{/* dict root, image (a service's image values) */}}
+{{/* dict root, image (a service's image values); templates/validate.yaml requires the registry. */}}
 {{- define "atelier.image" -}}
 {{- $image := .root.Values.image -}}
 {{- $tag := .image.tag | default $image.tag | default .root.Chart.AppVersion -}}
-{{- $path := printf "%s/%s:%s" $image.repository .image.name $tag -}}
-{{- if $image.registry -}}{{ printf "%s/%s" $image.registry $path }}{{- else -}}{{ $path }}{{- end -}}
+{{- printf "%s/%s/%s:%s" (trimSuffix "/" $image.registry) $image.repository .image.name $tag -}}
 {{- end }}
 
 {{/* Whether a service's replica count belongs to an autoscaler. dict root, key */}}
@@ -131,7 +130,7 @@ service's own `config`. dict root, key
 {{/* Secret variables each service reads. */}}
 {{- define "atelier.secretVariables" -}}
 {{- $common := list "DATABASE_URL" "NATS_USER" "NATS_PASSWORD" "NATS_TOKEN" -}}
-{{- $byKey := dict "orchestrator" (concat $common (list "ATELIER_BOOTSTRAP_API_KEY" "ATELIER_ALERT_WEBHOOK_SECRET")) "researchAgent" (append $common "ANTHROPIC_API_KEY") "writerAgent" (append $common "ANTHROPIC_API_KEY") "migrations" (list "DATABASE_URL") "simulator" (list) -}}
+{{- $byKey := dict "orchestrator" (concat $common (list "ATELIER_BOOTSTRAP_API_KEY" "ATELIER_ALERT_WEBHOOK_SECRET")) "researchAgent" (append $common "ANTHROPIC_API_KEY") "writerAgent" (append $common "ANTHROPIC_API_KEY") "simulator" (list) -}}
 {{- toJson (get $byKey .) -}}
 {{- end }}
 
@@ -172,6 +171,42 @@ stops the pod with an event naming it). dict root, key, secretName
 
 {{- define "atelier.allSecretVariables" -}}
 {{- toJson (list "DATABASE_URL" "ANTHROPIC_API_KEY" "NATS_USER" "NATS_PASSWORD" "NATS_TOKEN" "ATELIER_BOOTSTRAP_API_KEY" "ATELIER_ALERT_WEBHOOK_SECRET") -}}
+{{- end }}
+
+{{/*
+Where the migration Job reads its DATABASE_URL: the schema owner's login when one is
+configured, else the services' own (one login for both). Services never read it.
+JSON {secret, key, shared}
+*/}}
+{{- define "atelier.migrationLogin" -}}
+{{- $secrets := .Values.secrets -}}
+{{- $fullname := include "atelier.fullname" . -}}
+{{- if $secrets.existingSecret -}}
+{{- $key := $secrets.keys.migrationDatabaseUrl | default $secrets.keys.databaseUrl -}}
+{{- toJson (dict "secret" $secrets.existingSecret "key" $key "shared" (eq $key $secrets.keys.databaseUrl)) -}}
+{{- else -}}
+{{- $url := $secrets.migrationDatabaseUrl | default $secrets.databaseUrl -}}
+{{- toJson (dict "secret" (printf "%s-migrations" $fullname) "key" $secrets.keys.databaseUrl "url" $url "shared" (eq $url $secrets.databaseUrl)) -}}
+{{- end -}}
+{{- end }}
+
+{{/*
+terminationGracePeriodSeconds of a service: the longest it can take to stop by itself
+(preStop pause, then SHUTDOWN_GRACE_MS for in-flight work and the 15 s the process gives
+the rest of its close before it exits: shutdownTimeoutMs in apps/orchestrator/src/main.ts
+and libs/agent-runtime/src/run-agent.ts), plus a margin. dict root, key
+*/}}
+{{- define "atelier.processCloseMarginSeconds" -}}15{{- end }}
+
+{{- define "atelier.preStopSeconds" -}}
+{{- $service := get .root.Values .key -}}
+{{- ternary (int64 ($service.preStopSleepSeconds | default 0)) 0 (eq .key "orchestrator") -}}
+{{- end }}
+
+{{- define "atelier.terminationGraceSeconds" -}}
+{{- $values := .root.Values -}}
+{{- $drain := div (add (int64 $values.shutdownGraceMs) 999) 1000 -}}
+{{- add (include "atelier.preStopSeconds" . | int64) $drain (include "atelier.processCloseMarginSeconds" . | int64) (int64 $values.terminationGraceExtraSeconds) -}}
 {{- end }}
 
 {{- define "atelier.podSecurityContext" -}}

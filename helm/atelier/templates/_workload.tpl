@@ -12,8 +12,7 @@ dict root, key (values key); probes come from the service's health endpoints:
 {{- $labels := dict "root" $root "component" $component -}}
 {{- $live := ternary "/health" "/health/live" (eq .key "simulator") -}}
 {{- $ready := ternary "/health" "/health/ready" (eq .key "simulator") -}}
-{{- $preStop := ternary (int64 ($service.preStopSleepSeconds | default 0)) 0 (eq .key "orchestrator") -}}
-{{- $graceSeconds := add (div (add (int64 $values.shutdownGraceMs) 999) 1000) $preStop (int64 $values.terminationGraceExtraSeconds) -}}
+{{- $preStop := include "atelier.preStopSeconds" . | int64 -}}
 apiVersion: v1
 kind: ConfigMap
 metadata:
@@ -79,7 +78,7 @@ spec:
         {{- end }}
     spec:
       {{- include "atelier.podBasics" $root | nindent 6 }}
-      terminationGracePeriodSeconds: {{ $graceSeconds }}
+      terminationGracePeriodSeconds: {{ include "atelier.terminationGraceSeconds" . }}
       {{- with $service.priorityClassName }}
       priorityClassName: {{ . }}
       {{- end }}
