@@ -8,6 +8,7 @@ import { ORCHESTRATOR_CONFIG, type OrchestratorConfig } from '../config';
 import { StepDispatcher } from '../coordinator/step-dispatcher';
 import { stepRowsFrom, stepRowsJson } from '../coordinator/step-rows';
 import { Problem } from '../http/problem';
+import { guardrailFlaggedEvent, screenTaskInput } from './input-guardrail';
 import { planNext } from '../workflows/workflow-planner';
 import { workflowNamed } from '../workflows/workflow-registry';
 
@@ -76,10 +77,12 @@ export class TaskSubmissionService {
    */
   async submit(
     caller: Caller,
-    request: SubmitTaskRequest,
+    submitted: SubmitTaskRequest,
     context: { requestId: string; trace: TraceContext; idempotencyKey?: string },
   ): Promise<SubmittedTask> {
-    const requestHash = createHash('sha256').update(JSON.stringify(request)).digest('hex');
+    // The Idempotency-Key compares what the caller sent; everything stored is the screened request.
+    const requestHash = createHash('sha256').update(JSON.stringify(submitted)).digest('hex');
+    const { request, findings } = screenTaskInput(submitted);
     const workflow = workflowNamed(request.workflow);
     const plan = planNext(workflow, request.input, []);
     if (plan.type !== 'continue' || plan.newSteps.length === 0) throw new Error(`workflow ${workflow.name} has no first step`);
@@ -95,6 +98,7 @@ export class TaskSubmissionService {
         subject: `task:${taskId}`,
         data: { workflow: workflow.name, budgetUsd: request.budgetUsd ?? null, responseCache, goal: this.audit.capture(request.input.goal) },
       },
+      ...[guardrailFlaggedEvent(findings, common)].filter((event) => event !== undefined),
       ...steps.map((step) => ({ ...common, action: 'step.queued' as const, subject: `step:${step.id}`, data: { key: step.key, kind: step.kind, agent: step.agent } })),
     ]);
     const defaultLimit = this.config.ATELIER_DEFAULT_TENANT_BUDGET_USD ?? null;
