@@ -379,6 +379,7 @@ describe('audit trail (end to end)', () => {
     expect((await atelier(['audit', 'export', '--output', intact])).code).toBe(0);
     expect(await atelier(['audit', 'verify', '--file', intact, '--head', head])).toMatchObject({ code: 0, stdout: expect.stringContaining('OK:') });
     expect(await json(call('/v1/audit/verify', BOOTSTRAP_KEY))).toMatchObject({ ok: true, checked: headPosition });
+    expect((await atelier(['audit', 'verify'])).stdout).toContain(`OK: server: ${headPosition} chain positions verified (positions 1-${headPosition})`);
 
     /** Behind the database's back: a superuser with triggers switched off for the transaction. */
     const asSuperuser = async (statements: string) => {

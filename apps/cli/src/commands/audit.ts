@@ -188,14 +188,16 @@ async function printPages(context: CommandContext, path: string, query: Record<s
 }
 
 /** The server answers the core fields; the offline check adds what it saw. */
-type Verdict = Pick<ChainVerdict, 'ok' | 'checked' | 'firstBadPosition' | 'reason'> & Partial<ChainVerdict>;
+type Verdict = Pick<ChainVerdict, 'ok' | 'checked' | 'firstBadPosition' | 'reason'> & Partial<ChainVerdict> & { from?: number; to?: number };
 
 function report(context: CommandContext, verdict: Verdict, source: string): number {
   const { io } = context;
   if (context.json) printLine(io.stdout, JSON.stringify(verdict));
   else if (verdict.ok) {
     const links = verdict.withheld ? ` (${verdict.withheld} of them other tenants' events, checked as links only)` : '';
-    printLine(io.stdout, `OK: ${source}: ${verdict.checked} chain positions verified${links}`);
+    // The server names the range it checked (a tenant key's is bounded: the last positions by default).
+    const range = verdict.from !== undefined && verdict.to !== undefined ? ` (positions ${verdict.from}-${verdict.to})` : '';
+    printLine(io.stdout, `OK: ${source}: ${verdict.checked} chain positions verified${range}${links}`);
     if (verdict.firstPosition && verdict.firstPosition > 1) {
       printLine(io.stdout, `note: a segment from position ${verdict.firstPosition}, joined to the hash given for position ${verdict.firstPosition - 1}`);
     }
