@@ -80,9 +80,11 @@ export class TaskSubmissionService {
     submitted: SubmitTaskRequest,
     context: { requestId: string; trace: TraceContext; idempotencyKey?: string },
   ): Promise<SubmittedTask> {
-    // The Idempotency-Key compares what the caller sent; everything stored is the screened request.
-    const requestHash = createHash('sha256').update(JSON.stringify(submitted)).digest('hex');
+    // Everything stored comes from the screened request, the Idempotency-Key's hash too: a hash
+    // of the original would let anyone holding the masked text guess a weak secret offline.
+    // Two bodies that differ only in a masked secret make the same task, so they replay alike.
     const { request, findings } = screenTaskInput(submitted);
+    const requestHash = createHash('sha256').update(JSON.stringify(request)).digest('hex');
     const workflow = workflowNamed(request.workflow);
     const plan = planNext(workflow, request.input, []);
     if (plan.type !== 'continue' || plan.newSteps.length === 0) throw new Error(`workflow ${workflow.name} has no first step`);
