@@ -2,7 +2,7 @@
 // @atelier/* path aliases into relative requires so `node dist/apps/<app>/src/main.js`
 // runs without a loader. Type checking is `npm run typecheck`, kept apart for speed.
 import { transformFile } from '@swc/core';
-import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -46,6 +46,8 @@ await Promise.all(
     });
     await mkdir(dirname(target), { recursive: true });
     await writeFile(target, map ? `${code}\n//# sourceMappingURL=${target.split('/').pop()}.map\n` : code);
+    // A file with a shebang is a command (the atelier CLI): runnable as itself, and by npx.
+    if (code.startsWith('#!')) await chmod(target, 0o755);
     if (map) await writeFile(`${target}.map`, map);
   }),
 );

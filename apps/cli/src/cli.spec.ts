@@ -70,7 +70,10 @@ describe('atelier CLI', () => {
       [['tasks', 'submit'], 'give the goal once'],
       [['tasks', 'submit', 'goal', '--metadata', 'novalue'], '--metadata must be KEY=VALUE'],
       [['audit', 'verify', '--file', 'x.ndjson', '--head', 'nothex'], '--head must be a hash'],
-      [['audit', 'verify', '--file', 'x.ndjson', '--from', '2'], 'an export file is verified whole'],
+      [['audit', 'verify', '--file', 'x.ndjson', '--to', '2'], 'an export file is verified to its end'],
+      [['audit', 'verify', '--file', 'x.ndjson', '--from', '2'], '--from and --prev go together'],
+      [['audit', 'verify', '--file', 'x.ndjson', '--from', '2', '--prev', 'abc'], '--prev must be a hash'],
+      [['audit', 'verify', '--prev', 'a'.repeat(64)], '--prev applies to an export file'],
       [['audit', 'export', '--format', 'xml'], '--format must be ndjson or csv'],
       [['audit', 'show', '12', '--task', 'x'], 'give either an event seq or --task'],
       [['audit', 'head'], 'no API key: set ATELIER_API_KEY or pass --api-key'],
@@ -136,6 +139,34 @@ describe('atelier CLI', () => {
       const anchored = await cli(['audit', 'verify', '--file', cut, '--head', events[5]!.hash]);
       expect(anchored.code).toBe(3);
       expect(anchored.stdout).toContain('first bad position 5: the chain ends at position 4, before the anchored head');
+    });
+
+    it('fails an export whose first event was removed, unless --from/--prev anchor the segment it is', async () => {
+      const events = chain(5);
+      const headless = await exportFile('headless.ndjson', events.slice(1));
+      const result = await cli(['audit', 'verify', '--file', headless]);
+      expect(result.code).toBe(3);
+      expect(result.stdout).toContain('first bad position 1: position 1 is missing: the event was deleted');
+      expect(result.stdout).toContain('pass --from POSITION --prev HASH');
+
+      const segment = await cli(['audit', 'verify', '--file', headless, '--from', '2', '--prev', events[0]!.hash, '--head', `5:${events[4]!.hash}`]);
+      expect(segment).toMatchObject({ code: 0, stdout: expect.stringContaining('OK: file') });
+      expect(segment.stdout).toContain('a segment from position 2');
+      const wrongPrev = await cli(['audit', 'verify', '--file', headless, '--from', '2', '--prev', 'e'.repeat(64)]);
+      expect(wrongPrev).toMatchObject({ code: 3, stdout: expect.stringContaining('first bad position 2: prev_hash does not match') });
+      const tooLate = await cli(['audit', 'verify', '--file', await exportFile('late.ndjson', events.slice(2)), '--from', '2', '--prev', events[0]!.hash]);
+      expect(tooLate).toMatchObject({ code: 3, stdout: expect.stringContaining('first bad position 2: position 2 is missing') });
+      const headBefore = await cli(['audit', 'verify', '--file', headless, '--from', '2', '--prev', events[0]!.hash, '--head', `1:${events[0]!.hash}`]);
+      expect(headBefore).toMatchObject({ code: 3, stdout: expect.stringContaining('cannot be checked here') });
+    });
+
+    it('verifies an intact event whose data holds a "__proto__" member', async () => {
+      const data = JSON.parse('{"__proto__": {"admin": true}, "note": "kept as data"}') as Record<string, unknown>;
+      const content = { ...chain(1)[0]!, data };
+      const { prevHash: _prev, hash: _hash, ...event } = content;
+      const sealed = { ...event, prevHash: GENESIS_HASH, hash: chainHash(GENESIS_HASH, event) };
+      const result = await cli(['audit', 'verify', '--file', await exportFile('proto.ndjson', [JSON.stringify(sealed)])]);
+      expect(result).toMatchObject({ code: 0, stdout: expect.stringContaining('OK: file') });
     });
 
     it('names the line that is not a chain entry, and fails with exit 1 on a missing file', async () => {

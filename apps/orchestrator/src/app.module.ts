@@ -1,14 +1,16 @@
 import { type DynamicModule, Module } from '@nestjs/common';
-import { APP_FILTER, APP_GUARD } from '@nestjs/core';
+import { APP_FILTER, APP_GUARD, APP_INTERCEPTOR } from '@nestjs/core';
 import { allConsumers, STREAMS } from '@atelier/contracts';
 import { JETSTREAM_STREAMS_CHECK, JetStreamClient, MessagingModule, natsConnectionFromEnv } from '@atelier/messaging';
 import { ObservabilityModule, tracingFromEnv } from '@atelier/observability';
 import { PersistenceModule, PrismaService } from '@atelier/persistence';
 import { ApiKeysController } from './api-keys/api-keys.controller';
 import { AuditModule } from './audit/audit.module';
+import { AccessDenials } from './auth/access-denials';
 import { ApiKeyGuard } from './auth/api-key.guard';
 import { ApiKeyStore } from './auth/api-key.store';
 import { BootstrapKey } from './auth/bootstrap-key';
+import { ProbeRecorder } from './auth/probe-recorder.interceptor';
 import { BudgetsModule } from './budgets/budgets.module';
 import { ORCHESTRATOR_CONFIG, type OrchestratorConfig } from './config';
 import { DeadlineEnforcer } from './coordinator/deadline-enforcer';
@@ -58,7 +60,9 @@ export class AppModule {
         { provide: ORCHESTRATOR_CONFIG, useValue: config },
         { provide: APP_GUARD, useClass: ApiKeyGuard },
         { provide: APP_FILTER, useClass: ProblemDetailsFilter },
+        { provide: APP_INTERCEPTOR, useClass: ProbeRecorder },
         ApiKeyStore,
+        AccessDenials,
         BootstrapKey,
         TaskSubmissionService,
         TaskQueriesService,

@@ -1,8 +1,8 @@
 import { spawn } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { Client } from 'pg';
 import { AtelierStack, repoRoot, STACK_ADMIN_KEY } from '@atelier/testing';
 
@@ -13,6 +13,7 @@ import { AtelierStack, repoRoot, STACK_ADMIN_KEY } from '@atelier/testing';
 
 const BOOTSTRAP_KEY = STACK_ADMIN_KEY;
 const TRACE_ID = '0af7651916cd43dd8448eb211c80319c';
+const DENIAL_TRACE_ID = '5b8efff798038103d269b633813fc60c';
 const CLI = join(repoRoot(), 'dist', 'apps', 'cli', 'src', 'main.js');
 
 interface AuditEvent {
@@ -49,10 +50,10 @@ describe('audit trail (end to end)', () => {
   // eslint-disable-next-line @typescript-eslint/no-explicit-any -- response bodies are asserted field by field
   const json = async (response: Response | Promise<Response>): Promise<any> => (await response).json();
 
-  /** The built CLI as its own process, as an operator or auditor runs it. */
+  /** The built CLI as its own process, run as the file itself (its shebang and executable bit), as an operator or auditor runs it. */
   const atelier = (args: string[], key: string = BOOTSTRAP_KEY) =>
     new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
-      const child = spawn(process.execPath, [CLI, ...args], { env: { PATH: process.env['PATH'] ?? '', ATELIER_API_URL: api, ATELIER_API_KEY: key } });
+      const child = spawn(CLI, args, { env: { PATH: `${dirname(process.execPath)}:${process.env['PATH'] ?? ''}`, ATELIER_API_URL: api, ATELIER_API_KEY: key } });
       const out: Buffer[] = [];
       const err: Buffer[] = [];
       child.stdout.on('data', (chunk: Buffer) => out.push(chunk));
@@ -98,10 +99,11 @@ describe('audit trail (end to end)', () => {
 
   it("records a full task run: each step's catalog events in causal order, with the request's trace id, sealed", async () => {
     const fakeKey = ['sk', 'ant', 'api03', randomBytes(12).toString('hex')].join('-');
+    const password = ['hunter', '2'].join('');
     const submitted = await call('/v1/tasks', keys.acme, {
       method: 'POST',
       headers: { traceparent: `00-${TRACE_ID}-00f067aa0ba902b7-01`, 'x-request-id': 'audit-e2e-submit' },
-      body: JSON.stringify({ input: { goal: `Compare heat pumps for terraced houses (our key ${fakeKey} must not leak)` } }),
+      body: JSON.stringify({ input: { goal: `Compare heat pumps for terraced houses (our key ${fakeKey} and password=${password} must not leak)` } }),
     });
     expect(submitted.status).toBe(202);
     taskId = (await json(submitted)).id;
@@ -112,7 +114,6 @@ describe('audit trail (end to end)', () => {
     const timeline = await json(call(`/v1/tasks/${taskId}/audit`, keys.acme));
     const events = timeline.items as AuditEvent[];
     expect(timeline.nextCursor).toBeNull();
-    expect(events.map((event) => event.seq)).toEqual([...events.map((event) => event.seq)].sort((a, b) => a - b));
     expect(events[0]).toMatchObject({ action: 'task.submitted', actor: expect.stringMatching(/^apikey:/), requestId: 'audit-e2e-submit' });
     expect(events.at(-1)).toMatchObject({ action: 'task.completed', actor: 'service:orchestrator' });
     for (const event of events) {
@@ -120,9 +121,34 @@ describe('audit trail (end to end)', () => {
       expect(event.occurredAt).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$/);
     }
 
+    // Causal order, by seq (insertion) and by chain position alike: an event caused by another
+    // was written in a later transaction, so it must come after it in both.
+    const one = (action: string, subject?: string) => {
+      const found = events.filter((event) => event.action === action && (subject === undefined || event.subject === subject));
+      expect([action, subject, found.length]).toEqual([action, subject, 1]);
+      return found[0]!;
+    };
+    const expectBefore = (earlier: AuditEvent, later: AuditEvent) => {
+      const label = `${earlier.action} ${earlier.subject} before ${later.action} ${later.subject}`;
+      expect([label, earlier.seq < later.seq, earlier.position! < later.position!]).toEqual([label, true, true]);
+    };
+    const steps = task.steps as { id: string; kind: string; agent: string }[];
+    const stepEvent = (kind: string, action: string) => steps.filter((step) => step.kind === kind).map((step) => one(action, `step:${step.id}`));
+    const completed = one('task.completed');
+    for (const event of events) if (event !== completed) expectBefore(event, completed);
+    const [planDone] = stepEvent('research.plan', 'step.completed');
+    const planned = one('task.planned');
+    expectBefore(planDone!, planned);
+    const investigations = steps.filter((step) => step.kind === 'research.investigate');
+    expect(planned.data).toEqual({ planStep: 'plan', count: investigations.length, steps: expect.any(Array) });
+    expect(planned.data['steps'].map((step: { key: string }) => step.key).sort()).toEqual(investigations.map((_, i) => `investigate.${i + 1}`));
+    for (const queued of stepEvent('research.investigate', 'step.queued')) expectBefore(planned, queued);
+    const [draftQueued] = stepEvent('writer.draft', 'step.queued');
+    for (const investigated of stepEvent('research.investigate', 'step.completed')) expectBefore(investigated, draftQueued!);
+
     // Each step: queued → started → one or more model calls → completed, by the agent that ran it.
-    expect(task.steps.length).toBeGreaterThanOrEqual(2);
-    for (const step of task.steps as { id: string; agent: string }[]) {
+    expect(steps.length).toBeGreaterThanOrEqual(4);
+    for (const step of steps) {
       const own = events.filter((event) => event.subject === `step:${step.id}`);
       const actions = own.map((event) => event.action);
       expect(actions[0]).toBe('step.queued');
@@ -130,6 +156,7 @@ describe('audit trail (end to end)', () => {
       expect(actions.at(-1)).toBe('step.completed');
       expect(actions.slice(2, -1).length).toBeGreaterThan(0);
       expect(new Set(actions.slice(2, -1))).toEqual(new Set(['llm.call']));
+      for (let i = 1; i < own.length; i++) expectBefore(own[i - 1]!, own[i]!);
       expect(own.slice(1).every((event) => event.actor === `service:${step.agent}-agent`)).toBe(true);
       const llmCall = own.find((event) => event.action === 'llm.call')!;
       expect(llmCall.requestId).toMatch(/^req_/);
@@ -147,11 +174,24 @@ describe('audit trail (end to end)', () => {
       expect(own.at(-1)!.data['output']).toMatchObject({ sha256: expect.stringMatching(/^[0-9a-f]{64}$/) });
     }
 
-    // Goals are captured redacted by default, and a secret never reaches the trail.
+    // The input guardrail masked both credentials before the task was stored or planned:
+    // neither is in the task, its steps (what the models were sent), nor any audit event.
     expect(events[0]!.data['goal'].content).toContain('Compare heat pumps');
+    const flagged = one('guardrail.flagged');
+    expect(flagged).toMatchObject({
+      actor: 'service:orchestrator',
+      subject: `task:${taskId}`,
+      requestId: 'audit-e2e-submit',
+      data: { rule: 'input-credentials', decision: 'masked', findings: [{ path: 'input.goal', kinds: ['anthropic-api-key', 'password'] }] },
+    });
+    expect(task.input.goal).toContain('[REDACTED]');
+    const stored = (await sql.query(`SELECT t.input::text || coalesce(t.metadata::text, '') || coalesce(string_agg(s.input::text, ''), '') AS text FROM tasks t JOIN steps s ON s.task_id = t.id WHERE t.id = $1 GROUP BY t.id`, [taskId])).rows[0].text;
     const everything = await (await call('/v1/audit/export', BOOTSTRAP_KEY)).text();
-    expect(everything).not.toContain(fakeKey);
-    expect(everything).toContain('[REDACTED]');
+    for (const text of [JSON.stringify(task), stored, everything]) {
+      expect(text).not.toContain(fakeKey);
+      expect(text).not.toContain(password);
+      expect(text).toContain('[REDACTED]');
+    }
 
     // The CLI reads the same timeline.
     const cli = await atelier(['audit', 'show', '--task', taskId, '--json'], keys.acme);
@@ -185,12 +225,18 @@ describe('audit trail (end to end)', () => {
     expect(globexView.every((event) => event.tenantId !== acmeTenantId)).toBe(true);
     expect((await json(call(`/v1/audit/${acmeEvent.seq}`, BOOTSTRAP_KEY))).subject).toBe(acmeEvent.subject);
 
-    // A key without audit:read is refused (and the refusal itself is audited).
-    const denied = await call(`/v1/tasks/${taskId}/audit`, keys.acmeTasksOnly);
+    // A key without audit:read is refused (and the refusal itself is audited, with the request's trace).
+    const denied = await call(`/v1/tasks/${taskId}/audit`, keys.acmeTasksOnly, { headers: { traceparent: `00-${DENIAL_TRACE_ID}-00f067aa0ba902b7-01` } });
     expect(denied.status).toBe(403);
     await waitUntilSealed();
     const refusals = (await json(call('/v1/audit?action=access.denied', keys.acme))).items as AuditEvent[];
-    expect(refusals[0]).toMatchObject({ subject: 'route:GET /v1/tasks/:id/audit', data: { requiredScope: 'audit:read' } });
+    expect(refusals[0]).toMatchObject({
+      subject: 'route:GET /v1/tasks/:id/audit',
+      tenantId: acmeTenantId,
+      traceId: DENIAL_TRACE_ID,
+      requestId: expect.any(String),
+      data: { status: 403, requiredScope: 'audit:read', suppressed: 0 },
+    });
     const listed = await atelier(['audit', 'list', '--action', 'access.denied', '--json'], keys.acme);
     expect(JSON.parse(listed.stdout.trim().split('\n')[0]!)).toMatchObject({ seq: refusals[0]!.seq, action: 'access.denied' });
     expect((await atelier(['audit', 'show', String(refusals[0]!.seq)], keys.globex)).stderr).toContain('404 Not found');
@@ -210,6 +256,83 @@ describe('audit trail (end to end)', () => {
     const csv = (await (await call('/v1/audit/export?format=csv', keys.globex)).text()).trim().split('\r\n');
     expect(csv[0]).toBe('position,seq,occurred_at,tenant_id,actor,action,subject,task_id,trace_id,request_id,data,prev_hash,hash');
     expect(csv.length).toBe(lines.filter((line) => !line.withheld).length + 1);
+  }, 30_000);
+
+  it('revokes a key (DELETE /v1/api-keys/{id}): 401 from the next request, apikey.revoked in the trail, safe to repeat', async () => {
+    const minted = await json(call('/v1/api-keys', BOOTSTRAP_KEY, { method: 'POST', body: JSON.stringify({ tenant: 'acme', scopes: ['tasks:read'], name: 'to-revoke' }) }));
+    expect((await call('/v1/tasks', minted.key)).status).toBe(200);
+    expect((await call(`/v1/api-keys/${minted.id}`, keys.acme, { method: 'DELETE' })).status).toBe(403);
+    const revoked = await call(`/v1/api-keys/${minted.id}`, BOOTSTRAP_KEY, {
+      method: 'DELETE',
+      headers: { traceparent: `00-${DENIAL_TRACE_ID}-00f067aa0ba902b7-01`, 'x-request-id': 'audit-e2e-revoke' },
+    });
+    expect(revoked.status).toBe(204);
+    expect((await call('/v1/tasks', minted.key)).status).toBe(401);
+    expect((await call(`/v1/api-keys/${minted.id}`, BOOTSTRAP_KEY, { method: 'DELETE' })).status).toBe(204);
+    expect((await call('/v1/api-keys/00000000-0000-4000-8000-000000000000', BOOTSTRAP_KEY, { method: 'DELETE' })).status).toBe(404);
+    const badId = await call('/v1/api-keys/not-a-uuid', BOOTSTRAP_KEY, { method: 'DELETE' });
+    expect(badId.status).toBe(400);
+    expect(badId.headers.get('content-type')).toContain('application/problem+json');
+    expect((await json(badId)).errors).toEqual([{ field: 'id', message: 'must be an API key id (UUID)' }]);
+
+    await waitUntilSealed();
+    const revocations = (await json(call(`/v1/audit?action=apikey.revoked`, keys.acme))).items as AuditEvent[];
+    expect(revocations).toHaveLength(1);
+    expect(revocations[0]).toMatchObject({
+      subject: `apikey:${minted.id}`,
+      tenantId: acmeTenantId,
+      actor: expect.stringMatching(/^apikey:/),
+      requestId: 'audit-e2e-revoke',
+      traceId: DENIAL_TRACE_ID,
+      data: { prefix: minted.key.slice(0, 11), name: 'to-revoke', scopes: ['tasks:read'] },
+    });
+    // The revoked key's later use is on its tenant's record, as that key.
+    const used = ((await json(call('/v1/audit?action=access.denied', keys.acme))).items as AuditEvent[]).filter((event) => event.actor === `apikey:${minted.id}`);
+    expect(used).toHaveLength(1);
+    expect(used[0]).toMatchObject({ subject: 'route:GET /v1/tasks', data: { status: 401, reason: 'revoked key' } });
+  }, 30_000);
+
+  it('records refused requests without becoming a write flood: unknown keys (401) sampled, probes of another tenant (404) for admins', async () => {
+    // Forty requests with one unknown key of our format: one event, its prefix only, then silence for the window.
+    const unknownKey = `at_${randomBytes(32).toString('base64url')}`;
+    const traced = { headers: { traceparent: `00-${DENIAL_TRACE_ID}-00f067aa0ba902b7-01` } };
+    const statuses = await Promise.all(Array.from({ length: 40 }, () => call('/v1/tasks', unknownKey, traced).then((response) => response.status)));
+    expect(new Set(statuses)).toEqual(new Set([401]));
+    // Something that is not a key of ours is never recorded, not even in part.
+    const notOurs = ['password', randomBytes(6).toString('hex')].join('-');
+    expect((await call('/v1/tasks', notOurs)).status).toBe(401);
+
+    // A fresh globex key asks for acme's task (a probe), and for an id nobody has (not a probe).
+    const prober = await json(call('/v1/api-keys', BOOTSTRAP_KEY, { method: 'POST', body: JSON.stringify({ tenant: 'globex', scopes: ['tasks:read', 'audit:read'] }) }));
+    expect((await call(`/v1/tasks/${taskId}`, prober.key, traced)).status).toBe(404);
+    expect((await call(`/v1/tasks/${randomUUID()}`, prober.key)).status).toBe(404);
+
+    await waitUntilSealed();
+    const denials = (await json(call('/v1/audit?action=access.denied&limit=500', BOOTSTRAP_KEY))).items as AuditEvent[];
+    const unknown = denials.filter((event) => event.data['keyPrefix'] === unknownKey.slice(0, 11));
+    expect(unknown).toHaveLength(1);
+    expect(unknown[0]).toMatchObject({
+      actor: 'anonymous',
+      tenantId: null,
+      traceId: DENIAL_TRACE_ID,
+      subject: 'route:GET /v1/tasks',
+      data: { status: 401, reason: 'unknown key', suppressed: 0, clientIp: expect.any(String) },
+    });
+    const trail = JSON.stringify(denials);
+    expect(trail).not.toContain(unknownKey);
+    expect(trail).not.toContain(notOurs);
+
+    const probes = denials.filter((event) => event.actor === `apikey:${prober.id}`);
+    expect(probes).toHaveLength(1);
+    expect(probes[0]).toMatchObject({
+      tenantId: null,
+      traceId: DENIAL_TRACE_ID,
+      subject: 'route:GET /v1/tasks/:id',
+      data: { status: 404, resource: `task:${taskId}`, ownerTenantId: acmeTenantId },
+    });
+    // The prober's own trail does not show it: that would tell it the id exists.
+    const proberView = (await json(call('/v1/audit?action=access.denied&limit=500', prober.key))).items as AuditEvent[];
+    expect(proberView.filter((event) => event.data['status'] === 404)).toEqual([]);
   }, 30_000);
 
   it('answers bad queries with 400 problem+json naming the field, unknown ids with 404', async () => {
@@ -237,11 +360,14 @@ describe('audit trail (end to end)', () => {
   it('documents the audit routes in OpenAPI and reports the seal lag metric', async () => {
     const openapi = await json(call('/openapi.json'));
     expect(Object.keys(openapi.paths)).toEqual(
-      expect.arrayContaining(['/v1/audit', '/v1/audit/head', '/v1/audit/verify', '/v1/audit/export', '/v1/audit/{seq}', '/v1/tasks/{id}/audit']),
+      expect.arrayContaining(['/v1/audit', '/v1/audit/head', '/v1/audit/verify', '/v1/audit/export', '/v1/audit/{seq}', '/v1/tasks/{id}/audit', '/v1/api-keys/{id}']),
     );
+    expect(Object.keys(openapi.paths['/v1/api-keys/{id}'].delete.responses).sort()).toEqual(['204', '400', '404']);
     const metrics = await (await call('/metrics')).text();
     expect(metrics).toMatch(/^atelier_audit_seal_lag_seconds\{service="orchestrator"\} \d/m);
     expect(metrics).toMatch(/^atelier_audit_sealed_events_total\{service="orchestrator"\} [1-9]/m);
+    expect(metrics).toMatch(/^atelier_audit_seal_delay_seconds_count\{service="orchestrator"\} [1-9]/m);
+    expect(metrics).toMatch(/^atelier_audit_seal_failures_total\{reason="unhashable_event",service="orchestrator"\} 0/m);
   });
 
   it('finds every kind of tampering, on the server and offline from an export, at the first bad position', async () => {
@@ -253,6 +379,7 @@ describe('audit trail (end to end)', () => {
     expect((await atelier(['audit', 'export', '--output', intact])).code).toBe(0);
     expect(await atelier(['audit', 'verify', '--file', intact, '--head', head])).toMatchObject({ code: 0, stdout: expect.stringContaining('OK:') });
     expect(await json(call('/v1/audit/verify', BOOTSTRAP_KEY))).toMatchObject({ ok: true, checked: headPosition });
+    expect((await atelier(['audit', 'verify'])).stdout).toContain(`OK: server: ${headPosition} chain positions verified (positions 1-${headPosition})`);
 
     /** Behind the database's back: a superuser with triggers switched off for the transaction. */
     const asSuperuser = async (statements: string) => {
@@ -269,8 +396,13 @@ describe('audit trail (end to end)', () => {
     };
     const expectIntactAgain = async () => expect(await json(call(`/v1/audit/verify?head=${head}`, BOOTSTRAP_KEY))).toMatchObject({ ok: true });
 
+    // A head anchored before the range asked for is checked against the stored hash at its position.
+    const early = (await readFile(intact, 'utf8')).split('\n').map((line) => JSON.parse(line || 'null')).find((line) => line?.position === 5);
+    expect(await json(call(`/v1/audit/verify?from=10&head=5:${early.hash}`, BOOTSTRAP_KEY))).toMatchObject({ ok: true, from: 10, to: headPosition });
+    expect(await json(call(`/v1/audit/verify?from=10&head=5:${early.prevHash}`, BOOTSTRAP_KEY))).toMatchObject({ ok: false, firstBadPosition: 5 });
+
     const middle = Math.floor(headPosition / 2);
-    await sql.query(`CREATE TEMP TABLE saved AS SELECT * FROM audit_events WHERE chain_pos IN (${middle}, ${headPosition - 1}, ${headPosition})`);
+    await sql.query(`CREATE TEMP TABLE saved AS SELECT * FROM audit_events WHERE chain_pos IN (1, ${middle}, ${headPosition - 1}, ${headPosition})`);
 
     await asSuperuser(`UPDATE audit_events SET data = data || '{"costUsd": "0.0001"}' WHERE chain_pos = ${middle}`);
     await expectFound('edited', middle, /content was altered/);
@@ -288,6 +420,12 @@ describe('audit trail (end to end)', () => {
     await asSuperuser(swap);
     await expectFound('swapped', middle, /altered/);
     await asSuperuser(swap);
+    await expectIntactAgain();
+
+    // The beginning cut off: the export then starts at position 2, which offline verify refuses too.
+    await asSuperuser(`DELETE FROM audit_events WHERE chain_pos = 1`);
+    await expectFound('first-deleted', 1, /position 1 is missing/);
+    await asSuperuser(`INSERT INTO audit_events SELECT * FROM saved WHERE chain_pos = 1`);
     await expectIntactAgain();
 
     await asSuperuser(`DELETE FROM audit_events WHERE chain_pos >= ${headPosition - 1}`);

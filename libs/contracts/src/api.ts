@@ -64,6 +64,7 @@ export const CreateApiKeyRequest = z
 export type CreateApiKeyRequest = z.infer<typeof CreateApiKeyRequest>;
 
 export const TaskIdParam = z.uuid({ message: 'must be a task id (UUID)' });
+export const ApiKeyIdParam = z.uuid({ message: 'must be an API key id (UUID)' });
 
 export const BUDGET_SCOPES = ['global', 'tenant', 'task'] as const;
 export const BUDGET_PERIODS = ['total', 'day', 'month'] as const;

@@ -17,7 +17,7 @@ export const ListAuditQuery = z
     action: z.enum(AUDIT_ACTIONS).optional(),
     actor: z
       .string()
-      .regex(/^(apikey|service):[A-Za-z0-9._-]{1,100}$/, 'must look like apikey:<id> or service:<name>')
+      .regex(/^(?:(?:apikey|service):[A-Za-z0-9._-]{1,100}|anonymous)$/, 'must look like apikey:<id>, service:<name> or anonymous')
       .optional(),
     from: timestamp('from, inclusive').optional(),
     to: timestamp('to, exclusive').optional(),

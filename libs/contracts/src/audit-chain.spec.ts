@@ -173,12 +173,36 @@ describe(ChainVerifier.name, () => {
     expect(verify(entries)).toMatchObject({ ok: false, firstBadPosition: 3, reason: expect.stringContaining('prev_hash') });
   });
 
-  it('requires the genesis hash at position 1 and, when told, a start position', () => {
+  it('requires the chain to start at position 1 from the genesis hash: a cut-off beginning fails', () => {
     const chain = sealedChain(3);
-    expect(verify([{ ...chain[0]!, prevHash: 'a'.repeat(64) }])).toMatchObject({ ok: false, firstBadPosition: 1 });
-    expect(verify(chain.slice(1)).ok).toBe(true);
-    expect(verify(chain.slice(1), { from: 1 })).toMatchObject({ ok: false, firstBadPosition: 1 });
+    expect(verify([{ ...chain[0]!, prevHash: 'a'.repeat(64) }])).toMatchObject({ ok: false, firstBadPosition: 1, reason: expect.stringContaining('genesis') });
+    expect(verify(chain.slice(1))).toMatchObject({ ok: false, firstBadPosition: 1, reason: 'position 1 is missing: the event was deleted' });
+    // A forged first line claiming position 1 with any prev_hash but the genesis one fails too.
+    expect(verify([{ ...chain[1]!, position: 1 }])).toMatchObject({ ok: false, firstBadPosition: 1 });
+  });
+
+  it('checks a segment that starts later only against the hash of the position before it, given from elsewhere', () => {
+    const chain = sealedChain(4);
     expect(verify(chain.slice(1), { from: 2, expectedPrevHash: chain[0]!.hash }).ok).toBe(true);
+    expect(verify(chain.slice(1), { from: 2, expectedPrevHash: 'c'.repeat(64) })).toMatchObject({ ok: false, firstBadPosition: 2, reason: expect.stringContaining('prev_hash') });
+    expect(verify(chain.slice(2), { from: 2, expectedPrevHash: chain[0]!.hash })).toMatchObject({ ok: false, firstBadPosition: 2, reason: expect.stringContaining('missing') });
+    expect(() => new ChainVerifier({ from: 2 })).toThrow('needs the hash of position 1');
+  });
+
+  it('says plainly that a head anchored before the segment cannot be checked from it', () => {
+    const chain = sealedChain(5);
+    const segment = chain.slice(2);
+    const options = { from: 3, expectedPrevHash: chain[1]!.hash };
+    expect(verify(segment, { ...options, head: { position: 1, hash: chain[0]!.hash } })).toMatchObject({
+      ok: false,
+      firstBadPosition: 1,
+      reason: expect.stringContaining('lies before position 3, where this check starts: it cannot be checked here'),
+    });
+    expect(verify(segment, { ...options, head: { position: 4, hash: chain[3]!.hash } }).ok).toBe(true);
+    expect(verify(segment, { ...options, head: { hash: chain[0]!.hash } })).toMatchObject({
+      ok: false,
+      reason: expect.stringContaining('or the head lies before position 3'),
+    });
   });
 });
 
@@ -193,6 +217,18 @@ describe('export lines and head anchors', () => {
       error: expect.stringMatching(/^occurredAt must be UTC with microseconds/),
     });
     expect(parseExportLine(JSON.stringify({ ...first, extra: 1 }))).toEqual({ error: expect.stringContaining('extra') });
+  });
+
+  it('keeps the exact JSON of an event, "__proto__" members included, so an intact event verifies', () => {
+    const data = JSON.parse('{"__proto__": {"polluted": true}, "n": 1}') as Record<string, unknown>;
+    const content = { ...event(1), data };
+    const sealed = { ...content, prevHash: GENESIS_HASH, hash: chainHash(GENESIS_HASH, content) };
+    const line = JSON.stringify(sealed);
+    expect(line).toContain('"__proto__":{"polluted":true}');
+    const parsed = parseExportLine(line);
+    expect('entry' in parsed && Object.keys((parsed.entry as SealedEvent).data)).toEqual(['__proto__', 'n']);
+    expect(verify(['entry' in parsed ? parsed.entry : sealed])).toMatchObject({ ok: true, checked: 1 });
+    expect(({} as Record<string, unknown>)['polluted']).toBeUndefined();
   });
 
   it('reads HASH and POSITION:HASH', () => {

@@ -124,11 +124,15 @@ export interface ChainVerdict {
 }
 
 export interface ChainVerifierOptions {
-  /** The position the entries must start at (a missing first event is then detected). */
+  /**
+   * The position the entries must start at (default 1): an export whose beginning was cut
+   * off fails at its first missing position instead of passing as a shorter chain.
+   */
   from?: number;
   /**
-   * prev_hash the first entry must carry. Defaults to GENESIS_HASH when the first entry is
-   * position 1; a segment starting later trusts its first prev_hash unless this is given.
+   * prev_hash the first entry must carry: GENESIS_HASH at position 1 (the default), and
+   * required when `from` is later (the hash of position from − 1, known from elsewhere: an
+   * earlier export, a head anchored then, the stored chain), so no start is taken on trust.
    */
   expectedPrevHash?: string;
   /** A head taken earlier: it must be found in the chain, else the tail was cut or rewritten. */
@@ -149,8 +153,24 @@ export class ChainVerifier {
   private lastHash: string | null = null;
   private headSeen = false;
   private bad: { position: number; reason: string } | undefined;
+  private readonly from: number;
+  private readonly firstPrevHash: string;
 
-  constructor(private readonly options: ChainVerifierOptions = {}) {}
+  constructor(private readonly options: ChainVerifierOptions = {}) {
+    this.from = options.from ?? 1;
+    if (this.from > 1 && options.expectedPrevHash === undefined) {
+      throw new Error(`a chain checked from position ${this.from} needs the hash of position ${this.from - 1} (expectedPrevHash)`);
+    }
+    this.firstPrevHash = options.expectedPrevHash ?? GENESIS_HASH;
+    const { head } = options;
+    if (head?.position !== undefined && head.position < this.from) {
+      // Only a check that covers the head's position can tell whether it is still there.
+      this.bad = {
+        position: head.position,
+        reason: `the anchored head at position ${head.position} lies before position ${this.from}, where this check starts: it cannot be checked here (check from position ${head.position} or earlier)`,
+      };
+    }
+  }
 
   get failed(): boolean {
     return this.bad !== undefined;
@@ -181,16 +201,17 @@ export class ChainVerifier {
 
   /** The position the next entry should have (for reporting unreadable input). */
   get nextPosition(): number {
-    return this.lastPosition === null ? (this.options.from ?? 1) : this.lastPosition + 1;
+    return this.lastPosition === null ? this.from : this.lastPosition + 1;
   }
 
   finish(): ChainVerdict {
     const { head } = this.options;
     if (!this.bad && head && !this.headSeen) {
-      const end = this.lastPosition ?? (this.options.from ?? 1) - 1;
+      const end = this.lastPosition ?? this.from - 1;
+      const earlier = head.position === undefined && this.from > 1 ? `, or the head lies before position ${this.from}, where this check starts` : '';
       this.bad =
         head.position === undefined || head.position > end
-          ? { position: end + 1, reason: `the chain ends at position ${end}, before the anchored head${head.position ? ` at position ${head.position}` : ''} (hash ${head.hash}): events were cut from its tail, or the chain was rewritten` }
+          ? { position: end + 1, reason: `the chain ends at position ${end}, before the anchored head${head.position ? ` at position ${head.position}` : ''} (hash ${head.hash}): events were cut from its tail, or the chain was rewritten${earlier}` }
           : { position: head.position, reason: `the anchored head ${head.hash} was not reached at position ${head.position}` };
     }
     return {
@@ -207,15 +228,14 @@ export class ChainVerifier {
   }
 
   private check(entry: ChainEntry): { position: number; reason: string } | undefined {
-    const expectedPosition = this.lastPosition === null ? this.options.from : this.lastPosition + 1;
-    if (expectedPosition !== undefined && entry.position !== expectedPosition) {
+    const expectedPosition = this.nextPosition;
+    if (entry.position !== expectedPosition) {
       return entry.position > expectedPosition
         ? { position: expectedPosition, reason: `position ${expectedPosition} is missing: the event was deleted` }
         : { position: expectedPosition, reason: `position ${entry.position} appears where ${expectedPosition} was expected: events were duplicated or reordered` };
     }
-    const expectedPrev =
-      this.lastHash ?? this.options.expectedPrevHash ?? (entry.position === 1 ? GENESIS_HASH : undefined);
-    if (expectedPrev !== undefined && entry.prevHash !== expectedPrev) {
+    const expectedPrev = this.lastHash ?? this.firstPrevHash;
+    if (entry.prevHash !== expectedPrev) {
       return {
         position: entry.position,
         reason:
@@ -248,7 +268,10 @@ export function parseExportLine(line: string): { entry: ChainEntry } | { error: 
   }
   const schema = typeof value === 'object' && value !== null && 'withheld' in value ? WithheldEventSchema : SealedEventSchema;
   const parsed = schema.safeParse(value);
-  if (parsed.success) return { entry: parsed.data };
+  // The entry is the parsed JSON itself, not zod's rebuilt copy: rebuilding an object
+  // assigns its keys one by one, and assigning "__proto__" sets the prototype instead of
+  // keeping the member, so an intact event holding that key would hash differently.
+  if (parsed.success) return { entry: value as ChainEntry };
   const issue = parsed.error.issues[0];
   return { error: `${issue?.path.join('.') || '(line)'} ${issue?.message ?? 'is invalid'}` };
 }

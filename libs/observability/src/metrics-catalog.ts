@@ -32,12 +32,13 @@ const gauge = <L extends string>(name: string, help: string, labelNames: readonl
   labelNames,
   lazy,
 });
-const histogram = <L extends string>(name: string, help: string, labelNames: readonly L[], buckets: readonly number[]): Definition<'histogram', L> => ({
+const histogram = <L extends string>(name: string, help: string, labelNames: readonly L[], buckets: readonly number[], lazy = false): Definition<'histogram', L> => ({
   kind: 'histogram',
   name,
   help,
   labelNames,
   buckets,
+  lazy,
 });
 
 /** GenAI semantic conventions: explicit bucket boundaries for gen_ai.client.token.usage. */
@@ -79,6 +80,8 @@ export const METRIC_DEFINITIONS = {
   budgetAlerts: counter('atelier_budget_alerts_total', 'Budget alert thresholds crossed', ['scope', 'threshold'], true),
   auditSealLag: gauge('atelier_audit_seal_lag_seconds', 'Age of the oldest committed audit event not yet sealed', [], true),
   auditSealedEvents: counter('atelier_audit_sealed_events_total', 'Audit events sealed into the hash chain by this process', [], true),
+  auditSealDelay: histogram('atelier_audit_seal_delay_seconds', 'Time from an audit event\'s insert to its seal, per sealed event', [], [0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 300], true),
+  auditSealFailures: counter('atelier_audit_seal_failures_total', 'Sealing attempts that failed: error (the batch rolled back), unhashable_event (a poisoned event blocks the chain)', ['reason'], true),
   deadLetters: counter('atelier_dead_letters_total', 'Steps dead-lettered after their last delivery failed', ['agent'], true),
 } as const;
 

@@ -35,23 +35,49 @@ const SECRET_FIELD =
 const SECRET_ASSIGNMENT =
   /([A-Za-z0-9_-]*(?:password|passwd|pwd|secret|api[_-]?key|apikey|access[_-]?token|refresh[_-]?token|auth[_-]?token|token)["']?\s*[:=]\s*["']?)[^\s"',;}&]+/gi;
 
-const VALUE_PATTERNS: readonly RegExp[] = [
-  /sk-ant-[A-Za-z0-9_-]{8,}/g,
-  /\bBearer\s+[A-Za-z0-9._~+/=-]{8,}/gi,
-  /\bBasic\s+[A-Za-z0-9+/]{8,}={0,2}/g,
-  SECRET_ASSIGNMENT,
+/** What a value pattern found, for callers that report it (the input guardrail); never the secret itself. */
+export type SecretKind = 'private-key' | 'anthropic-api-key' | 'bearer-token' | 'basic-credentials' | 'password' | 'api-key' | 'token' | 'secret' | 'atelier-api-key' | 'url-credentials';
+
+const VALUE_PATTERNS: readonly { kind: SecretKind | ((name: string) => SecretKind); pattern: RegExp }[] = [
+  { kind: 'private-key', pattern: /-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----[\s\S]*?(?:-----END [A-Z0-9 ]*PRIVATE KEY-----|$)/g },
+  { kind: 'anthropic-api-key', pattern: /sk-ant-[A-Za-z0-9_-]{8,}/g },
+  { kind: 'bearer-token', pattern: /\bBearer\s+[A-Za-z0-9._~+/=-]{8,}/gi },
+  { kind: 'basic-credentials', pattern: /\bBasic\s+[A-Za-z0-9+/]{8,}={0,2}/g },
+  { kind: assignmentKind, pattern: SECRET_ASSIGNMENT },
   // our own API keys
-  /\bat_[A-Za-z0-9_-]{16,}/g,
+  { kind: 'atelier-api-key', pattern: /\bat_[A-Za-z0-9_-]{16,}/g },
   // credentials inside any URL: postgres://user:secret@host, nats://user:secret@host
-  /(\b[a-z][a-z0-9+.-]*:\/\/[^:/\s@]+:)[^@\s/]+@/gi,
+  { kind: 'url-credentials', pattern: /(\b[a-z][a-z0-9+.-]*:\/\/[^:/\s@]+:)[^@\s/]+@/gi },
 ];
 
+/** `password=…` is a password, `x-api-key: …` an API key: the name before the value says which. */
+function assignmentKind(name: string): SecretKind {
+  if (/pass|pwd/i.test(name)) return 'password';
+  if (/api[_-]?key|apikey/i.test(name)) return 'api-key';
+  if (/token/i.test(name)) return 'token';
+  return 'secret';
+}
+
 export function redactText(text: string): string {
+  return maskSecrets(text);
+}
+
+/** redactText, and which kinds of secret it masked (in pattern order, each once). */
+export function redactSecrets(text: string): { text: string; kinds: SecretKind[] } {
+  const found = new Set<SecretKind>();
+  const masked = maskSecrets(text, found);
+  return { text: masked, kinds: [...found] };
+}
+
+function maskSecrets(text: string, found?: Set<SecretKind>): string {
   let out = text;
-  for (const pattern of VALUE_PATTERNS) {
-    out = out.replace(pattern, (match, prefix?: unknown) =>
-      typeof prefix === 'string' && match.startsWith(prefix) ? `${prefix}${REDACTED}${match.endsWith('@') ? '@' : ''}` : REDACTED,
-    );
+  for (const { kind, pattern } of VALUE_PATTERNS) {
+    out = out.replace(pattern, (match, prefix?: unknown) => {
+      const named = typeof prefix === 'string' && match.startsWith(prefix);
+      // A value another pattern masked already (`api_key=sk-ant-…`) is not a second finding.
+      if (found && (!named || match.slice(prefix.length).replace(/@$/, '') !== REDACTED)) found.add(typeof kind === 'function' ? kind(named ? prefix : match) : kind);
+      return named ? `${prefix}${REDACTED}${match.endsWith('@') ? '@' : ''}` : REDACTED;
+    });
   }
   return out;
 }

@@ -5,9 +5,12 @@ import type { Prisma } from './generated/prisma/client';
 /** Who acted: an API key (`apikey:<id>`) or a platform service (`service:<name>`). */
 export type Actor = `apikey:${string}` | `service:${string}`;
 
+/** An event's actor: also `anonymous`, a caller whose key is not known (a refused request). */
+export type AuditActor = Actor | 'anonymous';
+
 export interface AuditEventInput {
   action: AuditAction;
-  actor: Actor;
+  actor: AuditActor;
   subject: string;
   tenantId?: string | null;
   taskId?: string | null;

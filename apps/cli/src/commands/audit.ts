@@ -112,16 +112,22 @@ const verify: Command = {
   name: 'verify',
   summary: 'check the chain: on the server, or offline from an export file (--file)',
   usage: `atelier audit verify [--from POSITION] [--to POSITION] [--head ANCHOR]
-atelier audit verify --file EXPORT.ndjson [--head ANCHOR]
+atelier audit verify --file EXPORT.ndjson [--head ANCHOR] [--from POSITION --prev HASH]
 
   --file FILE                re-compute the chain offline from an NDJSON export: needs no API
-                             and no trust in the server
+                             and no trust in the server. The export must start at position 1
+                             (genesis hash): one whose beginning is missing fails
+  --from POSITION --prev HASH
+                             with --file: the export is a segment starting at POSITION, and HASH
+                             is the hash of POSITION - 1, known from elsewhere (an earlier export
+                             or anchored head)
   --head ANCHOR              a head taken earlier (HASH, or POSITION:HASH as "atelier audit head"
                              prints it): the chain must still contain it, which catches a cut tail
-  --from, --to POSITION      server check of a range (default: all of it)
+  --from, --to POSITION      server check of a range (default: all of it; a tenant key checks at
+                             most the server's per-request maximum)
 
 Exit status 0 when the chain verifies, 3 when it does not (the first bad position is printed).`,
-  options: { file: { type: 'string' }, head: { type: 'string' }, from: { type: 'string' }, to: { type: 'string' } },
+  options: { file: { type: 'string' }, head: { type: 'string' }, from: { type: 'string' }, to: { type: 'string' }, prev: { type: 'string' } },
   positionals: { min: 0, max: 0 },
   async run(context) {
     const { values } = context;
@@ -129,10 +135,18 @@ Exit status 0 when the chain verifies, 3 when it does not (the first bad positio
     const head: HeadAnchor | undefined = headText === undefined ? undefined : parseHeadAnchor(headText);
     if (headText !== undefined && !head) throw new UsageError('--head must be a hash (64 hex characters) or POSITION:HASH');
     const file = stringOption(values, 'file');
+    const prev = stringOption(values, 'prev');
     if (file !== undefined) {
-      if (values['from'] !== undefined || values['to'] !== undefined) throw new UsageError('--from/--to apply to the server check; an export file is verified whole');
-      return report(context, await verifyExportFile(file, head), `file ${file}`);
+      if (values['to'] !== undefined) throw new UsageError('--to applies to the server check; an export file is verified to its end');
+      const from = intOption(values, 'from');
+      if ((from === undefined) !== (prev === undefined)) {
+        throw new UsageError('--from and --prev go together: a segment starting at POSITION is checked against the hash of POSITION - 1');
+      }
+      if (prev !== undefined && !/^[0-9a-f]{64}$/.test(prev)) throw new UsageError('--prev must be a hash (64 lowercase hex characters)');
+      const segment = from === undefined ? {} : { from, expectedPrevHash: prev };
+      return report(context, await verifyExportFile(file, { ...segment, ...(head ? { head } : {}) }), `file ${file}`);
     }
+    if (prev !== undefined) throw new UsageError('--prev applies to an export file (--file)');
     const query = { from: intOption(values, 'from'), to: intOption(values, 'to'), head: headText };
     const verdict = await context.api().getJson<Verdict>('/v1/audit/verify', query);
     return report(context, verdict, 'server');
@@ -174,18 +188,25 @@ async function printPages(context: CommandContext, path: string, query: Record<s
 }
 
 /** The server answers the core fields; the offline check adds what it saw. */
-type Verdict = Pick<ChainVerdict, 'ok' | 'checked' | 'firstBadPosition' | 'reason'> & Partial<ChainVerdict>;
+type Verdict = Pick<ChainVerdict, 'ok' | 'checked' | 'firstBadPosition' | 'reason'> & Partial<ChainVerdict> & { from?: number; to?: number };
 
 function report(context: CommandContext, verdict: Verdict, source: string): number {
   const { io } = context;
   if (context.json) printLine(io.stdout, JSON.stringify(verdict));
   else if (verdict.ok) {
     const links = verdict.withheld ? ` (${verdict.withheld} of them other tenants' events, checked as links only)` : '';
-    printLine(io.stdout, `OK: ${source}: ${verdict.checked} chain positions verified${links}`);
+    // The server names the range it checked (a tenant key's is bounded: the last positions by default).
+    const range = verdict.from !== undefined && verdict.to !== undefined ? ` (positions ${verdict.from}-${verdict.to})` : '';
+    printLine(io.stdout, `OK: ${source}: ${verdict.checked} chain positions verified${range}${links}`);
     if (verdict.firstPosition && verdict.firstPosition > 1) {
-      printLine(io.stdout, `note: starts at position ${verdict.firstPosition}; its prev_hash is taken as given`);
+      printLine(io.stdout, `note: a segment from position ${verdict.firstPosition}, joined to the hash given for position ${verdict.firstPosition - 1}`);
     }
-  } else printLine(io.stdout, `FAILED: ${source}: first bad position ${verdict.firstBadPosition}: ${verdict.reason}`);
+  } else {
+    printLine(io.stdout, `FAILED: ${source}: first bad position ${verdict.firstBadPosition}: ${verdict.reason}`);
+    if (source.startsWith('file ') && verdict.firstBadPosition === 1 && verdict.checked === 1 && /missing/.test(verdict.reason ?? '')) {
+      printLine(io.stdout, 'note: the file does not start at position 1; to check a segment, pass --from POSITION --prev HASH');
+    }
+  }
   return verdict.ok ? EXIT.ok : EXIT.negative;
 }
 

@@ -22,6 +22,12 @@ export async function readHashAt(prisma: Reader, position: number): Promise<stri
   return row?.hash;
 }
 
+/** The position of the event with this hash, found through its successor's prev_hash (unique, indexed). */
+export async function locateHash(prisma: Reader, hash: string): Promise<number | undefined> {
+  const [row] = await prisma.$queryRaw<{ chain_pos: bigint }[]>`SELECT chain_pos FROM audit_events WHERE prev_hash = ${hash}`;
+  return row && row.chain_pos > 1n ? Number(row.chain_pos) - 1 : undefined;
+}
+
 /**
  * Sealed events from position `from` to `to` in chain order, a page at a time (keyset on
  * the unique chain_pos index), so export and verify hold one page in memory whatever the

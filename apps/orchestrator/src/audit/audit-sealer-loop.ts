@@ -1,13 +1,15 @@
 import { type BeforeApplicationShutdown, Inject, Injectable, type OnApplicationBootstrap } from '@nestjs/common';
 import { LOGGER, type Logger, METRICS_CATALOG, type MetricsCatalog } from '@atelier/observability';
 import { PrismaService } from '@atelier/persistence';
-import { AuditSealer } from './audit-sealer';
+import { AuditSealer, type SealResult } from './audit-sealer';
 
 export interface AuditSealerOptions {
   /** AUDIT_SEAL_INTERVAL_MS */
   intervalMs: number;
   /** AUDIT_SEAL_BATCH_SIZE */
   batchSize: number;
+  /** Stored bytes of event data per batch (default DEFAULT_SEAL_BATCH_BYTES). */
+  batchBytes?: number;
 }
 
 export const AUDIT_SEALER_OPTIONS = Symbol('AUDIT_SEALER_OPTIONS');
@@ -15,16 +17,23 @@ export const AUDIT_SEALER_OPTIONS = Symbol('AUDIT_SEALER_OPTIONS');
 /**
  * Runs the sealer on every orchestrator replica, every AUDIT_SEAL_INTERVAL_MS; the
  * advisory lock lets one of them seal at a time. A backlog is drained batch after batch.
- * Every replica reports the seal lag, so a stuck sealer shows whichever replica is asked.
+ *
+ * The seal lag gauge is sampled on its own timer, whatever the sealer does: a sealer that
+ * keeps failing (or is blocked by a poisoned event) shows a growing lag, so the lag alert
+ * fires; sampling only after a successful seal froze the gauge during an outage and read
+ * its smallest value. Every sealed event's delay goes to a histogram, the true distribution.
  */
 @Injectable()
 export class AuditSealerLoop implements OnApplicationBootstrap, BeforeApplicationShutdown {
   private readonly sealer: AuditSealer;
   private readonly intervalMs: number;
-  private timer?: NodeJS.Timeout;
-  private current?: Promise<void>;
+  private sealTimer?: NodeJS.Timeout;
+  private lagTimer?: NodeJS.Timeout;
+  private current?: Promise<unknown>;
+  private sampling?: Promise<void>;
   private stopped = false;
   private failing = false;
+  private blockedSeq?: number;
 
   constructor(
     prisma: PrismaService,
@@ -32,7 +41,7 @@ export class AuditSealerLoop implements OnApplicationBootstrap, BeforeApplicatio
     @Inject(LOGGER) private readonly logger: Logger,
     @Inject(METRICS_CATALOG) private readonly metrics: MetricsCatalog,
   ) {
-    this.sealer = new AuditSealer(prisma, options.batchSize);
+    this.sealer = new AuditSealer(prisma, { batchSize: options.batchSize, ...(options.batchBytes ? { batchBytes: options.batchBytes } : {}) });
     this.intervalMs = options.intervalMs;
   }
 
@@ -40,36 +49,81 @@ export class AuditSealerLoop implements OnApplicationBootstrap, BeforeApplicatio
     // Listed on /metrics from the start, not only after the first seal.
     this.metrics.auditSealLag.set(0);
     this.metrics.auditSealedEvents.inc(0);
-    this.schedule(0);
+    void this.metrics.auditSealDelay;
+    for (const reason of ['error', 'unhashable_event'] as const) this.metrics.auditSealFailures.inc({ reason }, 0);
+    this.scheduleSeal(0);
+    this.scheduleLagSample(0);
   }
 
   async beforeApplicationShutdown(): Promise<void> {
     this.stopped = true;
-    clearTimeout(this.timer);
-    await this.current;
+    clearTimeout(this.sealTimer);
+    clearTimeout(this.lagTimer);
+    await Promise.all([this.current, this.sampling]);
   }
 
-  private schedule(delayMs: number): void {
+  private scheduleSeal(delayMs: number): void {
     if (this.stopped) return;
-    this.timer = setTimeout(() => {
-      this.current = this.tick().finally(() => this.schedule(this.intervalMs));
+    this.sealTimer = setTimeout(() => {
+      this.current = this.tick().finally(() => this.scheduleSeal(this.intervalMs));
     }, delayMs);
   }
 
-  private async tick(): Promise<void> {
+  private scheduleLagSample(delayMs: number): void {
+    if (this.stopped) return;
+    this.lagTimer = setTimeout(() => {
+      this.sampling = this.sampleLag().finally(() => this.scheduleLagSample(this.intervalMs));
+    }, delayMs);
+  }
+
+  /** One sealing run: drains the backlog; what it returns is for tests. */
+  async tick(): Promise<SealResult[]> {
+    const results: SealResult[] = [];
     try {
       for (;;) {
         const result = await this.sealer.sealBatch();
+        results.push(result);
         this.metrics.auditSealedEvents.inc(result.sealed);
-        if (this.stopped || !result.locked || result.sealed < this.sealer.batchSize) break;
+        for (const delay of result.delays) this.metrics.auditSealDelay.observe(delay);
+        this.reportBlocked(result);
+        if (this.stopped || !result.locked || !result.full) break;
       }
-      this.metrics.auditSealLag.set(await this.sealer.lagSeconds());
       if (this.failing) this.logger.info('audit sealer recovered');
       this.failing = false;
     } catch (error) {
-      // Logged once per outage, not every tick; the lag metric keeps growing meanwhile.
+      this.metrics.auditSealFailures.inc({ reason: 'error' });
+      // Logged once per outage, not every tick; the lag gauge keeps growing meanwhile.
       if (!this.failing) this.logger.warn({ err: error }, 'audit sealing failed; retrying every interval');
       this.failing = true;
+    }
+    return results;
+  }
+
+  /** Counted on every attempt, logged once per poisoned event (and once when sealing resumes). */
+  private reportBlocked(result: SealResult): void {
+    if (!result.locked) return;
+    if (result.blocked) {
+      this.metrics.auditSealFailures.inc({ reason: 'unhashable_event' });
+      if (this.blockedSeq !== result.blocked.seq) {
+        this.logger.error(
+          { seq: result.blocked.seq, reason: result.blocked.reason },
+          `audit sealing is blocked at event seq ${result.blocked.seq}: the chain cannot hash it (${result.blocked.reason}); ` +
+            'it and every later event stay unsealed until it is repaired (docs/audit.md, "A poisoned event")',
+        );
+      }
+      this.blockedSeq = result.blocked.seq;
+    } else if (this.blockedSeq !== undefined && result.sealed > 0) {
+      this.logger.info({ seq: this.blockedSeq }, 'audit sealing resumed past the event that blocked it');
+      this.blockedSeq = undefined;
+    }
+  }
+
+  /** The gauge follows the oldest unsealed event, sealer or not; a failed read keeps the last value. */
+  async sampleLag(): Promise<void> {
+    try {
+      this.metrics.auditSealLag.set(await this.sealer.lagSeconds());
+    } catch {
+      // The database is unreachable: sealing fails too, and that is logged by tick().
     }
   }
 }

@@ -1,7 +1,11 @@
+import { randomBytes } from 'node:crypto';
+import { Writable } from 'node:stream';
 import { Client } from 'pg';
+import { createLogger, createMetricsRegistry, metricsCatalog } from '@atelier/observability';
 import { appendAudit, createPrismaClient, type PrismaService } from '@atelier/persistence';
 import { createTestDatabase, type TestDatabase } from '@atelier/testing';
 import { AuditSealer } from './audit-sealer';
+import { AuditSealerLoop } from './audit-sealer-loop';
 import { verifyStoredChain } from './audit-verification';
 
 // Real Postgres: the sealer's correctness is about transactions and visibility, which
@@ -132,10 +136,105 @@ describe(AuditSealer.name, () => {
     await holder.query(`SELECT pg_advisory_xact_lock(${0x6175_6469_7473_6c72n}::bigint)`);
     await insert(await connect(), 'while-locked');
     const sealer = new AuditSealer(prisma);
-    expect(await sealer.sealBatch()).toEqual({ locked: false, sealed: 0, head: null });
+    expect(await sealer.sealBatch()).toEqual({ locked: false, sealed: 0, head: null, full: false, delays: [] });
     await holder.query('ROLLBACK');
     expect(total(await sealAll(sealer, 1))).toBe(1);
     await expectChainInTransactionOrder();
   });
 
+  it('bounds a batch by the stored bytes of its data too, and always takes at least one event', async () => {
+    const client = await connect();
+    // Incompressible text, as a captured prompt full of ids can be: about 60 kB stored each.
+    for (let i = 0; i < 6; i++) {
+      await client.query(`INSERT INTO audit_events (actor, action, subject, data) VALUES ('service:test', 'llm.call', $1, $2::jsonb)`, [
+        `big:${i}`,
+        JSON.stringify({ prompt: randomBytes(45_000).toString('base64') }),
+      ]);
+    }
+    await client.query(`INSERT INTO audit_events (actor, action, subject, data) VALUES ('service:test', 'llm.call', 'huge', $1::jsonb)`, [
+      JSON.stringify({ prompt: randomBytes(300_000).toString('base64') }),
+    ]);
+    const sealer = new AuditSealer(prisma, { batchSize: 1000, batchBytes: 150_000 });
+    const batches: [number, boolean][] = [];
+    let result = await sealer.sealBatch();
+    for (; result.sealed > 0; result = await sealer.sealBatch()) batches.push([result.sealed, result.full]);
+    // 60 kB events: two fit under 150 kB, the third crosses the cap and closes the batch;
+    // the 400 kB one is over the cap alone and still sealed. Each batch says more may wait.
+    expect(batches).toEqual([
+      [3, true],
+      [3, true],
+      [1, true],
+    ]);
+    expect(result.full).toBe(false);
+    expect((await verifyStoredChain(prisma, {})).ok).toBe(true);
+  });
+
+  it('pins its transaction to READ COMMITTED, whatever isolation the database or role defaults to', async () => {
+    const serializable = createPrismaClient({ connectionString: `${db.url}${db.url.includes('?') ? '&' : '?'}options=-c%20default_transaction_isolation%3Dserializable`, poolMax: 1 });
+    try {
+      const [{ level }] = (await serializable.$queryRaw<{ level: string }[]>`SELECT current_setting('transaction_isolation') AS level`) as [{ level: string }];
+      expect(level).toBe('serializable');
+      await insert(await connect(), 'under-serializable-default');
+      expect(total(await sealAll(new AuditSealer(serializable), 1))).toBe(1);
+    } finally {
+      await serializable.$disconnect();
+    }
+  });
+
+  describe('a poisoned event (one the chain cannot hash)', () => {
+    const lines: { level: string; msg: string; seq?: number }[] = [];
+    const logger = createLogger({
+      service: 'test',
+      level: 'info',
+      destination: new Writable({
+        write(chunk, _encoding, done) {
+          lines.push(JSON.parse(String(chunk)));
+          done();
+        },
+      }),
+    });
+
+    it('seals everything before it, then stops there loudly: an error log once, a failure counter, a growing lag', async () => {
+      await sealAll(new AuditSealer(prisma), 0);
+      const client = await connect();
+      await insert(client, 'before-poison');
+      // jsonb keeps any decimal; an IEEE double cannot hold 1e400, so canonical JSON has no form for it.
+      const poisoned = await client.query(`INSERT INTO audit_events (actor, action, subject, data) VALUES ('service:test', 'step.queued', 'poison', '{"n": 1e400}') RETURNING seq`);
+      const poisonSeq = Number(poisoned.rows[0].seq);
+      await insert(client, 'after-poison');
+
+      const registry = createMetricsRegistry('orchestrator');
+      const metrics = metricsCatalog(registry);
+      const loop = new AuditSealerLoop(prisma, { intervalMs: 1000, batchSize: 100 }, logger, metrics);
+      const deadline = Date.now() + 20_000;
+      let results = await loop.tick();
+      while (!results.some((result) => result.blocked) && Date.now() < deadline) {
+        await new Promise((resolve) => setTimeout(resolve, 50));
+        results = await loop.tick();
+      }
+      expect(results.at(-1)).toMatchObject({ blocked: { seq: poisonSeq, reason: expect.stringContaining('NaN or Infinity') } });
+      expect((await chain()).find((event) => event.subject === 'before-poison')?.position).not.toBeNull();
+      expect((await chain()).find((event) => event.subject === 'after-poison')?.position).toBeNull();
+      expect((await loop.tick()).at(-1)).toMatchObject({ sealed: 0, blocked: { seq: poisonSeq } });
+
+      const blockedLogs = lines.filter((line) => line.level === 'error');
+      expect(blockedLogs).toHaveLength(1);
+      expect(blockedLogs[0]).toMatchObject({ seq: poisonSeq, msg: expect.stringContaining(`blocked at event seq ${poisonSeq}`) });
+      const exposition = await registry.metrics();
+      expect(exposition).toMatch(/atelier_audit_seal_failures_total\{reason="unhashable_event",service="orchestrator"\} [2-9]/);
+      await loop.sampleLag();
+      expect((await metrics.auditSealLag.get()).values[0]?.value).toBeGreaterThan(0);
+      expect((await verifyStoredChain(prisma, {})).ok).toBe(true);
+
+      // The repair docs/audit.md describes (as the table owner, before it is sealed): a value JSON can carry.
+      await client.query(`BEGIN; SET LOCAL session_replication_role = replica; UPDATE audit_events SET data = '{"n": "1e400"}' WHERE seq = ${poisonSeq}; COMMIT`);
+      const resumed = await loop.tick();
+      expect(resumed.reduce((sum, result) => sum + result.sealed, 0)).toBe(2);
+      expect(lines.at(-1)).toMatchObject({ level: 'info', msg: 'audit sealing resumed past the event that blocked it' });
+      expect(await registry.metrics()).toMatch(/atelier_audit_seal_delay_seconds_count\{service="orchestrator"\} [1-9]/);
+      await loop.sampleLag();
+      expect((await metrics.auditSealLag.get()).values[0]?.value).toBe(0);
+      expect((await verifyStoredChain(prisma, {})).ok).toBe(true);
+    });
+  });
 });

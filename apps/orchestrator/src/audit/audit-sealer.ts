@@ -27,6 +27,35 @@ export interface SealResult {
   locked: boolean;
   sealed: number;
   head: { position: number; hash: string } | null;
+  /** The batch stopped at its row or byte cap: more events may be waiting right now. */
+  full: boolean;
+  /** Seconds from each sealed event's insert to its seal, in chain order. */
+  delays: number[];
+  /**
+   * An event the chain cannot hash (e.g. a jsonb number beyond IEEE doubles, which canonical
+   * JSON cannot write). Everything before it was sealed; it and every later event stay
+   * unsealed until it is repaired, because the chain order is final and skipping it would
+   * hide it (docs/audit.md, "A poisoned event").
+   */
+  blocked?: { seq: number; reason: string };
+}
+
+export interface AuditSealerLimits {
+  /** Most events per transaction (AUDIT_SEAL_BATCH_SIZE). */
+  batchSize?: number;
+  /**
+   * Most stored bytes of `data` per transaction (pg_column_size; at least one event): the
+   * rows of a batch are held in memory at once, and captured prompts make some large.
+   */
+  batchBytes?: number;
+}
+
+export const DEFAULT_SEAL_BATCH_BYTES = 8 * 1024 * 1024;
+
+interface BatchRow extends AuditRow {
+  data_bytes: number;
+  bytes_through: bigint;
+  seal_delay: number;
 }
 
 /**
@@ -42,18 +71,34 @@ export interface SealResult {
  * everything sealed now: the order is final the moment an event is sealed, and a seq still
  * held by an open transaction is never sealed past. Writers never wait (they only INSERT);
  * a long-open writing transaction delays sealing, which the lag metric shows.
+ *
+ * The transaction is READ COMMITTED, explicitly and checked: the horizon argument needs
+ * each statement to take a fresh snapshot (the events are selected with a snapshot newer
+ * than the horizon's). Under REPEATABLE READ or SERIALIZABLE (a database or role default
+ * can impose one) a transaction ending between the two reads would be below the horizon
+ * yet invisible, and its events skipped for good.
  */
 export class AuditSealer {
+  readonly batchSize: number;
+  readonly batchBytes: number;
+
   constructor(
     private readonly prisma: Pick<PrismaClient, '$transaction' | '$queryRaw'>,
-    readonly batchSize = 5_000,
-  ) {}
+    limits: AuditSealerLimits | number = {},
+  ) {
+    const { batchSize = 5_000, batchBytes = DEFAULT_SEAL_BATCH_BYTES } = typeof limits === 'number' ? { batchSize: limits } : limits;
+    this.batchSize = batchSize;
+    this.batchBytes = batchBytes;
+  }
 
   sealBatch(): Promise<SealResult> {
     return this.prisma.$transaction(
       async (tx) => {
-        const [lock] = await tx.$queryRaw<{ locked: boolean }[]>`SELECT pg_try_advisory_xact_lock(${SEALER_LOCK_KEY}::bigint) AS locked`;
-        if (!lock?.locked) return { locked: false, sealed: 0, head: null };
+        const [lock] = await tx.$queryRaw<{ locked: boolean; isolation: string }[]>`
+          SELECT pg_try_advisory_xact_lock(${SEALER_LOCK_KEY}::bigint) AS locked, current_setting('transaction_isolation') AS isolation`;
+        if (lock?.isolation !== 'read committed') throw new Error(`the sealer needs READ COMMITTED, its transaction runs ${lock?.isolation}`);
+        const idle: SealResult = { locked: false, sealed: 0, head: null, full: false, delays: [] };
+        if (!lock.locked) return idle;
 
         const [head] = await tx.$queryRaw<{ chain_pos: bigint; hash: string }[]>`
           SELECT chain_pos, hash FROM audit_events WHERE chain_pos IS NOT NULL ORDER BY chain_pos DESC LIMIT 1`;
@@ -61,29 +106,58 @@ export class AuditSealer {
         let prevHash = head?.hash ?? GENESIS_HASH;
 
         const [{ horizon }] = (await tx.$queryRaw<{ horizon: string }[]>(SEALING_HORIZON)) as [{ horizon: string }];
-        const rows = await tx.$queryRaw<AuditRow[]>`
-          SELECT ${AUDIT_COLUMNS} FROM audit_events
-           WHERE chain_pos IS NULL AND tx_id < ${horizon}::xid8
-           ORDER BY tx_id, seq
-           LIMIT ${this.batchSize}`;
-        if (rows.length === 0) return { locked: true, sealed: 0, head: head ? { position, hash: prevHash } : null };
+        // The running sum stops the batch at the byte cap; the event that crosses it is the last one taken.
+        const rows = await tx.$queryRaw<BatchRow[]>`
+          SELECT * FROM (
+            SELECT ${AUDIT_COLUMNS},
+                   row_number() OVER chain_order AS batch_ord,
+                   pg_column_size(data) AS data_bytes,
+                   sum(pg_column_size(data)) OVER chain_order AS bytes_through,
+                   EXTRACT(EPOCH FROM clock_timestamp() - occurred_at)::float8 AS seal_delay
+              FROM audit_events
+             WHERE chain_pos IS NULL AND tx_id < ${horizon}::xid8
+            WINDOW chain_order AS (ORDER BY tx_id, seq)
+             ORDER BY tx_id, seq
+             LIMIT ${this.batchSize}
+          ) batch
+          WHERE bytes_through - data_bytes < ${this.batchBytes}
+          ORDER BY batch_ord`;
+        const last = rows.at(-1);
+        const full = rows.length === this.batchSize || (last !== undefined && Number(last.bytes_through) >= this.batchBytes);
 
-        const seals = rows.map((row) => {
+        const seals: { seq: string; pos: number; prev: string; hash: string }[] = [];
+        let blocked: SealResult['blocked'];
+        for (const row of rows) {
+          let hash: string;
+          try {
+            hash = chainHash(prevHash, { ...toAuditEventView(row), position: position + 1 });
+          } catch (error) {
+            blocked = { seq: Number(row.seq), reason: (error as Error).message };
+            break;
+          }
           position += 1;
-          const hash = chainHash(prevHash, { ...toAuditEventView(row), position });
-          const seal = { seq: String(row.seq), pos: position, prev: prevHash, hash };
+          seals.push({ seq: String(row.seq), pos: position, prev: prevHash, hash });
           prevHash = hash;
-          return seal;
-        });
+        }
+        const sealedHead = position > 0 ? { position, hash: prevHash } : null;
+        if (seals.length === 0) return { locked: true, sealed: 0, head: sealedHead, full: false, delays: [], ...(blocked ? { blocked } : {}) };
+
         const updated = await tx.$executeRaw`
           UPDATE audit_events AS e
              SET chain_pos = v.pos, prev_hash = v.prev, hash = v.hash
             FROM jsonb_to_recordset(${JSON.stringify(seals)}::jsonb) AS v(seq bigint, pos bigint, prev text, hash text)
            WHERE e.seq = v.seq AND e.chain_pos IS NULL`;
         if (updated !== seals.length) throw new Error(`sealer expected to seal ${seals.length} events but sealed ${updated}; rolled back`);
-        return { locked: true, sealed: seals.length, head: { position, hash: prevHash } };
+        return {
+          locked: true,
+          sealed: seals.length,
+          head: sealedHead,
+          full: full && !blocked,
+          delays: rows.slice(0, seals.length).map((row) => row.seal_delay),
+          ...(blocked ? { blocked } : {}),
+        };
       },
-      { timeout: 60_000 },
+      { timeout: 60_000, isolationLevel: Prisma.TransactionIsolationLevel.ReadCommitted },
     );
   }
 

@@ -5,12 +5,12 @@ import { PrismaService } from '@atelier/persistence';
 import type { FastifyReply } from 'fastify';
 import type { z } from 'zod';
 import { CurrentCaller, RequireScope } from '../auth/auth.decorators';
-import type { Caller } from '../auth/caller';
+import { type Caller, isAdmin } from '../auth/caller';
 import { Problem } from '../http/problem';
 import { ZodValidationPipe } from '../http/zod-validation.pipe';
 import { AuditExportService } from './audit-export.service';
 import { AuditQueriesService } from './audit-queries.service';
-import { verifyStoredChain } from './audit-verification';
+import { TENANT_VERIFY_MAX_POSITIONS, verifyStoredChain, VerifyRangeTooLargeError } from './audit-verification';
 
 @ApiTags('audit')
 @ApiBearerAuth()
@@ -46,14 +46,43 @@ export class AuditController {
 
   @Get('verify')
   @RequireScope('audit:read')
-  @ApiOperation({ summary: 'Re-computes the stored chain over positions from..to: {ok, checked, firstBadPosition, reason}.' })
-  @ApiQuery({ name: 'from', required: false, description: 'first position, default 1' })
+  @ApiOperation({
+    summary:
+      'Re-computes the stored chain over positions from..to: {ok, checked, firstBadPosition, reason, from, to}. ' +
+      `A tenant key checks at most ${TENANT_VERIFY_MAX_POSITIONS} positions per request (by default the last ones); admin keys any range.`,
+  })
+  @ApiQuery({ name: 'from', required: false, description: `first position; default 1 (admin) or the head minus ${TENANT_VERIFY_MAX_POSITIONS - 1} (tenant)` })
   @ApiQuery({ name: 'to', required: false, description: 'last position, default the current head' })
   @ApiQuery({ name: 'head', required: false, description: 'a head taken earlier (HASH or POSITION:HASH): catches a cut tail' })
-  verify(@Query(new ZodValidationPipe(VerifyAuditQuery, 'query')) query: z.infer<typeof VerifyAuditQuery>) {
+  async verify(
+    @Query(new ZodValidationPipe(VerifyAuditQuery, 'query')) query: z.infer<typeof VerifyAuditQuery>,
+    @CurrentCaller() caller: Caller,
+    @Res({ passthrough: true }) reply: FastifyReply,
+  ) {
     // The chain's integrity is one fact for everyone; the answer names positions only.
     const head = query.head === undefined ? undefined : parseHeadAnchor(query.head);
-    return verifyStoredChain(this.prisma, { from: query.from, to: query.to, head });
+    const clientGone = new AbortController();
+    const onClose = () => {
+      if (!reply.raw.writableEnded) clientGone.abort();
+    };
+    reply.raw.once('close', onClose);
+    try {
+      return await verifyStoredChain(this.prisma, {
+        from: query.from,
+        to: query.to,
+        head,
+        signal: clientGone.signal,
+        ...(isAdmin(caller) ? {} : { maxPositions: TENANT_VERIFY_MAX_POSITIONS }),
+      });
+    } catch (error) {
+      if (error instanceof VerifyRangeTooLargeError) {
+        throw Problem.validation([{ field: query.to === undefined ? 'from' : 'to', message: `a tenant key ${error.message}` }]);
+      }
+      if (clientGone.signal.aborted) throw new Problem(499, 'Client closed request', 'The client went away; the verification was stopped.');
+      throw error;
+    } finally {
+      reply.raw.off('close', onClose);
+    }
   }
 
   @Get('export')

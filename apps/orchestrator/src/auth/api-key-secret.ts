@@ -18,3 +18,10 @@ export function hashApiKey(key: string): string {
 export function displayPrefix(key: string): string {
   return key.slice(0, DISPLAY_PREFIX_LENGTH);
 }
+
+const KEY_FORMAT = /^at_[A-Za-z0-9_-]{43}$/;
+
+/** The display prefix of a presented key, only when it has our format (anything else may be a secret in full). */
+export function recognisablePrefix(presented: string): string | undefined {
+  return KEY_FORMAT.test(presented) ? displayPrefix(presented) : undefined;
+}

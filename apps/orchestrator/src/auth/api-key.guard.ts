@@ -4,6 +4,7 @@ import type { Scope } from '@atelier/contracts';
 import type { FastifyRequest } from 'fastify';
 import { Problem } from '../http/problem';
 import { PUBLIC_ROUTE } from '@atelier/observability';
+import { AccessDenials } from './access-denials';
 import { REQUIRED_SCOPE } from './auth.decorators';
 import { ApiKeyStore } from './api-key.store';
 import { hasScope } from './caller';
@@ -14,6 +15,7 @@ export class ApiKeyGuard implements CanActivate {
   constructor(
     private readonly reflector: Reflector,
     private readonly keys: ApiKeyStore,
+    private readonly denials: AccessDenials,
   ) {}
 
   async canActivate(context: ExecutionContext): Promise<boolean> {
@@ -25,11 +27,16 @@ export class ApiKeyGuard implements CanActivate {
     const request = context.switchToHttp().getRequest<FastifyRequest>();
     const match = /^Bearer\s+(\S+)$/i.exec(request.headers.authorization ?? '');
     if (!match) throw Problem.unauthorized('An API key is required: send "Authorization: Bearer <key>".');
-    const caller = await this.keys.authenticate(match[1] as string);
-    if (!caller) throw Problem.unauthorized('The API key is not valid or has been revoked.');
+    const presented = match[1] as string;
+    const lookup = await this.keys.authenticate(presented);
+    if (lookup.status !== 'valid') {
+      await this.denials.unauthenticated(request, presented, lookup);
+      throw Problem.unauthorized('The API key is not valid or has been revoked.');
+    }
+    const { caller } = lookup;
     request.caller = caller;
     if (!hasScope(caller, scope)) {
-      await this.keys.recordAccessDenied(caller, scope, request);
+      await this.denials.forbidden(caller, scope, request);
       throw Problem.forbidden(`This API key lacks the "${scope}" scope.`);
     }
     return true;

@@ -1,7 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { SCOPES, type Scope } from '@atelier/contracts';
 import { appendAudit, namedStatement, PrismaService } from '@atelier/persistence';
-import type { FastifyRequest } from 'fastify';
 import { displayPrefix, generateApiKey, hashApiKey } from './api-key-secret';
 import type { Caller } from './caller';
 
@@ -14,26 +13,42 @@ export interface CreatedApiKey {
   createdAt: Date;
 }
 
+/** Revoked keys are found too, so their use is recorded against them (access.denied, 401). */
 const AUTHENTICATE = namedStatement(
   'apikey.authenticate',
-  'SELECT k.id, k.tenant_id, t.name, k.scopes FROM api_keys k JOIN tenants t ON t.id = k.tenant_id WHERE k.key_hash = $1 AND k.revoked_at IS NULL',
+  'SELECT k.id, k.tenant_id, t.name, k.scopes, k.revoked_at IS NOT NULL AS revoked FROM api_keys k JOIN tenants t ON t.id = k.tenant_id WHERE k.key_hash = $1',
 );
+
+/** What a presented key is: a caller, a revoked key (whose use is refused), or nothing we issued. */
+export type KeyLookup = { status: 'valid'; caller: Caller } | { status: 'revoked'; apiKeyId: string; tenantId: string } | { status: 'unknown' };
+
+export type Revocation = 'revoked' | 'already-revoked' | 'unknown';
 
 @Injectable()
 export class ApiKeyStore {
   constructor(private readonly prisma: PrismaService) {}
 
-  /** Runs on every request, so it is one plain statement on the pool (a Prisma model query costs several times the CPU). */
-  async authenticate(key: string): Promise<Caller | undefined> {
-    const { rows } = await this.prisma.pool.query<{ id: string; tenant_id: string; name: string; scopes: string[] }>({ ...AUTHENTICATE, values: [hashApiKey(key)] });
+  /**
+   * Runs on every request, so it is one plain statement on the pool (a Prisma model query
+   * costs several times the CPU). Nothing is cached: a revocation holds from the next request.
+   */
+  async authenticate(key: string): Promise<KeyLookup> {
+    const { rows } = await this.prisma.pool.query<{ id: string; tenant_id: string; name: string; scopes: string[]; revoked: boolean }>({
+      ...AUTHENTICATE,
+      values: [hashApiKey(key)],
+    });
     const row = rows[0];
-    if (!row) return undefined;
+    if (!row) return { status: 'unknown' };
+    if (row.revoked) return { status: 'revoked', apiKeyId: row.id, tenantId: row.tenant_id };
     return {
-      apiKeyId: row.id,
-      tenantId: row.tenant_id,
-      tenantName: row.name,
-      scopes: row.scopes.filter((scope): scope is Scope => (SCOPES as readonly string[]).includes(scope)),
-      actor: `apikey:${row.id}`,
+      status: 'valid',
+      caller: {
+        apiKeyId: row.id,
+        tenantId: row.tenant_id,
+        tenantName: row.name,
+        scopes: row.scopes.filter((scope): scope is Scope => (SCOPES as readonly string[]).includes(scope)),
+        actor: `apikey:${row.id}`,
+      },
     };
   }
 
@@ -73,14 +88,28 @@ export class ApiKeyStore {
     }
   }
 
-  async recordAccessDenied(caller: Caller, scope: Scope, request: FastifyRequest): Promise<void> {
-    await appendAudit(this.prisma, {
-      action: 'access.denied',
-      actor: caller.actor,
-      subject: `route:${request.method} ${request.routeOptions?.url ?? request.url}`,
-      tenantId: caller.tenantId,
-      requestId: request.id,
-      data: { requiredScope: scope },
+  /**
+   * Sets revoked_at and appends `apikey.revoked`, in one transaction. Revoking a revoked key
+   * changes nothing (the first revocation's event stands): the call is safe to retry.
+   */
+  async revoke(id: string, audit: { actor: Caller['actor']; requestId: string; traceId?: string }): Promise<Revocation> {
+    return this.prisma.$transaction(async (tx) => {
+      const [revoked] = await tx.$queryRaw<{ tenant_id: string; prefix: string; name: string | null; scopes: string[] }[]>`
+        UPDATE api_keys SET revoked_at = now() WHERE id = ${id}::uuid AND revoked_at IS NULL RETURNING tenant_id::text, prefix, name, scopes`;
+      if (!revoked) {
+        const [existing] = await tx.$queryRaw<{ id: string }[]>`SELECT id::text FROM api_keys WHERE id = ${id}::uuid`;
+        return existing ? 'already-revoked' : 'unknown';
+      }
+      await appendAudit(tx, {
+        action: 'apikey.revoked',
+        actor: audit.actor,
+        subject: `apikey:${id}`,
+        tenantId: revoked.tenant_id,
+        requestId: audit.requestId,
+        traceId: audit.traceId ?? null,
+        data: { prefix: revoked.prefix, name: revoked.name, scopes: revoked.scopes },
+      });
+      return 'revoked';
     });
   }
 }

@@ -6,6 +6,7 @@ import { partialResult } from '../workflows/partial-result';
 import { planNext } from '../workflows/workflow-planner';
 import { workflowNamed } from '../workflows/workflow-registry';
 import type { DispatchableStep } from './step-dispatcher';
+import { taskPlannedEvent } from './task-planned-event';
 import { type TaskSnapshot, TaskStore, type StepToInsert } from './task-store';
 
 const ACTOR = 'service:orchestrator' as const;
@@ -61,6 +62,8 @@ export class TaskAdvancer {
         subject: `step:${step.id}`,
         data: { key: step.key, kind: step.kind, agent: step.agent, dependsOn: step.dependsOn },
       }));
+      const planned = taskPlannedEvent(task.steps, steps, common);
+      if (planned) audit.unshift(planned);
       if (!(await this.store.insertSteps(task, steps, audit))) return undefined;
       return { task, toDispatch: [...unconfirmed, ...steps.map((step) => dispatchable(task, { ...step, dispatchSeq: 1 }))] };
     }

@@ -8,6 +8,7 @@ import { ORCHESTRATOR_CONFIG, type OrchestratorConfig } from '../config';
 import { StepDispatcher } from '../coordinator/step-dispatcher';
 import { stepRowsFrom, stepRowsJson } from '../coordinator/step-rows';
 import { Problem } from '../http/problem';
+import { guardrailFlaggedEvent, screenTaskInput } from './input-guardrail';
 import { planNext } from '../workflows/workflow-planner';
 import { workflowNamed } from '../workflows/workflow-registry';
 
@@ -76,9 +77,13 @@ export class TaskSubmissionService {
    */
   async submit(
     caller: Caller,
-    request: SubmitTaskRequest,
+    submitted: SubmitTaskRequest,
     context: { requestId: string; trace: TraceIds; idempotencyKey?: string },
   ): Promise<SubmittedTask> {
+    // Everything stored comes from the screened request, the Idempotency-Key's hash too: a hash
+    // of the original would let anyone holding the masked text guess a weak secret offline.
+    // Two bodies that differ only in a masked secret make the same task, so they replay alike.
+    const { request, findings } = screenTaskInput(submitted);
     const requestHash = createHash('sha256').update(JSON.stringify(request)).digest('hex');
     const workflow = workflowNamed(request.workflow);
     const plan = planNext(workflow, request.input, []);
@@ -95,6 +100,7 @@ export class TaskSubmissionService {
         subject: `task:${taskId}`,
         data: { workflow: workflow.name, budgetUsd: request.budgetUsd ?? null, responseCache, goal: this.audit.capture(request.input.goal) },
       },
+      ...[guardrailFlaggedEvent(findings, common)].filter((event) => event !== undefined),
       ...steps.map((step) => ({ ...common, action: 'step.queued' as const, subject: `step:${step.id}`, data: { key: step.key, kind: step.kind, agent: step.agent } })),
     ]);
     const defaultLimit = this.config.ATELIER_DEFAULT_TENANT_BUDGET_USD ?? null;
