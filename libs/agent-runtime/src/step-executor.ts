@@ -93,7 +93,7 @@ export class StepExecutor {
       case 'finished':
         // A redelivery of a step that already finished: never run it again, just make
         // sure the orchestrator has heard about it.
-        await this.publishResult(dispatch, trace, claim.status === 'completed' ? 'completed' : 'failed', claim.error ?? undefined, message, log);
+        await this.publishResult(dispatch, claim.dispatchSeq, trace, claim.status === 'completed' ? 'completed' : 'failed', claim.error ?? undefined, message, log);
         return;
       case 'busy':
         // Another delivery holds the lease: look again soon (backing off), at the latest when the lease lapses.
@@ -106,12 +106,12 @@ export class StepExecutor {
       case 'exhausted': {
         const error: StepError = { code: 'DEAD_LETTERED', message: `The step was interrupted on every one of its ${this.config.STEP_MAX_ATTEMPTS} attempts.`, retryable: true };
         log.error({ attempts: claim.attempts }, 'step dead-lettered: every attempt was interrupted');
-        await this.endAndReport({ dispatch, id, owner, message, log }, null, { type: 'dead_lettered', error }, trace);
+        await this.endAndReport({ dispatch, id, owner, message, log }, claim.dispatchSeq, null, { type: 'dead_lettered', error }, trace);
         return;
       }
       case 'claimed':
         if (claim.step.interruptedAttempt) log.warn({ interruptedAttempt: claim.step.interruptedAttempt }, 'taking over a step whose previous attempt was interrupted');
-        publishTaskEvent(this.nats, { taskId: id.taskId, event: 'step.started', stepId: id.stepId, key: claim.step.key, kind: dispatch.kind, status: 'running', attempt: claim.step.attempt });
+        publishTaskEvent(this.nats, { taskId: id.taskId, event: 'step.started', stepId: id.stepId, key: claim.step.key, kind: dispatch.kind, status: 'running', sequence: claim.step.attempt });
         await this.run({ dispatch, id, step: claim.step, owner, message, log }, trace, shutdown);
     }
   }
@@ -134,7 +134,7 @@ export class StepExecutor {
     try {
       const output = await this.runHandler(attempt, signal);
       crashPoint('agent:after-handler');
-      await this.endAndReport(attempt, attempt.owner, { type: 'completed', output }, trace);
+      await this.endAndReport(attempt, attempt.step.dispatchSeq, attempt.owner, { type: 'completed', output }, trace);
     } catch (error) {
       await this.endFailedAttempt(attempt, error, signal, shutdown, trace);
     } finally {
@@ -156,9 +156,9 @@ export class StepExecutor {
       return;
     }
     if (shutdown.aborted) {
-      // Shutting down: hand the step to another replica now, not after the ack wait.
-      await this.persist(attempt, () => this.store.endAttempt(attempt.id, this.agent, attempt.owner, { type: 'released', error: null }));
-      message.nak(0);
+      // Shutting down: hand the step to another replica now, not after the ack wait. It is
+      // not the step's fault, so the attempt does not count against its bound.
+      await this.handBack(attempt, 0);
       return;
     }
     const failure = toStepError(error);
@@ -174,11 +174,17 @@ export class StepExecutor {
     }
     const end: AttemptEnd = failure.retryable ? { type: 'dead_lettered', error: failure } : { type: 'failed', error: failure };
     log.error({ err: error, code: failure.code, attempt: step.attempt }, end.type === 'dead_lettered' ? 'step dead-lettered: no attempts left' : 'step failed');
-    await this.endAndReport(attempt, attempt.owner, end, trace);
+    await this.endAndReport(attempt, step.dispatchSeq, attempt.owner, end, trace);
+  }
+
+  /** Back to `queued` without using up an attempt, for another delivery after `delayMs`. */
+  private async handBack(attempt: Attempt, delayMs: number): Promise<void> {
+    const written = await this.persist(attempt, () => this.store.endAttempt(attempt.id, this.agent, attempt.owner, { type: 'handed_back' }));
+    if (written) attempt.message.nak(delayMs);
   }
 
   /** Writes how the attempt ended, then tells the orchestrator and settles the message. */
-  private async endAndReport(delivery: Delivery, owner: string | null, end: AttemptEnd, trace: ReturnType<typeof traceFrom>): Promise<void> {
+  private async endAndReport(delivery: Delivery, dispatchSeq: number, owner: string | null, end: AttemptEnd, trace: ReturnType<typeof traceFrom>): Promise<void> {
     const { dispatch, message, log } = delivery;
     const result = await this.persist(delivery, () => this.store.endAttempt(delivery.id, this.agent, owner, end));
     if (!result) return;
@@ -193,7 +199,7 @@ export class StepExecutor {
     if (end.type === 'completed') log.debug('step completed');
     crashPoint('agent:after-step-end');
     const error = end.type === 'failed' || end.type === 'dead_lettered' ? end.error : undefined;
-    await this.publishResult(dispatch, trace, end.type === 'completed' ? 'completed' : 'failed', error, message, log);
+    await this.publishResult(dispatch, dispatchSeq, trace, end.type === 'completed' ? 'completed' : 'failed', error, message, log);
   }
 
   /**
@@ -219,9 +225,9 @@ export class StepExecutor {
     }
   }
 
-  private async publishResult(dispatch: StepDispatch, trace: ReturnType<typeof traceFrom>, status: 'completed' | 'failed', error: StepError | undefined, message: InboundMessage, log: Logger): Promise<void> {
+  private async publishResult(dispatch: StepDispatch, dispatchSeq: number, trace: ReturnType<typeof traceFrom>, status: 'completed' | 'failed', error: StepError | undefined, message: InboundMessage, log: Logger): Promise<void> {
     try {
-      await this.results.publish(dispatch, trace, status, error);
+      await this.results.publish(dispatch, dispatchSeq, trace, status, error);
       message.ack();
     } catch (publishError) {
       // The outcome is stored; a redelivery finds it finished and publishes again.

@@ -3,12 +3,16 @@ import { HEADERS, messageIds, SUBJECTS, type StepDispatch, type StepError, type 
 import { JetStreamClient } from '@atelier/messaging';
 import { childSpan, formatTraceparent, type TraceContext } from '@atelier/observability';
 
-/** Tells the orchestrator a step finished; the message id makes a second publish of the same outcome a no-op. */
+/**
+ * Tells the orchestrator a step finished. The message id (step, dispatch, outcome) makes a
+ * second publish of the same outcome a no-op, while the outcome of a replayed dead letter
+ * (a new dispatch) always gets through.
+ */
 @Injectable()
 export class StepResultPublisher {
   constructor(private readonly nats: JetStreamClient) {}
 
-  async publish(dispatch: StepDispatch, trace: TraceContext, status: StepResult['status'], error?: StepError): Promise<void> {
+  async publish(dispatch: StepDispatch, dispatchSeq: number, trace: TraceContext, status: StepResult['status'], error?: StepError): Promise<void> {
     const result: StepResult = {
       type: 'step.result',
       version: 1,
@@ -19,7 +23,7 @@ export class StepResultPublisher {
       ...(status === 'failed' && error ? { error } : {}),
     };
     await this.nats.publishJson(SUBJECTS.stepResults, result, {
-      msgId: messageIds.result(dispatch.stepId, status),
+      msgId: messageIds.result(dispatch.stepId, dispatchSeq, status),
       headers: { [HEADERS.traceparent]: formatTraceparent(childSpan(trace)), [HEADERS.tenant]: dispatch.tenantId },
     });
   }
