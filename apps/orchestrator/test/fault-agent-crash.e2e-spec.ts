@@ -1,7 +1,5 @@
 import { CONSUMERS, messageIds, StepResultV1, SUBJECTS } from '@atelier/contracts';
 import { AtelierStack } from '@atelier/testing';
-import { jetstreamManager } from '@nats-io/jetstream';
-import { connect } from '@nats-io/transport-node';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { waitFor } from './support/wait-for';
 
@@ -56,25 +54,20 @@ describe('fault: agents crash, run long, shut down', () => {
   }, 60_000);
 
   it('keeps a step that runs for more than three ack waits: heartbeats prevent any redelivery', async () => {
-    const nc = await connect({ servers: stack.nats.url });
-    try {
-      const jsm = await jetstreamManager(nc);
-      const before = await jsm.consumers.info(CONSUMERS.research.stream, CONSUMERS.research.durable);
-      const id = await stack.submit(key, { workflow: 'brief', input: { goal: `Long research [[sim:latency=${3 * ACK_WAIT_MS + 1_000}]]` } });
-      const started = Date.now();
-      const task = await stack.waitForTask(id, key, 30_000);
-      expect(task.status).toBe('completed');
-      const investigate = await step(id, 'investigate');
-      expect(investigate.completed_at.getTime() - investigate.started_at.getTime()).toBeGreaterThan(3 * ACK_WAIT_MS);
-      expect(Date.now() - started).toBeGreaterThan(3 * ACK_WAIT_MS);
-      expect(investigate.attempt).toBe(1);
-      expect(await startedEvents(investigate.id)).toHaveLength(1);
-      // One delivery in all: a redelivery would have been a second one.
-      const after = await jsm.consumers.info(CONSUMERS.research.stream, CONSUMERS.research.durable);
-      expect(after.delivered.consumer_seq - before.delivered.consumer_seq).toBe(1);
-    } finally {
-      await nc.close();
-    }
+    const { jsm } = await stack.jetstream();
+    const before = await jsm.consumers.info(CONSUMERS.research.stream, CONSUMERS.research.durable);
+    const id = await stack.submit(key, { workflow: 'brief', input: { goal: `Long research [[sim:latency=${3 * ACK_WAIT_MS + 1_000}]]` } });
+    const started = Date.now();
+    const task = await stack.waitForTask(id, key, 30_000);
+    expect(task.status).toBe('completed');
+    const investigate = await step(id, 'investigate');
+    expect(investigate.completed_at.getTime() - investigate.started_at.getTime()).toBeGreaterThan(3 * ACK_WAIT_MS);
+    expect(Date.now() - started).toBeGreaterThan(3 * ACK_WAIT_MS);
+    expect(investigate.attempt).toBe(1);
+    expect(await startedEvents(investigate.id)).toHaveLength(1);
+    // One delivery in all: a redelivery would have been a second one.
+    const after = await jsm.consumers.info(CONSUMERS.research.stream, CONSUMERS.research.durable);
+    expect(after.delivered.consumer_seq - before.delivered.consumer_seq).toBe(1);
   }, 60_000);
 
   it('SIGTERM mid-step: the agent hands the step back within its grace period, without using up an attempt, and another replica takes it over at once', async () => {
@@ -109,7 +102,7 @@ describe('fault: agents crash, run long, shut down', () => {
     const doomed = await stack.startAgent('research-agent', { ATELIER_CRASH_AT: 'agent:after-step-end' });
     // Everything published on the results subject, as the stream receives it (duplicates included).
     const results: { msgId: string | undefined; stepId: string; status: string }[] = [];
-    const nc = await connect({ servers: stack.nats.url });
+    const { nc } = await stack.jetstream();
     const subscription = nc.subscribe(SUBJECTS.stepResults, {
       callback: (_error, message) => {
         const result = StepResultV1.parse(message.json());
@@ -132,7 +125,6 @@ describe('fault: agents crash, run long, shut down', () => {
       expect(await stack.rows(`SELECT count(*)::int AS n FROM llm_calls WHERE step_id = $1`, [investigate.id])).toEqual([{ n: 1 }]);
     } finally {
       subscription.unsubscribe();
-      await nc.close();
     }
   }, 60_000);
 });

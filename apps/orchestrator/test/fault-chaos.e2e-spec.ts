@@ -1,7 +1,6 @@
 import { STREAMS } from '@atelier/contracts';
 import { type AgentApp, AtelierStack } from '@atelier/testing';
-import { jetstreamManager, type JetStreamManager } from '@nats-io/jetstream';
-import { connect, type NatsConnection } from '@nats-io/transport-node';
+import type { JetStreamManager } from '@nats-io/jetstream';
 import { setTimeout as sleep } from 'node:timers/promises';
 
 // 2 orchestrators, 2 research and 2 writer agents. First research-report's fan-in with
@@ -19,7 +18,6 @@ const CHAOS_MS = 20_000;
 describe('fault: concurrency and chaos among replicas', () => {
   let stack: AtelierStack;
   let key: string;
-  let nc: NatsConnection;
   let jsm: JetStreamManager;
 
   beforeAll(async () => {
@@ -32,14 +30,10 @@ describe('fault: concurrency and chaos among replicas', () => {
       agentEnv: { AGENT_CONCURRENCY: '4' },
     });
     key = await stack.mintKey('acme', ['tasks:write', 'tasks:read']);
-    nc = await connect({ servers: stack.nats.url });
-    jsm = await jetstreamManager(nc);
+    ({ jsm } = await stack.jetstream());
   }, 120_000);
 
-  afterAll(async () => {
-    await nc?.close();
-    await stack?.stop();
-  });
+  afterAll(() => stack?.stop());
 
   /** Messages ever stored on a stream (work queues delete acknowledged ones; the sequence stays). */
   const published = async (stream: string) => (await jsm.streams.info(stream)).state.last_seq;

@@ -1,7 +1,6 @@
 import { CONSUMERS, STREAMS, StepDispatchV1 } from '@atelier/contracts';
 import { AtelierStack } from '@atelier/testing';
-import { jetstreamManager, type JetStreamManager } from '@nats-io/jetstream';
-import { connect, type NatsConnection } from '@nats-io/transport-node';
+import type { JetStreamManager } from '@nats-io/jetstream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { waitFor } from './support/wait-for';
 
@@ -17,7 +16,6 @@ const RELAY_INTERVAL_MS = 500;
 describe('fault: lost and waiting messages', () => {
   let stack: AtelierStack;
   let key: string;
-  let nc: NatsConnection;
   let jsm: JetStreamManager;
 
   beforeAll(async () => {
@@ -28,14 +26,10 @@ describe('fault: lost and waiting messages', () => {
       orchestratorEnv: { RELAY_INTERVAL_MS: String(RELAY_INTERVAL_MS) },
     });
     key = await stack.mintKey('acme', ['tasks:write', 'tasks:read']);
-    nc = await connect({ servers: stack.nats.url });
-    jsm = await jetstreamManager(nc);
+    ({ jsm } = await stack.jetstream());
   }, 90_000);
 
-  afterAll(async () => {
-    await nc?.close();
-    await stack?.stop();
-  });
+  afterAll(() => stack?.stop());
 
   const researchStream = async () => (await jsm.streams.info(STREAMS.research.stream)).state;
   const stepOf = async (taskId: string, stepKey: string) => (await stack.rows(`SELECT * FROM steps WHERE task_id = $1 AND key = $2`, [taskId, stepKey]))[0];

@@ -1,7 +1,7 @@
 import { CONSUMERS, messageIds, StepResultV1, SUBJECTS, type StepDispatch } from '@atelier/contracts';
-import { connectNats, publishJson } from '@atelier/messaging';
+import { publishJson } from '@atelier/messaging';
 import { AtelierStack } from '@atelier/testing';
-import { type JetStreamClient, type JetStreamManager, jetstreamManager } from '@nats-io/jetstream';
+import type { JetStreamClient, JetStreamManager } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { waitFor } from './support/wait-for';
@@ -24,15 +24,11 @@ describe('step lifecycle (end to end)', () => {
   beforeAll(async () => {
     stack = await AtelierStack.start({ orchestratorEnv: { DEADLINE_CHECK_INTERVAL_MS: '200' } });
     key = await stack.mintKey('acme', ['tasks:write', 'tasks:read']);
-    nc = await connectNats({ servers: stack.nats.url, name: 'step-lifecycle-spec' });
-    jsm = await jetstreamManager(nc);
+    ({ nc, jsm } = await stack.jetstream());
     js = jsm.jetstream();
   }, 90_000);
 
-  afterAll(async () => {
-    await nc?.close();
-    await stack?.stop();
-  });
+  afterAll(() => stack?.stop());
 
   const stepRow = async (taskId: string, stepKey: string) => (await stack.rows(`SELECT * FROM steps WHERE task_id = $1 AND key = $2`, [taskId, stepKey]))[0];
   const runningStep = (taskId: string, stepKey: string) => waitFor(`${stepKey} running`, () => stepRow(taskId, stepKey), (row) => row?.status === 'running');

@@ -1,7 +1,7 @@
 import { STREAMS, SUBJECTS } from '@atelier/contracts';
 import { AtelierStack, STACK_ADMIN_KEY } from '@atelier/testing';
-import { jetstreamManager, type JetStreamManager } from '@nats-io/jetstream';
-import { connect, type NatsConnection } from '@nats-io/transport-node';
+import type { JetStreamManager } from '@nats-io/jetstream';
+import type { NatsConnection } from '@nats-io/transport-node';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { waitFor } from './support/wait-for';
 
@@ -20,14 +20,10 @@ describe('workflows (end to end)', () => {
     // count_tokens off: a scripted fault is consumed by every request it matches, count_tokens included.
     stack = await AtelierStack.start({ agentEnv: { STEP_MAX_ATTEMPTS: String(MAX_ATTEMPTS), STEP_RETRY_BACKOFF_MS: '100', LLM_COUNT_TOKENS: 'off' } });
     key = await stack.mintKey('acme', ['tasks:write', 'tasks:read']);
-    nc = await connect({ servers: stack.nats.url });
-    jsm = await jetstreamManager(nc);
+    ({ nc, jsm } = await stack.jetstream());
   }, 90_000);
 
-  afterAll(async () => {
-    await nc?.close();
-    await stack?.stop();
-  });
+  afterAll(() => stack?.stop());
 
   /** The questions the simulator's planner will return for `goal` (it is deterministic). */
   async function plannedQuestions(goal: string): Promise<string[]> {
