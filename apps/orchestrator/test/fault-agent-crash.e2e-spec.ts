@@ -118,8 +118,12 @@ describe('fault: agents crash, run long, shut down', () => {
 
       await stack.startAgent('research-agent');
       expect((await stack.waitForTask(id, key, 30_000)).status).toBe('completed');
-      // The redelivery (after the ack wait) found the step finished and published its stored outcome.
-      expect(results.filter((result) => result.stepId === investigate.id)).toEqual([{ msgId: messageIds.result(investigate.id, 1, 'completed'), stepId: investigate.id, status: 'completed' }]);
+      // The redelivery (after the ack wait) found the step finished and published its stored
+      // outcome; on a loaded machine a second redelivery may publish it again, under the same
+      // id, which the stream drops.
+      const published = results.filter((result) => result.stepId === investigate.id);
+      expect(published.length).toBeGreaterThan(0);
+      expect(new Set(published.map((result) => `${result.msgId}/${result.status}`))).toEqual(new Set([`${messageIds.result(investigate.id, 1, 'completed')}/completed`]));
       expect(await step(id, 'investigate')).toMatchObject({ status: 'completed', attempt: 1 });
       expect(await startedEvents(investigate.id)).toHaveLength(1);
       expect(await stack.rows(`SELECT count(*)::int AS n FROM llm_calls WHERE step_id = $1`, [investigate.id])).toEqual([{ n: 1 }]);

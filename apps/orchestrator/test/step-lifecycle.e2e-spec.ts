@@ -157,7 +157,7 @@ describe('step lifecycle (end to end)', () => {
     await waitFor('its acknowledgement', researchQueue, (queue) => queue.unacknowledged === 0);
     await waitFor('the result published again', async () => republished, (results) => results.length > 0);
     subscription.unsubscribe();
-    expect(republished).toEqual([{ msgId: messageIds.result(step.id, 1, 'completed'), status: 'completed' }]);
+    expect(new Set(republished.map((result) => `${result.msgId}/${result.status}`))).toEqual(new Set([`${messageIds.result(step.id, 1, 'completed')}/completed`]));
 
     expect(await calls()).toBe(1);
     expect(await stepRow(id, 'investigate')).toMatchObject({ status: 'completed', attempt: 1 });
