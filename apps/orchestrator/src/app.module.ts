@@ -20,6 +20,7 @@ import { QueueDepthMetric } from './coordinator/queue-depth.metric';
 import { StepDispatcher } from './coordinator/step-dispatcher';
 import { StepResultsConsumer } from './coordinator/step-results.consumer';
 import { TaskAdvancer } from './coordinator/task-advancer.service';
+import { TaskProgress } from './coordinator/task-progress';
 import { TaskStore } from './coordinator/task-store';
 import { TaskTerminator } from './coordinator/task-terminator';
 import { DeadLettersController } from './dead-letters/dead-letters.controller';
@@ -71,6 +72,7 @@ export class AppModule {
         TaskStore,
         TaskAdvancer,
         TaskTerminator,
+        TaskProgress,
         DispatchMarks,
         StepDispatcher,
         StepResultsConsumer,

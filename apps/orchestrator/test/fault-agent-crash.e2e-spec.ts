@@ -1,7 +1,5 @@
-import { CONSUMERS } from '@atelier/contracts';
+import { CONSUMERS, messageIds, StepResultV1, SUBJECTS } from '@atelier/contracts';
 import { AtelierStack } from '@atelier/testing';
-import { jetstreamManager } from '@nats-io/jetstream';
-import { connect } from '@nats-io/transport-node';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { waitFor } from './support/wait-for';
 
@@ -56,34 +54,30 @@ describe('fault: agents crash, run long, shut down', () => {
   }, 60_000);
 
   it('keeps a step that runs for more than three ack waits: heartbeats prevent any redelivery', async () => {
-    const nc = await connect({ servers: stack.nats.url });
-    try {
-      const jsm = await jetstreamManager(nc);
-      const before = await jsm.consumers.info(CONSUMERS.research.stream, CONSUMERS.research.durable);
-      const id = await stack.submit(key, { workflow: 'brief', input: { goal: `Long research [[sim:latency=${3 * ACK_WAIT_MS + 1_000}]]` } });
-      const started = Date.now();
-      const task = await stack.waitForTask(id, key, 30_000);
-      expect(task.status).toBe('completed');
-      const investigate = await step(id, 'investigate');
-      expect(investigate.completed_at.getTime() - investigate.started_at.getTime()).toBeGreaterThan(3 * ACK_WAIT_MS);
-      expect(Date.now() - started).toBeGreaterThan(3 * ACK_WAIT_MS);
-      expect(investigate.attempt).toBe(1);
-      expect(await startedEvents(investigate.id)).toHaveLength(1);
-      const after = await jsm.consumers.info(CONSUMERS.research.stream, CONSUMERS.research.durable);
-      expect(after.delivered.consumer_seq - before.delivered.consumer_seq).toBe(1);
-      expect(after.num_redelivered).toBe(0);
-    } finally {
-      await nc.close();
-    }
+    const { jsm } = await stack.jetstream();
+    const before = await jsm.consumers.info(CONSUMERS.research.stream, CONSUMERS.research.durable);
+    const id = await stack.submit(key, { workflow: 'brief', input: { goal: `Long research [[sim:latency=${3 * ACK_WAIT_MS + 1_000}]]` } });
+    const started = Date.now();
+    const task = await stack.waitForTask(id, key, 30_000);
+    expect(task.status).toBe('completed');
+    const investigate = await step(id, 'investigate');
+    expect(investigate.completed_at.getTime() - investigate.started_at.getTime()).toBeGreaterThan(3 * ACK_WAIT_MS);
+    expect(Date.now() - started).toBeGreaterThan(3 * ACK_WAIT_MS);
+    expect(investigate.attempt).toBe(1);
+    expect(await startedEvents(investigate.id)).toHaveLength(1);
+    // One delivery in all: a redelivery would have been a second one.
+    const after = await jsm.consumers.info(CONSUMERS.research.stream, CONSUMERS.research.durable);
+    expect(after.delivered.consumer_seq - before.delivered.consumer_seq).toBe(1);
   }, 60_000);
 
-  it('SIGTERM mid-step: the agent hands the step back within its grace period and another replica takes it over at once', async () => {
+  it('SIGTERM mid-step: the agent hands the step back within its grace period, without using up an attempt, and another replica takes it over at once', async () => {
     // The call must outlast starting a second agent plus the 1 s grace even on a loaded
     // machine (a replica can take seconds to start), or the step rightly completes first.
     const id = await stack.submit(key, { workflow: 'brief', input: { goal: 'Shut down mid-call [[sim:latency=10000]]' } });
     const investigate = await running(id);
     const [leaving] = research();
-    await stack.startAgent('research-agent');
+    // The replica allows a step one attempt: it still runs this one, the hand-back used none.
+    await stack.startAgent('research-agent', { STEP_MAX_ATTEMPTS: '1' });
     await sleep(300);
 
     const stopping = Date.now();
@@ -94,11 +88,47 @@ describe('fault: agents crash, run long, shut down', () => {
     const taken = await waitFor('another replica taking the step', () => step(id, 'investigate'), (row) => row.attempt === 2 && row.status === 'running', 10_000);
     expect(taken.started_at.getTime() - exited).toBeLessThan(ACK_WAIT_MS); // a nak, not the ack wait, gave it back
     expect((await stack.waitForTask(id, key, 40_000)).status).toBe('completed');
+    expect(await step(id, 'investigate')).toMatchObject({ status: 'completed', attempt: 2, attempt_base: 1 });
     // The abandoned attempt's call is in the ledger (aborted), and it was handed back, not interrupted.
     expect(await stack.rows(`SELECT attempt, outcome::text, error_type FROM llm_calls WHERE step_id = $1 ORDER BY attempt`, [investigate.id])).toEqual([
       { attempt: 1, outcome: 'unknown', error_type: 'aborted' },
       { attempt: 2, outcome: 'success', error_type: null },
     ]);
     expect((await startedEvents(investigate.id)).map((data) => data.interruptedAttempt)).toEqual([undefined, undefined]);
+  }, 60_000);
+
+  it('kill -9 after the outcome of a step is stored but before its result is published: the redelivery publishes the stored result, and the step is not run again', async () => {
+    await Promise.all(research().map((agent) => agent.stop()));
+    const doomed = await stack.startAgent('research-agent', { ATELIER_CRASH_AT: 'agent:after-step-end' });
+    // Everything published on the results subject, as the stream receives it (duplicates included).
+    const results: { msgId: string | undefined; stepId: string; status: string }[] = [];
+    const { nc } = await stack.jetstream();
+    const subscription = nc.subscribe(SUBJECTS.stepResults, {
+      callback: (_error, message) => {
+        const result = StepResultV1.parse(message.json());
+        results.push({ msgId: message.headers?.get('Nats-Msg-Id'), stepId: result.stepId, status: result.status });
+      },
+    });
+    try {
+      const id = await stack.submit(key, { workflow: 'brief', input: { goal: 'Crash before the result' } });
+      await waitFor('the agent to crash', async () => doomed.running, (alive) => !alive, 20_000);
+      const investigate = await step(id, 'investigate');
+      expect(investigate).toMatchObject({ status: 'completed', attempt: 1 });
+      expect(results.filter((result) => result.stepId === investigate.id)).toEqual([]);
+
+      await stack.startAgent('research-agent');
+      expect((await stack.waitForTask(id, key, 30_000)).status).toBe('completed');
+      // The redelivery (after the ack wait) found the step finished and published its stored
+      // outcome; on a loaded machine a second redelivery may publish it again, under the same
+      // id, which the stream drops.
+      const published = results.filter((result) => result.stepId === investigate.id);
+      expect(published.length).toBeGreaterThan(0);
+      expect(new Set(published.map((result) => `${result.msgId}/${result.status}`))).toEqual(new Set([`${messageIds.result(investigate.id, 1, 'completed')}/completed`]));
+      expect(await step(id, 'investigate')).toMatchObject({ status: 'completed', attempt: 1 });
+      expect(await startedEvents(investigate.id)).toHaveLength(1);
+      expect(await stack.rows(`SELECT count(*)::int AS n FROM llm_calls WHERE step_id = $1`, [investigate.id])).toEqual([{ n: 1 }]);
+    } finally {
+      subscription.unsubscribe();
+    }
   }, 60_000);
 });

@@ -1,7 +1,6 @@
 import { STREAMS } from '@atelier/contracts';
 import { AtelierStack } from '@atelier/testing';
-import { jetstreamManager, type JetStreamManager } from '@nats-io/jetstream';
-import { connect, type NatsConnection } from '@nats-io/transport-node';
+import type { JetStreamManager } from '@nats-io/jetstream';
 import { setTimeout as sleep } from 'node:timers/promises';
 
 // The orchestrator killed (SIGKILL, through a crash point) between a commit and the
@@ -13,21 +12,16 @@ const RELAY_INTERVAL_MS = 500;
 describe('fault: the orchestrator dies between commit and publish', () => {
   let stack: AtelierStack;
   let key: string;
-  let nc: NatsConnection;
   let jsm: JetStreamManager;
 
   beforeAll(async () => {
     stack = await AtelierStack.start({ orchestrators: 0, orchestratorEnv: { RELAY_INTERVAL_MS: String(RELAY_INTERVAL_MS) } });
     await stack.startOrchestrator();
     key = await stack.mintKey('acme', ['tasks:write', 'tasks:read']);
-    nc = await connect({ servers: stack.nats.url });
-    jsm = await jetstreamManager(nc);
+    ({ jsm } = await stack.jetstream());
   }, 90_000);
 
-  afterAll(async () => {
-    await nc?.close();
-    await stack?.stop();
-  });
+  afterAll(() => stack?.stop());
 
   /** Messages ever stored on an agent's stream (work-queue streams delete acknowledged ones, the sequence stays). */
   const published = async (stream: string) => (await jsm.streams.info(stream)).state.last_seq;

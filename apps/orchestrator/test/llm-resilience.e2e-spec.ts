@@ -197,3 +197,57 @@ describe('circuit breaker (end to end)', () => {
     ]);
   }, 60_000);
 });
+
+describe('a step that meets an open breaker (end to end)', () => {
+  let stack: AtelierStack;
+  let key: string;
+
+  beforeAll(async () => {
+    stack = await AtelierStack.start({
+      agentEnv: {
+        LLM_COUNT_TOKENS: 'off',
+        LLM_RESPONSE_CACHE_TTL_SECONDS: '0',
+        LLM_RETRY_MAX_ATTEMPTS: '1',
+        LLM_ROUTES: JSON.stringify({ 'research.plan': { model: 'claude-sonnet-5-5' } }),
+        LLM_STEP_POLICIES: JSON.stringify({ 'research.investigate': { fallbacks: [] } }),
+        // One call at a time: the second step waits for the first call's slot, then meets the breaker it opened.
+        LLM_MAX_CONCURRENT_CALLS: '1',
+        LLM_BREAKER_FAILURES: '1',
+        LLM_BREAKER_HALF_OPEN_MS: '3000',
+        STEP_RETRY_BACKOFF_MS: '100',
+      },
+    });
+    key = await stack.mintKey('acme', ['tasks:write', 'tasks:read']);
+  }, 90_000);
+
+  afterAll(() => stack?.stop());
+
+  it('hands the step back without using an attempt, and runs it once a breaker half-opens', async () => {
+    const marker = randomUUID();
+    await stack.queueFault({ fault: '500', count: 1, match: marker });
+    const failing = await stack.submit(key, { workflow: 'brief', input: { goal: `Slow then failing ${marker} [[sim:latency=1500]]` } });
+    // The second task is submitted while the first one's call holds the only slot.
+    expect(await waitForRows(stack, `SELECT id FROM steps WHERE task_id = $1 AND key = 'investigate' AND status = 'running'`, [failing])).toHaveLength(1);
+    const waiting = await stack.submit(key, { workflow: 'brief', input: { goal: 'Waiting for a slot' } });
+
+    const [failingTask, waitingTask] = await Promise.all([stack.waitForTask(failing, key, 30_000), stack.waitForTask(waiting, key, 30_000)]);
+    expect([failingTask.status, waitingTask.status]).toEqual(['completed', 'completed']);
+    const steps = await stack.rows(`SELECT task_id, attempt, attempt_base FROM steps WHERE task_id = ANY($1) AND key = 'investigate'`, [[failing, waiting]]);
+    const stepOf = (task: string) => steps.find((step) => step.task_id === task);
+    // The failing step used two attempts; the waiting one was handed back once, which did not count.
+    expect(stepOf(failing)).toMatchObject({ attempt: 2, attempt_base: 0 });
+    expect(stepOf(waiting)).toMatchObject({ attempt: 2, attempt_base: 1 });
+    const calls = await stack.rows(`SELECT s.task_id, c.outcome::text FROM llm_calls c JOIN steps s ON s.id = c.step_id WHERE s.key = 'investigate' ORDER BY c.created_at`);
+    expect(calls.filter((call) => call.task_id === waiting).map((call) => call.outcome)).toEqual(['success']);
+    expect(calls.filter((call) => call.task_id === failing).map((call) => call.outcome)).toEqual(['error', 'success']);
+  }, 60_000);
+});
+
+async function waitForRows(stack: AtelierStack, query: string, params: unknown[], timeoutMs = 15_000) {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const rows = await stack.rows(query, params);
+    if (rows.length > 0 || Date.now() > deadline) return rows;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}

@@ -1,7 +1,7 @@
-import { CONSUMERS, messageIds, SUBJECTS, type StepDispatch } from '@atelier/contracts';
-import { connectNats, publishJson } from '@atelier/messaging';
+import { CONSUMERS, messageIds, StepResultV1, SUBJECTS, type StepDispatch } from '@atelier/contracts';
+import { publishJson } from '@atelier/messaging';
 import { AtelierStack } from '@atelier/testing';
-import { type JetStreamClient, type JetStreamManager, jetstreamManager } from '@nats-io/jetstream';
+import type { JetStreamClient, JetStreamManager } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { DELIVERY_COUNTING_AGENT_ENV } from './support/delivery-counting-env';
@@ -9,9 +9,11 @@ import { waitFor } from './support/wait-for';
 
 // A step's life end to end: cancellation and deadlines that abort calls in flight, poison
 // messages, dead letters within seconds, redeliveries that never re-run finished work, and
-// the lease that keeps two deliveries of a running step from both running it.
+// the lease that keeps two deliveries of a running step from both running it. The agents
+// run with the default attempts and back-off (what "dead-lettered within seconds" must hold for).
 
-const MAX_ATTEMPTS = 3;
+/** STEP_MAX_ATTEMPTS's default. */
+const MAX_ATTEMPTS = 5;
 
 describe('step lifecycle (end to end)', () => {
   let stack: AtelierStack;
@@ -21,30 +23,23 @@ describe('step lifecycle (end to end)', () => {
   let js: JetStreamClient;
 
   beforeAll(async () => {
-    stack = await AtelierStack.start({
-      agentEnv: { STEP_MAX_ATTEMPTS: String(MAX_ATTEMPTS), STEP_RETRY_BACKOFF_MS: '200', ...DELIVERY_COUNTING_AGENT_ENV },
-      orchestratorEnv: { DEADLINE_CHECK_INTERVAL_MS: '200' },
-    });
+    stack = await AtelierStack.start({ agentEnv: DELIVERY_COUNTING_AGENT_ENV, orchestratorEnv: { DEADLINE_CHECK_INTERVAL_MS: '200' } });
     key = await stack.mintKey('acme', ['tasks:write', 'tasks:read']);
-    nc = await connectNats({ servers: stack.nats.url, name: 'step-lifecycle-spec' });
-    jsm = await jetstreamManager(nc);
+    ({ nc, jsm } = await stack.jetstream());
     js = jsm.jetstream();
   }, 90_000);
 
-  afterAll(async () => {
-    await nc?.close();
-    await stack?.stop();
-  });
+  afterAll(() => stack?.stop());
 
   const stepRow = async (taskId: string, stepKey: string) => (await stack.rows(`SELECT * FROM steps WHERE task_id = $1 AND key = $2`, [taskId, stepKey]))[0];
   const runningStep = (taskId: string, stepKey: string) => waitFor(`${stepKey} running`, () => stepRow(taskId, stepKey), (row) => row?.status === 'running');
   const researchQueue = async () => {
     const info = await jsm.consumers.info(CONSUMERS.research.stream, CONSUMERS.research.durable);
-    return { pending: info.num_pending, unacknowledged: info.num_ack_pending, redelivered: info.num_redelivered, delivered: info.delivered.consumer_seq };
+    return { pending: info.num_pending, unacknowledged: info.num_ack_pending, delivered: info.delivered.consumer_seq };
   };
 
-  it('cancels a task: the model call in flight is aborted at once, its steps cancelled, the audit recorded', async () => {
-    const id = await stack.submit(key, { workflow: 'brief', input: { goal: 'Cancel me [[sim:latency=8000]]' } });
+  it('cancels a task: the model call in flight is aborted at once and billed at its reservation, its steps cancelled, the audit recorded', async () => {
+    const id = await stack.submit(key, { workflow: 'brief', input: { goal: 'Cancel me [[sim:latency=8000]]' }, budgetUsd: '1' });
     const step = await runningStep(id, 'investigate');
     await sleep(300); // the model call is out
 
@@ -63,6 +58,13 @@ describe('step lifecycle (end to end)', () => {
     expect(Date.now() - cancelledAt).toBeLessThan(5_000);
     expect(aborted).toEqual({ outcome: 'unknown', error_type: 'aborted' });
     expect(await stepRow(id, 'investigate')).toMatchObject({ status: 'cancelled' });
+    // The aborted call may have been billed by the provider: its reservation is spent, never
+    // released; nothing stays held for the cancelled task.
+    const [hold] = await stack.rows(`SELECT state::text, amount_usd FROM spend_reservations WHERE step_id = $1`, [step.id]);
+    expect(hold.state).toBe('unknown_outcome');
+    expect(await stack.rows(`SELECT reserved_usd = 0 AS nothing_held, spent_usd = $2::numeric AS spent_the_hold FROM budgets WHERE task_id = $1`, [id, hold.amount_usd])).toEqual([
+      { nothing_held: true, spent_the_hold: true },
+    ]);
     const [audit] = await stack.rows(`SELECT actor, data FROM audit_events WHERE task_id = $1 AND action = 'task.cancelled'`, [id]);
     expect(audit).toMatchObject({ actor: expect.stringMatching(/^apikey:/), data: { status: 'cancelled', stoppedSteps: ['investigate'] } });
 
@@ -109,12 +111,13 @@ describe('step lifecycle (end to end)', () => {
       ]),
     );
     expect(rejected.every((row) => row.tenant_id === null)).toBe(true);
+    // Settled for good: nothing waits or is delivered again (a nak'ed message would be back within a second).
     await sleep(1_000);
-    expect(await researchQueue()).toMatchObject({ pending: 0, unacknowledged: 0, redelivered: before.redelivered, delivered: before.delivered + 2 });
+    expect(await researchQueue()).toEqual({ pending: 0, unacknowledged: 0, delivered: before.delivered + 2 });
     expect(await stack.rows(`SELECT count(*)::int AS n FROM audit_events WHERE action = 'message.rejected'`)).toEqual([{ n: 2 }]);
   });
 
-  it('dead-letters an always-failing step within seconds of its last attempt, and fails the task', async () => {
+  it('dead-letters an always-failing step within seconds after its last attempt, with the default back-off, and fails the task', async () => {
     const started = Date.now();
     const id = await stack.submit(key, { workflow: 'brief', input: { goal: 'Always failing [[sim:fault=500]]' } });
     const task = await stack.waitForTask(id, key, 15_000);
@@ -132,7 +135,7 @@ describe('step lifecycle (end to end)', () => {
     ]);
   }, 20_000);
 
-  it('never runs a finished step again: a redelivered dispatch re-publishes its result and is acknowledged', async () => {
+  it('never runs a finished step again: another dispatch of it publishes its stored result again and is acknowledged', async () => {
     const id = await stack.submit(key, { workflow: 'brief', input: { goal: 'Run once only' } });
     await stack.waitForTask(id, key);
     const step = await stepRow(id, 'investigate');
@@ -140,11 +143,22 @@ describe('step lifecycle (end to end)', () => {
     expect(await calls()).toBe(1);
     const before = await researchQueue();
 
+    // What is published on the results subject (the stream drops it as a duplicate: the orchestrator had it).
+    const republished: { msgId: string | undefined; status: string }[] = [];
+    const subscription = nc.subscribe(SUBJECTS.stepResults, {
+      callback: (_error, message) => {
+        const result = StepResultV1.parse(message.json());
+        if (result.stepId === step.id) republished.push({ msgId: message.headers?.get('Nats-Msg-Id'), status: result.status });
+      },
+    });
     const [{ tenant_id: tenantId }] = await stack.rows(`SELECT tenant_id FROM tasks WHERE id = $1`, [id]);
     const dispatch: StepDispatch = { type: 'step.dispatch', version: 1, taskId: id, stepId: step.id, tenantId, kind: 'research.investigate', agent: 'research' };
-    await publishJson(js, SUBJECTS.agentSteps('research'), dispatch, { msgId: `${step.id}:redelivered` });
-    await waitFor('the redelivery', researchQueue, (queue) => queue.delivered > before.delivered);
+    await publishJson(js, SUBJECTS.agentSteps('research'), dispatch, { msgId: `${step.id}:again` });
+    await waitFor('the delivery', researchQueue, (queue) => queue.delivered > before.delivered);
     await waitFor('its acknowledgement', researchQueue, (queue) => queue.unacknowledged === 0);
+    await waitFor('the result published again', async () => republished, (results) => results.length > 0);
+    subscription.unsubscribe();
+    expect(new Set(republished.map((result) => `${result.msgId}/${result.status}`))).toEqual(new Set([`${messageIds.result(step.id, 1, 'completed')}/completed`]));
 
     expect(await calls()).toBe(1);
     expect(await stepRow(id, 'investigate')).toMatchObject({ status: 'completed', attempt: 1 });

@@ -1,5 +1,10 @@
+import { STREAMS, SUBJECTS } from '@atelier/contracts';
 import { AtelierStack, STACK_ADMIN_KEY } from '@atelier/testing';
+import type { JetStreamManager } from '@nats-io/jetstream';
+import type { NatsConnection } from '@nats-io/transport-node';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { DELIVERY_COUNTING_AGENT_ENV } from './support/delivery-counting-env';
+import { waitFor } from './support/wait-for';
 
 // Workflow behaviour end to end: fan-out failure policy, review rounds, the brief workflow,
 // Idempotency-Key, SSE progress, dead letters and their replay.
@@ -9,11 +14,14 @@ const MAX_ATTEMPTS = 3;
 describe('workflows (end to end)', () => {
   let stack: AtelierStack;
   let key: string;
+  let nc: NatsConnection;
+  let jsm: JetStreamManager;
 
   beforeAll(async () => {
     // count_tokens off: a scripted fault is consumed by every request it matches, count_tokens included.
     stack = await AtelierStack.start({ agentEnv: { STEP_MAX_ATTEMPTS: String(MAX_ATTEMPTS), STEP_RETRY_BACKOFF_MS: '100', LLM_COUNT_TOKENS: 'off', ...DELIVERY_COUNTING_AGENT_ENV } });
     key = await stack.mintKey('acme', ['tasks:write', 'tasks:read']);
+    ({ nc, jsm } = await stack.jetstream());
   }, 90_000);
 
   afterAll(() => stack?.stop());
@@ -32,15 +40,28 @@ describe('workflows (end to end)', () => {
     expect(task.steps.map((step: { key: string; status: string }) => `${step.key}:${step.status}`)).toEqual(['investigate:completed', 'draft:completed']);
   });
 
-  it('drafts from the investigations that succeeded when one used up its attempts, and records the task as partial', async () => {
-    const goal = 'Grid-scale storage for island networks';
+  it('drafts from the investigations that succeeded when one used up its attempts, says the result is partial, and refuses to replay what it went on without', async () => {
+    const goal = 'Grid-scale storage for island networks [[sim:latency=700]]';
     const questions = await plannedQuestions(goal);
     const doomed = questions[1] as string;
     await stack.queueFault({ fault: '500', count: MAX_ATTEMPTS, match: doomed });
 
     const id = await stack.submit(key, { input: { goal } });
+    // While the draft (which joined the other findings) runs, the tolerated dead letter
+    // cannot be replayed: its findings could change nothing. Refused, and nothing changes.
+    const drafting = await waitFor('the draft', () => stack.rows(`SELECT status::text FROM steps WHERE task_id = $1 AND key IN ('draft', 'review.1')`, [id]), (rows) => rows.length > 0, 30_000);
+    expect(drafting).not.toContainEqual({ status: 'completed' });
+    const [doomedStep] = await stack.rows(`SELECT id FROM steps WHERE task_id = $1 AND key = 'investigate.2'`, [id]);
+    const refused = await stack.call(`/v1/dead-letters/${doomedStep.id}/replay`, { method: 'POST', key: STACK_ADMIN_KEY });
+    expect(refused.status).toBe(409);
+    expect(refused.headers.get('content-type')).toContain('application/problem+json');
+    expect((await AtelierStack.body(refused)).detail).toContain('investigate.2 failed and its workflow went on without it (draft');
+    expect(await stack.rows(`SELECT count(*)::int AS n FROM audit_events WHERE subject = $1 AND action = 'step.replayed'`, [`step:${doomedStep.id}`])).toEqual([{ n: 0 }]);
+
     const task = await stack.waitForTask(id, key);
     expect(task.status).toBe('completed');
+    // The API says what the audit trail says: a partial completion, and which steps it went without.
+    expect(task.result).toEqual({ document: expect.stringContaining('#'), partial: true, failedSteps: ['investigate.2'] });
     const steps = await stepsOf(id);
     const failed = steps.find((step) => step.input.question === doomed);
     expect(failed).toMatchObject({ key: 'investigate.2', status: 'dead_lettered', attempt: MAX_ATTEMPTS, error: { code: 'LLM_UNAVAILABLE', retryable: true } });
@@ -68,7 +89,7 @@ describe('workflows (end to end)', () => {
     expect(await (await fetch(`${research?.url}/metrics`)).text()).toMatch(/atelier_dead_letters_total\{[^}]*agent="research"[^}]*\} [1-9]/);
   }, 60_000);
 
-  it('fails the task when every investigation failed, keeping the plan; a replayed dead letter brings it back to completion', async () => {
+  it('fails the task when every investigation failed, keeping the plan; a replayed dead letter brings it back to completion on that plan', async () => {
     const goal = 'Hydrogen trains on rural lines';
     const questions = await plannedQuestions(goal);
     for (const question of questions) await stack.queueFault({ fault: '500', count: MAX_ATTEMPTS, match: question });
@@ -81,6 +102,7 @@ describe('workflows (end to end)', () => {
       result: { partial: true, findings: [] },
     });
     expect(failed.steps.filter((step: { status: string }) => step.status === 'dead_lettered')).toHaveLength(questions.length);
+    expect(failed.steps[0]).toMatchObject({ key: 'plan', status: 'completed' });
 
     // Replaying one of them (the simulator answers again by now) revives the task: the join
     // fires with one investigation succeeded, and the task completes.
@@ -94,6 +116,10 @@ describe('workflows (end to end)', () => {
     const steps = await stepsOf(id);
     expect(steps.find((step) => step.key === 'investigate.1')).toMatchObject({ status: 'completed', attempt: MAX_ATTEMPTS + 1 });
     expect(steps.find((step) => step.key === 'draft')?.input.findings).toHaveLength(1);
+    // The plan was kept: the revived task went on from it, never planning again.
+    expect(steps.find((step) => step.key === 'plan')).toMatchObject({ status: 'completed', attempt: 1, output: { questions } });
+    const planCalls = await stack.rows(`SELECT count(*)::int AS n FROM llm_calls c JOIN steps s ON s.id = c.step_id WHERE s.task_id = $1 AND s.key = 'plan'`, [id]);
+    expect(planCalls).toEqual([{ n: 1 }]);
     const [audit] = await stack.rows(`SELECT actor, data FROM audit_events WHERE subject = $1 AND action = 'step.replayed'`, [`step:${replayed.id}`]);
     expect(audit).toMatchObject({ actor: expect.stringMatching(/^apikey:/), data: { taskRevived: true, requeuedSteps: ['investigate.1'] } });
 
@@ -101,6 +127,37 @@ describe('workflows (end to end)', () => {
     expect((await stack.call(`/v1/dead-letters/${replayed.id}/replay`, { method: 'POST', key: STACK_ADMIN_KEY })).status).toBe(409);
     expect((await stack.call(`/v1/dead-letters/${crypto.randomUUID()}/replay`, { method: 'POST', key: STACK_ADMIN_KEY })).status).toBe(404);
     expect((await stack.call(`/v1/dead-letters/${replayed.id}/replay`, { method: 'POST', key })).status).toBe(403);
+  }, 60_000);
+
+  it('ends a replayed task again each time: a replay that fails again fails the task again, and a revived task cancelled again has its call aborted', async () => {
+    const goal = `Replayed again ${Date.now()}`;
+    await stack.queueFault({ fault: '500', count: MAX_ATTEMPTS, match: goal });
+    const id = await stack.submit(key, { workflow: 'brief', input: { goal } });
+    expect((await stack.waitForTask(id, key)).status).toBe('failed');
+    const [step] = await stack.rows(`SELECT id FROM steps WHERE task_id = $1 AND key = 'investigate'`, [id]);
+    const replay = () => stack.call(`/v1/dead-letters/${step.id}/replay`, { method: 'POST', key: STACK_ADMIN_KEY });
+
+    // Within the broker's 2-minute duplicate window, the second failure is news: the task fails again.
+    await stack.queueFault({ fault: '500', count: MAX_ATTEMPTS, match: goal });
+    expect((await replay()).status).toBe(202);
+    const again = await stack.waitForTask(id, key, 15_000);
+    expect(again).toMatchObject({ status: 'failed', error: { code: 'STEP_FAILED', step: 'investigate' } });
+    expect(await stack.rows(`SELECT status::text, attempt, dispatch_seq FROM steps WHERE id = $1`, [step.id])).toEqual([{ status: 'dead_lettered', attempt: 2 * MAX_ATTEMPTS, dispatch_seq: 2 }]);
+
+    // Revived once more, its call hangs; a cancel must reach the agent (a new stop notice, not a duplicate of the last).
+    await stack.queueFault({ fault: 'hang', count: 1, match: goal });
+    expect((await replay()).status).toBe(202);
+    await waitFor('the step running again', () => stack.rows(`SELECT attempt FROM steps WHERE id = $1 AND status = 'running'`, [step.id]), (rows) => rows[0]?.attempt === 2 * MAX_ATTEMPTS + 1);
+    await sleep(300); // the model call is out
+    const cancelledAt = Date.now();
+    expect((await stack.call(`/v1/tasks/${id}/cancel`, { method: 'POST', key })).status).toBe(200);
+    await waitFor(
+      'the hanging call aborted',
+      () => stack.rows(`SELECT outcome::text, error_type FROM llm_calls WHERE step_id = $1 AND attempt = $2`, [step.id, 2 * MAX_ATTEMPTS + 1]),
+      (calls) => calls.length > 0,
+      5_000,
+    );
+    expect(Date.now() - cancelledAt).toBeLessThan(5_000);
   }, 60_000);
 
   it('revises and reviews again while the reviewer rejects, and stops at the bound with the last revision', async () => {
@@ -170,6 +227,58 @@ describe('workflows (end to end)', () => {
     // A finished task still ends its stream; a bad Last-Event-ID is a 400.
     expect((await readEvents(`/v1/tasks/${id}/events`, { 'last-event-id': String(ids.at(-1)) })).map((event) => event.event)).toEqual(['task.finished']);
     expect((await stack.call(`/v1/tasks/${id}/events`, { key, headers: { 'last-event-id': 'yesterday' } })).status).toBe(400);
+  }, 30_000);
+
+  it('keeps a stream consistent with the task rows: waits for events published late, makes up the ones that never came', async () => {
+    /** The task's events in TASK_EVENTS, oldest first. */
+    async function storedEvents(taskId: string): Promise<{ seq: number; event: Record<string, unknown> }[]> {
+      const consumer = await jsm.jetstream().consumers.get(STREAMS.taskEvents.stream, { filter_subjects: SUBJECTS.taskEvents(taskId) });
+      const count = (await consumer.info(true)).num_pending;
+      const stored = [];
+      if (count > 0) for await (const message of await consumer.fetch({ max_messages: count, expires: 2_000 })) if (stored.push({ seq: message.seq, event: message.json<Record<string, unknown>>() }) === count) break;
+      await consumer.delete().catch(() => undefined);
+      return stored;
+    }
+    /** Removes the task's last `count` events from TASK_EVENTS, as if not published yet; returns them, oldest first. */
+    async function withholdLastEvents(taskId: string, count: number) {
+      const stored = await waitFor('the task.finished event stored', () => storedEvents(taskId), (events) => events.at(-1)?.event['event'] === 'task.finished');
+      const withheld = stored.slice(-count);
+      for (const { seq } of withheld) await jsm.streams.deleteMessage(STREAMS.taskEvents.stream, seq);
+      return withheld.map(({ event }) => event);
+    }
+
+    // The database says the task finished a moment ago; its last events are still on their way.
+    const late = await stack.submit(key, { workflow: 'brief', input: { goal: 'Events published late' } });
+    await stack.waitForTask(late, key);
+    const withheld = await withholdLastEvents(late, 2);
+    expect(withheld.map((event) => event['event'])).toEqual(['step.completed', 'task.finished']);
+    await stack.rows(`UPDATE tasks SET completed_at = now() WHERE id = $1`, [late]);
+    const reading = readEvents(`/v1/tasks/${late}/events`);
+    await sleep(300);
+    for (const event of withheld) nc.publish(SUBJECTS.taskEvents(late), JSON.stringify(event));
+    await nc.flush();
+    const lateEvents = await reading;
+    expect(lateEvents.map((event) => `${event.event}:${event.data.key ?? event.data.status}:${event.id === undefined ? 'made-up' : 'stream'}`)).toEqual([
+      'step.started:investigate:stream',
+      'step.completed:investigate:stream',
+      'step.started:draft:stream',
+      'step.completed:draft:stream',
+      'task.finished:completed:stream',
+    ]);
+
+    // Events that never came (lost, or expired): made up from the rows, after the ones the stream has.
+    const lost = await stack.submit(key, { workflow: 'brief', input: { goal: 'Events lost' } });
+    await stack.waitForTask(lost, key);
+    await withholdLastEvents(lost, 2);
+    const lostEvents = await readEvents(`/v1/tasks/${lost}/events`);
+    expect(lostEvents.map((event) => `${event.event}:${event.data.key ?? event.data.status}:${event.id === undefined ? 'made-up' : 'stream'}`)).toEqual([
+      'step.started:investigate:stream',
+      'step.completed:investigate:stream',
+      'step.started:draft:stream',
+      'step.completed:draft:made-up',
+      'task.finished:completed:made-up',
+    ]);
+    expect(lostEvents[3]?.data).toMatchObject({ taskId: lost, kind: 'writer.draft', status: 'completed', stepId: expect.any(String) });
   }, 30_000);
 
   async function readEvents(path: string, headers: Record<string, string> = {}) {

@@ -24,10 +24,15 @@ export const AgentEnv = CommonEnv.extend({
   /** After this the sweeper presumes a call's holder dead and bills its reservation; must exceed LLM_TIMEOUT_MS. Default: LLM_TIMEOUT_MS + 60 s. */
   SPEND_RESERVATION_TTL_MS: z.coerce.number().int().min(1_000).max(4 * 3_600_000).optional(),
   AGENT_CONCURRENCY: env.positiveInt(8, 256),
-  /** Attempts a step gets (retryable failures and interrupted runs) before it is dead-lettered. */
+  /** Attempts a step gets (retryable failures and interrupted runs; not hand-backs on shutdown) before it is dead-lettered. */
   STEP_MAX_ATTEMPTS: env.intRange(5, 1, 100),
-  /** Delay before the next attempt after a retryable failure, by attempt; the last one repeats. */
-  STEP_RETRY_BACKOFF_MS: env.delayList([1_000, 5_000, 15_000, 30_000]),
+  /**
+   * Delay before the next attempt after a retryable failure, by attempt; the last one
+   * repeats. Short by default: the model call's own policies already retried within the
+   * attempt, so an always-failing step is dead-lettered within seconds (4 back-offs, 3.75 s
+   * in all), where a replay can pick it up once the cause is fixed.
+   */
+  STEP_RETRY_BACKOFF_MS: env.delayList([250, 500, 1_000, 2_000]),
   // Retry, circuit breaker, bulkhead, time budget and per-kind fallbacks of model calls (libs/resilience).
   ...llmPolicyEnv(STEP_KINDS),
 });

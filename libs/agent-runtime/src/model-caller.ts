@@ -16,7 +16,7 @@ import {
 import type { AgentConfig } from './agent-config';
 import type { AgentDefinition } from './agent-definition';
 import { LlmClient } from './llm-client';
-import { type LlmReply, type LlmRequest, StepFailure } from './step-handler';
+import { type LlmReply, type LlmRequest, ModelsUnavailable, StepFailure } from './step-handler';
 import type { StepIdentity } from './step-store';
 import { AGENT_CONFIG, AGENT_DEFINITION } from './tokens';
 
@@ -101,15 +101,19 @@ export class ModelCaller {
     // the cached one.
     const cached = scope.attempt === 1 ? await this.fromResponseCache(prepared) : undefined;
     if (cached) return { reply: cached, summary: { callIndex: scope.callIndex, model: cached.model, cached: true } };
+    const settings = resolveCallPolicy(this.policySettings, scope.kind, prepared.request.model);
     let outcome: LlmCallOutcome<LlmReply>;
     try {
       outcome = await this.policy.execute(
-        resolveCallPolicy(this.policySettings, scope.kind, prepared.request.model),
+        settings,
         (attempt) => this.attempt(prepared, { model: attempt.model, attemptId: attemptIdFor(scope, attempt.attempt), callerSignal: signal }, attempt.signal),
         { signal },
       );
     } catch (error) {
       if (error instanceof CallCancelledError && signal.aborted) throw signal.reason;
+      if (error instanceof ModelCallFailedError && error.kind === 'circuit_open') {
+        throw new ModelsUnavailable(error.message, this.untilHalfOpen(settings.models), { cause: error });
+      }
       if (error instanceof ModelCallFailedError) {
         throw new StepFailure(error.kind === 'client_error' ? 'LLM_ERROR' : 'LLM_UNAVAILABLE', error.message, error.retryable, { cause: error });
       }
@@ -229,6 +233,12 @@ export class ModelCaller {
       });
       throw error;
     }
+  }
+
+  /** How long until the first of `models` with an open breaker lets a probe through. */
+  private untilHalfOpen(models: readonly string[]): number {
+    const times = models.map((model) => this.policy.breakers.halfOpensAt(model)).filter((at): at is number => at !== undefined);
+    return times.length === 0 ? 0 : Math.max(0, Math.min(...times) - Date.now());
   }
 
   /** One HTTP call to the provider inside a GenAI client span, with its duration, tokens and cost in the metrics. */

@@ -8,7 +8,7 @@ import { isDatabaseUnavailable } from '@atelier/persistence';
 import type { AgentConfig } from './agent-config';
 import type { AgentDefinition } from './agent-definition';
 import { ModelCaller, type ModelCallSummary } from './model-caller';
-import { type StepContext, StepFailure } from './step-handler';
+import { ModelsUnavailable, type StepContext, StepFailure } from './step-handler';
 import { toStepError } from './step-error';
 import { StepResultPublisher } from './step-result-publisher';
 import { type AttemptEnd, type ClaimedStep, type StepIdentity, type StepMetadata, StepStore } from './step-store';
@@ -99,7 +99,7 @@ export class StepExecutor {
       case 'finished':
         // A redelivery of a step that already finished: never run it again, just make
         // sure the orchestrator has heard about it.
-        await this.publishResult(dispatch, claim.status === 'completed' ? 'completed' : 'failed', claim.error ?? undefined, message, log);
+        await this.publishResult(dispatch, claim.dispatchSeq, claim.status === 'completed' ? 'completed' : 'failed', claim.error ?? undefined, message, log);
         return;
       case 'busy':
         // Another delivery holds the lease: look again soon (backing off), at the latest when the lease lapses.
@@ -112,12 +112,12 @@ export class StepExecutor {
       case 'exhausted': {
         const error: StepError = { code: 'DEAD_LETTERED', message: `The step was interrupted on every one of its ${this.config.STEP_MAX_ATTEMPTS} attempts.`, retryable: true };
         log.error({ attempts: claim.attempts }, 'step dead-lettered: every attempt was interrupted');
-        await this.endAndReport({ dispatch, id, owner, message, log }, null, { type: 'dead_lettered', error });
+        await this.endAndReport({ dispatch, id, owner, message, log }, claim.dispatchSeq, null, { type: 'dead_lettered', error });
         return;
       }
       case 'claimed':
         if (claim.step.interruptedAttempt) log.warn({ interruptedAttempt: claim.step.interruptedAttempt }, 'taking over a step whose previous attempt was interrupted');
-        publishTaskEvent(this.nats, { taskId: id.taskId, event: 'step.started', stepId: id.stepId, key: claim.step.key, kind: dispatch.kind, status: 'running', attempt: claim.step.attempt });
+        publishTaskEvent(this.nats, { taskId: id.taskId, event: 'step.started', stepId: id.stepId, key: claim.step.key, kind: dispatch.kind, status: 'running', sequence: claim.step.attempt });
         await this.run({ dispatch, id, step: claim.step, owner, message, log }, shutdown);
     }
   }
@@ -142,7 +142,7 @@ export class StepExecutor {
     try {
       const output = await this.runHandler(attempt, signal, modelCalls);
       crashPoint('agent:after-handler');
-      await this.endAndReport(attempt, attempt.owner, { type: 'completed', output, metadata: { modelCalls } });
+      await this.endAndReport(attempt, attempt.step.dispatchSeq, attempt.owner, { type: 'completed', output, metadata: { modelCalls } });
     } catch (error) {
       await this.endFailedAttempt(attempt, error, signal, shutdown, { modelCalls });
     } finally {
@@ -164,9 +164,16 @@ export class StepExecutor {
       return;
     }
     if (shutdown.aborted) {
-      // Shutting down: hand the step to another replica now, not after the ack wait.
-      await this.persist(attempt, () => this.store.endAttempt(attempt.id, this.agent, attempt.owner, { type: 'released', error: null }));
-      message.nak(0);
+      // Shutting down: hand the step to another replica now, not after the ack wait. It is
+      // not the step's fault, so the attempt does not count against its bound.
+      await this.handBack(attempt, 0);
+      return;
+    }
+    if (error instanceof ModelsUnavailable) {
+      // Every model it could use has an open breaker: not the step's fault either. The
+      // consumer pauses meanwhile; the step is taken again once a breaker half-opens.
+      log.warn({ retryInMs: error.retryInMs }, 'no model available (circuit breakers open); step handed back');
+      await this.handBack(attempt, error.retryInMs);
       return;
     }
     const failure = toStepError(error);
@@ -182,11 +189,17 @@ export class StepExecutor {
     }
     const end: AttemptEnd = failure.retryable ? { type: 'dead_lettered', error: failure, metadata } : { type: 'failed', error: failure, metadata };
     log.error({ err: error, code: failure.code, attempt: step.attempt }, end.type === 'dead_lettered' ? 'step dead-lettered: no attempts left' : 'step failed');
-    await this.endAndReport(attempt, attempt.owner, end);
+    await this.endAndReport(attempt, step.dispatchSeq, attempt.owner, end);
+  }
+
+  /** Back to `queued` without using up an attempt, for another delivery after `delayMs`. */
+  private async handBack(attempt: Attempt, delayMs: number): Promise<void> {
+    const written = await this.persist(attempt, () => this.store.endAttempt(attempt.id, this.agent, attempt.owner, { type: 'handed_back' }));
+    if (written) attempt.message.nak(delayMs);
   }
 
   /** Writes how the attempt ended, then tells the orchestrator and settles the message. */
-  private async endAndReport(delivery: Delivery, owner: string | null, end: AttemptEnd): Promise<void> {
+  private async endAndReport(delivery: Delivery, dispatchSeq: number, owner: string | null, end: AttemptEnd): Promise<void> {
     const { dispatch, message, log } = delivery;
     const result = await this.persist(delivery, () => this.store.endAttempt(delivery.id, this.agent, owner, end));
     if (!result) return;
@@ -201,7 +214,7 @@ export class StepExecutor {
     if (end.type === 'completed') log.debug('step completed');
     crashPoint('agent:after-step-end');
     const error = end.type === 'failed' || end.type === 'dead_lettered' ? end.error : undefined;
-    await this.publishResult(dispatch, end.type === 'completed' ? 'completed' : 'failed', error, message, log);
+    await this.publishResult(dispatch, dispatchSeq, end.type === 'completed' ? 'completed' : 'failed', error, message, log);
   }
 
   /**
@@ -227,9 +240,9 @@ export class StepExecutor {
     }
   }
 
-  private async publishResult(dispatch: StepDispatch, status: 'completed' | 'failed', error: StepError | undefined, message: InboundMessage, log: Logger): Promise<void> {
+  private async publishResult(dispatch: StepDispatch, dispatchSeq: number, status: 'completed' | 'failed', error: StepError | undefined, message: InboundMessage, log: Logger): Promise<void> {
     try {
-      await this.results.publish(dispatch, status, error);
+      await this.results.publish(dispatch, dispatchSeq, status, error);
       message.ack();
     } catch (publishError) {
       // The outcome is stored; a redelivery finds it finished and publishes again.

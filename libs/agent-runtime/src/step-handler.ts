@@ -38,6 +38,22 @@ export type StepHandler = (context: StepContext) => Promise<Record<string, unkno
 
 export type StepHandlers = Partial<Record<StepKind, StepHandler>>;
 
+/**
+ * The model call was not made: every model it could use has an open circuit breaker.
+ * Not the step's fault, so the step goes back to the queue without using an attempt, to
+ * be taken again once a breaker half-opens (`retryInMs`).
+ */
+export class ModelsUnavailable extends Error {
+  override readonly name = 'ModelsUnavailable';
+  constructor(
+    message: string,
+    readonly retryInMs: number,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+  }
+}
+
 /** A handler's way to fail a step with a reason a user can read. */
 export class StepFailure extends Error {
   override readonly name = 'StepFailure';

@@ -15,8 +15,10 @@ export interface ClaimedStep {
   kind: StepKind;
   /** This delivery's attempt number (1 on the first run). */
   attempt: number;
-  /** Attempts counted against the retry bound: since the last dead-letter replay. */
+  /** Attempts counted against the retry bound: since the last dead-letter replay, less those handed back. */
   attemptsUsed: number;
+  /** The step's publication (steps.dispatch_seq): its result message id carries it. */
+  dispatchSeq: number;
   input: Record<string, unknown>;
   /** The attempt before this one stopped without an outcome (its process died or lost its lease). */
   interruptedAttempt?: number;
@@ -26,13 +28,13 @@ export interface ClaimedStep {
 export type Claim =
   | { type: 'claimed'; step: ClaimedStep }
   /** Already completed, failed or dead-lettered: never run again; its result is re-published. */
-  | { type: 'finished'; status: 'completed' | 'failed' | 'dead_lettered'; error: StepError | null }
+  | { type: 'finished'; status: 'completed' | 'failed' | 'dead_lettered'; error: StepError | null; dispatchSeq: number }
   /** Another delivery holds the lease (a duplicate arrived while the step runs). */
   | { type: 'busy'; retryInMs: number }
   /** The step was cancelled or its task is over (cancelled, failed, past its deadline). */
   | { type: 'stopped' }
   /** Every attempt was used up without an outcome (each process died mid-step): dead-letter it. */
-  | { type: 'exhausted'; attempts: number }
+  | { type: 'exhausted'; attempts: number; dispatchSeq: number }
   | { type: 'missing' };
 
 /** What the step row keeps about how its attempt ran, beside its output: the model calls it made. */
@@ -45,8 +47,14 @@ export type AttemptEnd =
   | { type: 'completed'; output: Record<string, unknown>; metadata?: StepMetadata }
   | { type: 'failed'; error: StepError; metadata?: StepMetadata }
   | { type: 'dead_lettered'; error: StepError; metadata?: StepMetadata }
-  /** Back to `queued` for another delivery (a retry, or shutdown handing it over), keeping the error seen. */
-  | { type: 'released'; error: StepError | null };
+  /** Back to `queued` for another delivery after a retryable failure, keeping the error seen; the attempt counts. */
+  | { type: 'released'; error: StepError | null }
+  /**
+   * Back to `queued` for another delivery without using up an attempt: the step was handed
+   * over before it could finish for reasons of this process (shutdown, an open circuit
+   * breaker), not of the step. Rolling deploys during a long step never dead-letter it.
+   */
+  | { type: 'handed_back' };
 
 export interface AttemptEndResult {
   /** The step row took this end (false: the lease was lost or the step was stopped meanwhile). */
@@ -57,6 +65,7 @@ interface ClaimRow {
   status: string;
   attempt: number;
   attempt_base: number;
+  dispatch_seq: number;
   error: StepError | null;
   key: string;
   kind: StepKind;
@@ -74,13 +83,19 @@ const FINISHED = ['completed', 'failed', 'dead_lettered'];
 /** When the snapshot and the update disagree (a concurrent change), look again shortly. */
 const RACE_RETRY_MS = 200;
 
+// Lock order: the first claim of a task also starts it (task_started), so it locks the
+// task row BEFORE the step row, the order in which the end of a task (cancel, deadline:
+// the orchestrator's task.end) takes them; the other way round a cancel racing a first
+// claim deadlocks. Later claims (the task already running) leave the task row alone.
 const CLAIM = namedStatement('step.claim', `
-WITH current AS (
-  SELECT s.status::text AS status, s.attempt, s.attempt_base, s.error, s.key, s.kind,
+WITH task_lock AS (
+  SELECT id FROM tasks WHERE id = $2 AND status = 'queued' FOR NO KEY UPDATE
+), current AS (
+  SELECT s.status::text AS status, s.attempt, s.attempt_base, s.dispatch_seq, s.error, s.key, s.kind,
          coalesce(s.lease_until > now(), false) AS leased,
          greatest(0, coalesce(extract(epoch FROM s.lease_until - now()) * 1000, 0))::int AS lease_left_ms,
          t.status::text AS task_status, t.deadline_at, coalesce(t.deadline_at <= now(), false) AS past_deadline
-  FROM steps s JOIN tasks t ON t.id = s.task_id
+  FROM steps s JOIN tasks t ON t.id = s.task_id LEFT JOIN task_lock ON task_lock.id = t.id
   WHERE s.id = $1 AND s.task_id = $2 AND s.agent = $3
 ), claimed AS (
   UPDATE steps s SET status = 'running', attempt = s.attempt + 1, started_at = now(), updated_at = now(),
@@ -111,6 +126,8 @@ const STEP_UPDATES: Record<AttemptEnd['type'], string> = {
   failed: `status = 'failed', error = $3::jsonb, metadata = $5::jsonb, completed_at = now(), lease_until = NULL`,
   dead_lettered: `status = 'dead_lettered', error = $3::jsonb, metadata = $5::jsonb, completed_at = now(), dead_lettered_at = now(), lease_until = NULL`,
   released: `status = 'queued', error = $3::jsonb, lease_owner = NULL, lease_until = NULL`,
+  // attempt_base counts the attempts the retry bound ignores (see ClaimedStep.attemptsUsed).
+  handed_back: `status = 'queued', error = coalesce($3::jsonb, error), lease_owner = NULL, lease_until = NULL, attempt_base = attempt_base + 1`,
 };
 
 /**
@@ -126,7 +143,7 @@ SELECT (SELECT count(*) FROM step)::int AS applied`;
 }
 
 const END_ATTEMPT = Object.fromEntries(
-  (['completed', 'failed', 'dead_lettered', 'released'] as const).map((type) => [type, namedStatement(`step.end.${type}`, endAttemptSql(type))]),
+  (['completed', 'failed', 'dead_lettered', 'released', 'handed_back'] as const).map((type) => [type, namedStatement(`step.end.${type}`, endAttemptSql(type))]),
 ) as Record<AttemptEnd['type'], NamedStatement>;
 
 const RENEW_LEASE = namedStatement(
@@ -178,16 +195,17 @@ export class StepStore {
           kind: row.kind,
           attempt: row.claimed_attempt,
           attemptsUsed: row.claimed_attempt - row.attempt_base,
+          dispatchSeq: row.dispatch_seq,
           input: row.input ?? {},
           ...(row.previous_status === 'running' ? { interruptedAttempt: row.claimed_attempt - 1 } : {}),
           deadlineAt: row.deadline_at,
         },
       };
     }
-    if (FINISHED.includes(row.status)) return { type: 'finished', status: row.status as 'completed', error: row.error };
+    if (FINISHED.includes(row.status)) return { type: 'finished', status: row.status as 'completed', error: row.error, dispatchSeq: row.dispatch_seq };
     if (row.status === 'cancelled' || !['queued', 'running'].includes(row.task_status) || row.past_deadline) return { type: 'stopped' };
     if (row.status === 'running' && row.leased) return { type: 'busy', retryInMs: row.lease_left_ms + RACE_RETRY_MS };
-    if (row.attempt - row.attempt_base >= maxAttempts) return { type: 'exhausted', attempts: row.attempt };
+    if (row.attempt - row.attempt_base >= maxAttempts) return { type: 'exhausted', attempts: row.attempt, dispatchSeq: row.dispatch_seq };
     return { type: 'busy', retryInMs: RACE_RETRY_MS };
   }
 
@@ -202,10 +220,10 @@ export class StepStore {
    * attempts ran out while each of its processes died).
    */
   async endAttempt(id: StepIdentity, agent: AgentName, owner: string | null, end: AttemptEnd): Promise<AttemptEndResult> {
-    const stepValue = end.type === 'completed' ? end.output : end.error;
-    const metadata = end.type === 'released' ? undefined : end.metadata;
+    const stepValue = end.type === 'completed' ? end.output : end.type === 'handed_back' ? null : end.error;
+    const metadata = end.type === 'released' || end.type === 'handed_back' ? undefined : end.metadata;
     const events =
-      end.type === 'released' ?
+      end.type === 'released' || end.type === 'handed_back' ?
         '[]'
       : auditJson([
           {
@@ -229,7 +247,7 @@ export class StepStore {
         owner,
         stepValue === null ? null : JSON.stringify(stepValue),
         events,
-        ...(end.type === 'released' ? [] : [metadata ? JSON.stringify(metadata) : null]),
+        ...(end.type === 'released' || end.type === 'handed_back' ? [] : [metadata ? JSON.stringify(metadata) : null]),
       ],
     });
     return { applied: (rows[0]?.applied ?? 0) > 0 };

@@ -23,8 +23,13 @@ describe('message schemas', () => {
     expect(StepResultV1.safeParse({ ...result, status: 'maybe' }).success).toBe(false);
   });
 
-  it('derives stable message ids for broker de-duplication', () => {
+  it('derives stable message ids for broker de-duplication, new ones for what may happen again', () => {
     expect(messageIds.dispatch(ids.stepId, 1)).toBe(`${ids.stepId}:1`);
-    expect(messageIds.result(ids.stepId, 'completed')).toBe(`result:${ids.stepId}:completed`);
+    expect(messageIds.result(ids.stepId, 1, 'failed')).toBe(`result:${ids.stepId}:1:failed`);
+    // A replayed dead letter that fails again, a revived task that ends again: news, not duplicates.
+    expect(messageIds.result(ids.stepId, 2, 'failed')).not.toBe(messageIds.result(ids.stepId, 1, 'failed'));
+    expect(messageIds.control(ids.taskId, 4)).not.toBe(messageIds.control(ids.taskId, 7));
+    expect(messageIds.event(ids.stepId, 'step.failed', 2)).not.toBe(messageIds.event(ids.stepId, 'step.failed', 1));
+    expect(messageIds.event(ids.taskId, 'task.finished', 3)).toBe(`event:${ids.taskId}:task.finished:3`);
   });
 });

@@ -74,12 +74,24 @@ export const TaskControlV1 = z
   .strict();
 export type TaskControl = z.infer<typeof TaskControlV1>;
 
-/** Message ids for JetStream de-duplication: the same logical message always gets the same id. */
+/**
+ * Message ids for JetStream de-duplication: the same logical message always gets the same
+ * id, and a message that means something new gets a new one. Every id carries the
+ * sequence that tells apart what may legitimately happen again within the broker's
+ * duplicate window: a replayed dead letter fails (or completes) again, a revived task
+ * ends again. Reusing an id there would make the broker drop the news as a duplicate.
+ */
 export const messageIds = {
-  /** `dispatch` is 1 for a step's first publication and grows by one per replay of a dead letter. */
+  /** `dispatch` (steps.dispatch_seq) is 1 for a step's first publication and grows by one per replay of a dead letter or re-publication of a lost message. */
   dispatch: (stepId: string, dispatch: number) => `${stepId}:${dispatch}`,
-  result: (stepId: string, status: string) => `result:${stepId}:${status}`,
-  /** `attempt` tells a step's starts apart; 0 for events that happen once per step or task. */
-  event: (subjectId: string, event: TaskEventName, attempt = 0) => `event:${subjectId}:${event}:${attempt}`,
-  control: (taskId: string) => `control:${taskId}`,
+  /** A step ends once per dispatch: its outcome under `dispatch` (steps.dispatch_seq). */
+  result: (stepId: string, dispatch: number, status: string) => `result:${stepId}:${dispatch}:${status}`,
+  /**
+   * `sequence` tells repeats of an event apart: the attempt for `step.started`, the
+   * dispatch for `step.completed`/`step.failed`, the task version that ended the task for
+   * `task.finished`.
+   */
+  event: (subjectId: string, event: TaskEventName, sequence: number) => `event:${subjectId}:${event}:${sequence}`,
+  /** One stop notice per end of a task: `version` is the task version the end wrote. */
+  control: (taskId: string, version: number) => `control:${taskId}:${version}`,
 };

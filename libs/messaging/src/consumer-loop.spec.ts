@@ -298,6 +298,35 @@ describe(startConsumer.name, () => {
     expect(handle.paused).toBe(false);
   });
 
+  it('does not lose a message given back while paused: it comes again after resume(), well inside the ack wait', async () => {
+    const queue = await newQueue({ maxDeliver: -1 });
+    const deliveries: number[] = [];
+    let giveBack = true;
+    const handle = start({
+      ...queue,
+      // Free slots: while one message is handled, a pull request for the others stays open at the server.
+      concurrency: 8,
+      handler: async (message) => {
+        deliveries.push(message.deliveryCount);
+        if (giveBack) {
+          giveBack = false;
+          handle.pause();
+          message.nak(200);
+          return;
+        }
+        message.ack();
+      },
+    });
+    await queue.publish(1);
+    await waitFor(() => deliveries.length === 1);
+    await sleep(1_500);
+    expect(handle.paused).toBe(true);
+    handle.resume();
+    // The ack wait is 30 s: a redelivery into a withdrawn pull request would only come back after it.
+    await waitFor(() => deliveries.length >= 2, 5_000);
+    expect(await queue.pending()).toEqual({ waiting: 0, unacknowledged: 0 });
+  });
+
   it('keeps retrying while the consumer is missing, and stops for good when the connection closes', async () => {
     const queue = await newQueue();
     const ownConnection = await connectNats({ servers: server.url, name: 'consumer-loop-spec-closing' });

@@ -58,6 +58,8 @@ export interface ConsumerHandle {
 
 const DEFAULT_UNSETTLED_NAK_DELAY_MS = 5_000;
 const DEFAULT_PULL_EXPIRES_MS = 10_000;
+/** A message that reaches a paused loop (on a pull request made before the pause) goes back for this long. */
+const PAUSED_NAK_DELAY_MS = 1_000;
 const PULL_RETRY_DELAY_MS = 1_000;
 const DEFAULT_ABORT_SETTLE_MS = 2_000;
 const NANOS_PER_MS = 1_000_000;
@@ -143,18 +145,22 @@ class ConsumerLoop implements ConsumerHandle {
     this.openInbox();
   }
 
+  /**
+   * Asks for nothing more. The inbox stays open: a pull request made before the pause may
+   * still deliver, and what it delivers is given back at once. (Dropping the inbox instead
+   * would not withdraw those requests: nats-server 2.9 would deliver into the void, and the
+   * message would be stuck as in flight until its ack wait ran out.)
+   */
   pause(): void {
     if (this.state !== 'running') return;
     this.state = 'paused';
-    // Open pull requests would still deliver; dropping the inbox withdraws them (the server
-    // forgets a pull request whose reply subject has lost its subscriber).
-    this.closeInbox();
   }
 
   resume(): void {
     if (this.state !== 'paused') return;
     this.state = 'running';
-    this.openInbox();
+    if (this.inbox) this.refill();
+    else this.openInbox();
   }
 
   stop(graceMs: number): Promise<void> {
@@ -258,6 +264,10 @@ class ConsumerLoop implements ConsumerHandle {
     // give it back at once so the bound on held messages stays true.
     if (this.state === 'stopped' || this.handling.size >= this.options.concurrency) {
       message.nak();
+      return;
+    }
+    if (this.state === 'paused') {
+      message.nak(PAUSED_NAK_DELAY_MS);
       return;
     }
     void this.handle(message);

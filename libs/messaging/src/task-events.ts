@@ -8,8 +8,11 @@ export interface TaskEventInput {
   readonly key?: string;
   readonly kind?: StepKind;
   readonly status?: string;
-  /** Tells apart the starts of a retried step, so each reaches the stream. */
-  readonly attempt?: number;
+  /**
+   * Tells repeats of the event apart, so each reaches the stream (messageIds.event): the
+   * attempt of a start, the dispatch of a step's end, the task version of its finish.
+   */
+  readonly sequence: number;
 }
 
 interface Notifier {
@@ -22,7 +25,7 @@ interface Notifier {
  * msgId makes a repeat (a replayed result) a duplicate the stream drops.
  */
 export function publishTaskEvent(nats: Notifier, input: TaskEventInput): void {
-  const { attempt, ...fields } = input;
+  const { sequence, ...fields } = input;
   const event: TaskEvent = { type: 'task.event', version: 1, ...fields, at: new Date().toISOString() };
-  nats.notify(SUBJECTS.taskEvents(input.taskId), event, { msgId: messageIds.event(input.stepId ?? input.taskId, input.event, attempt) });
+  nats.notify(SUBJECTS.taskEvents(input.taskId), event, { msgId: messageIds.event(input.stepId ?? input.taskId, input.event, sequence) });
 }

@@ -81,6 +81,12 @@ export class CircuitBreakerRegistry {
     return this.breakers.get(key)?.state ?? 'closed';
   }
 
+  /** When `key`'s open breaker lets a probe through (epoch ms); undefined unless it is open. */
+  halfOpensAt(key: string): number | undefined {
+    const entry = this.breakers.get(key);
+    return entry?.state === 'open' ? entry.halfOpensAt : undefined;
+  }
+
   /** Every breaker created so far with its state (for a gauge's first value). */
   states(): ReadonlyMap<string, CircuitStateName> {
     return new Map([...this.breakers].map(([key, entry]) => [key, entry.state]));

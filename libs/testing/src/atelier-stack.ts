@@ -1,3 +1,5 @@
+import { jetstreamManager, type JetStreamManager } from '@nats-io/jetstream';
+import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { Pool } from 'pg';
 import { type LlmSimulatorProcess, startLlmSimulator } from './llm-simulator';
 import { type NatsTestServer, startNatsServer } from './nats-server';
@@ -34,6 +36,7 @@ type Json = any;
 export class AtelierStack {
   readonly orchestrators: ServiceProcess[] = [];
   readonly agents: ServiceProcess[] = [];
+  private natsClient?: Promise<{ nc: NatsConnection; jsm: JetStreamManager }>;
 
   private constructor(
     readonly db: TestDatabase,
@@ -166,7 +169,14 @@ export class AtelierStack {
     return (await this.sql.query(query, params)).rows as T[];
   }
 
+  /** The test's own NATS connection to the stack's server and its JetStream manager (one, made on first use, closed by stop()). */
+  jetstream(): Promise<{ nc: NatsConnection; jsm: JetStreamManager }> {
+    this.natsClient ??= connect({ servers: this.nats.url, name: 'atelier-test', maxReconnectAttempts: -1 }).then(async (nc) => ({ nc, jsm: await jetstreamManager(nc) }));
+    return this.natsClient;
+  }
+
   async stop(): Promise<void> {
+    await this.natsClient?.then(({ nc }) => nc.close()).catch(() => undefined);
     await Promise.all([...this.orchestrators, ...this.agents].map((service) => service.stop()));
     await this.sql.end().catch(() => undefined);
     await Promise.all([this.simulator.stop(), this.nats.stop()]);

@@ -15,8 +15,12 @@ export interface NatsTestServer {
   readonly pid: number;
   /** Kills the server and removes its store directory. */
   stop(): Promise<void>;
-  /** Stops the server gracefully and starts it again on the same port and store. */
-  restart(): Promise<void>;
+  /**
+   * Stops the server and starts it again on the same port and store: gracefully
+   * (SIGTERM, the default), or as a crash would (SIGKILL: whatever it had not written to
+   * its files yet is lost, acknowledged or not).
+   */
+  restart(signal?: 'SIGTERM' | 'SIGKILL'): Promise<void>;
   /** SIGKILL, as a crash would: no flush, no goodbye to clients. */
   kill(): void;
 }
@@ -39,8 +43,8 @@ export async function startNatsServer(): Promise<NatsTestServer> {
       await stopProcess(child, 'SIGKILL');
       await rm(storeDir, { recursive: true, force: true });
     },
-    async restart() {
-      await stopProcess(child, 'SIGTERM');
+    async restart(signal = 'SIGTERM') {
+      await stopProcess(child, signal);
       ({ child, port } = await spawnServer(port, storeDir));
     },
     kill() {

@@ -1,11 +1,15 @@
 import { Inject, Injectable } from '@nestjs/common';
+import { AGENTS, type AgentName, agentStream, CONSUMERS } from '@atelier/contracts';
+import { JetStreamClient } from '@atelier/messaging';
 import { inTraceOf, LOGGER, type Logger } from '@atelier/observability';
 import { PrismaService } from '@atelier/persistence';
 import { ORCHESTRATOR_CONFIG, type OrchestratorConfig } from '../config';
 import { PeriodicJob } from '../budgets/periodic-job';
 import { type DispatchableStep, StepDispatcher } from './step-dispatcher';
+import { TaskProgress } from './task-progress';
 
 const BATCH = 500;
+const STALLED_BATCH = 100;
 
 interface RelayRow extends DispatchableStep {
   traceId: string | null;
@@ -13,54 +17,124 @@ interface RelayRow extends DispatchableStep {
 
 /**
  * What the relay publishes again, oldest first:
- * - queued steps never marked dispatched after the grace period (the publish after
- *   commit failed, or the process died between commit and publish);
- * - steps whose message must have been lost (a broker that lost data): queued ones
- *   dispatched long ago and never started, running ones whose lease lapsed long ago
- *   without a redelivery taking them over. Each is re-stamped, so it is published at
- *   most once per `stale` period however long the outage lasts.
+ * - queued steps never marked dispatched after the grace period ($1: the publish after
+ *   commit failed, or the process died between commit and publish), under their message
+ *   id, which the broker drops if the first publish did land;
+ * - steps of the agents in $3 (those whose stream holds no message at all, or lost its
+ *   tail) whose message must have been lost: queued ones dispatched more than $2 ago,
+ *   running ones whose lease lapsed more than $2 ago without a redelivery taking them
+ *   over. These get a new message id (dispatch_seq + 1): the broker may still remember
+ *   the old one. Each is re-stamped, so it is published at most once per $2.
+ * A step whose message still waits in its stream (a backlog) is never published again.
  */
-const STALE_SQL = `
+const RELAY_SQL = `
 WITH due AS (
-  SELECT s.id FROM steps s JOIN tasks t ON t.id = s.task_id
+  SELECT s.id, (s.status = 'running' OR s.dispatched_at IS NOT NULL) AS lost
+  FROM steps s JOIN tasks t ON t.id = s.task_id
   WHERE t.status IN ('queued', 'running') AND (
         (s.status = 'queued' AND s.dispatched_at IS NULL AND s.queued_at < now() - $1 * interval '1 millisecond')
-     OR (s.status = 'queued' AND s.dispatched_at < now() - $2 * interval '1 millisecond')
-     OR (s.status = 'running' AND greatest(s.lease_until, s.dispatched_at) < now() - $2 * interval '1 millisecond'))
+     OR (s.agent = ANY($3::text[]) AND (
+            (s.status = 'queued' AND s.dispatched_at < now() - $2 * interval '1 millisecond')
+         OR (s.status = 'running' AND greatest(s.lease_until, s.dispatched_at) < now() - $2 * interval '1 millisecond'))))
   ORDER BY s.queued_at LIMIT ${BATCH}
   FOR UPDATE OF s SKIP LOCKED
 )
-UPDATE steps s SET dispatched_at = CASE WHEN s.dispatched_at IS NULL THEN NULL ELSE now() END
+UPDATE steps s SET dispatched_at = CASE WHEN due.lost THEN now() END, dispatch_seq = s.dispatch_seq + CASE WHEN due.lost THEN 1 ELSE 0 END
 FROM due, tasks t WHERE s.id = due.id AND t.id = s.task_id
 RETURNING s.id, s.task_id AS "taskId", t.tenant_id AS "tenantId", s.kind, s.agent, s.dispatch_seq AS "dispatchSeq", t.trace_id AS "traceId"`;
 
 /**
- * Publish-after-commit can fail (NATS down, process killed between commit and publish);
- * the relay publishes what was left behind. It is safe to run on every replica at once:
- * the message id `<stepId>:<n>` is de-duplicated by JetStream inside its window, and an
- * agent never re-runs a step that has finished or is leased to another delivery.
+ * Running tasks none of whose steps is unfinished or changed within $1: the result that
+ * should have moved them on was lost. Running tasks by `tasks_status_idx`, less those
+ * with a queued or running step (a hashed anti-join on `steps_status_queued_at_idx`), so
+ * only the few left are looked at step by step.
+ */
+const STALLED_SQL = `
+SELECT t.id, t.trace_id AS "traceId" FROM tasks t
+WHERE t.status = 'running'
+  AND t.id NOT IN (SELECT task_id FROM steps WHERE status IN ('queued', 'running'))
+  AND NOT EXISTS (SELECT 1 FROM steps s WHERE s.task_id = t.id AND s.updated_at > now() - $1 * interval '1 millisecond')
+ORDER BY t.updated_at LIMIT ${STALLED_BATCH}`;
+
+export interface RelayRun {
+  /** Steps published again. */
+  steps: number;
+  /** Tasks moved on whose result was lost. */
+  tasks: number;
+}
+
+/**
+ * Messages that never arrived, made good from the rows in Postgres (the record of truth):
+ * - Publish-after-commit can fail (NATS down, process killed between commit and publish);
+ *   the relay publishes what was left behind.
+ * - A broker can lose acknowledged messages (a crash within its fsync interval). A step
+ *   message is presumed lost only when its agent's stream holds nothing at all (every
+ *   message delivered and acknowledged) or its sequence went backwards (the stream lost
+ *   its tail); a backlog is never published twice.
+ * - A lost step result leaves its task running with every step finished: the safety net
+ *   advances such tasks, unless results are still waiting to be handled.
+ * Safe on every replica at once: SKIP LOCKED, message ids the broker de-duplicates, agents
+ * that never re-run a finished or leased step, advances that are version-checked.
  */
 @Injectable()
 export class QueuedStepRelay extends PeriodicJob {
+  /** The last sequence seen on each agent stream: a smaller one later means the stream lost messages. */
+  private readonly lastSequences = new Map<AgentName, number>();
+
   constructor(
     private readonly prisma: PrismaService,
     private readonly dispatcher: StepDispatcher,
+    private readonly progress: TaskProgress,
+    private readonly nats: JetStreamClient,
     @Inject(ORCHESTRATOR_CONFIG) private readonly config: OrchestratorConfig,
     @Inject(LOGGER) private readonly logger: Logger,
   ) {
     super(config.RELAY_INTERVAL_MS, logger, 'relay of queued steps failed; will retry');
   }
 
-  /** Publishes what was left unpublished; returns how many steps. */
-  async runOnce(): Promise<number> {
-    // A step younger than one interval may still be being published by the code that created it.
-    const stale = 10 * Math.max(this.config.STEP_ACK_WAIT_MS, this.config.RELAY_INTERVAL_MS);
-    const { rows } = await this.prisma.pool.query<RelayRow>(STALE_SQL, [this.config.RELAY_INTERVAL_MS, stale]);
-    await Promise.all(
-      // Back in its task's trace: the relayed step's spans join the rest of the task.
-      rows.map(({ traceId, ...step }) => inTraceOf(traceId, () => this.dispatcher.dispatch([step]))),
+  async runOnce(): Promise<RelayRun> {
+    // Long enough that a message still on its way (published, delivered, redelivered after an ack wait) is not taken for lost.
+    const lostAfterMs = 2 * Math.max(this.config.STEP_ACK_WAIT_MS, this.config.RELAY_INTERVAL_MS);
+    const steps = await this.relaySteps(lostAfterMs);
+    const tasks = await this.advanceStalledTasks(lostAfterMs);
+    return { steps, tasks };
+  }
+
+  private async relaySteps(lostAfterMs: number): Promise<number> {
+    const drained = await this.agentsWithNothingQueued();
+    const { rows } = await this.prisma.pool.query<RelayRow>(RELAY_SQL, [this.config.RELAY_INTERVAL_MS, lostAfterMs, drained]);
+    // Back in its task's trace: the relayed step's spans join the rest of the task.
+    await Promise.all(rows.map(({ traceId, ...step }) => inTraceOf(traceId, () => this.dispatcher.dispatch([step]))));
+    if (rows.length > 0) this.logger.info({ steps: rows.length, drainedAgents: drained }, 'relayed steps left unpublished or lost');
+    return rows.length;
+  }
+
+  /** Agents whose stream holds no message (nothing pending, unacknowledged or waiting for redelivery) or lost its tail. */
+  private async agentsWithNothingQueued(): Promise<AgentName[]> {
+    const drained = await Promise.all(
+      AGENTS.map(async (agent) => {
+        try {
+          const { state } = await this.nats.jsm.streams.info(agentStream(agent).stream);
+          const reset = state.last_seq < (this.lastSequences.get(agent) ?? 0);
+          this.lastSequences.set(agent, state.last_seq);
+          if (reset) this.logger.warn({ agent, lastSequence: state.last_seq }, 'agent stream lost messages; republishing what it should hold');
+          return state.messages === 0 || reset ? agent : undefined;
+        } catch (error) {
+          this.logger.warn({ err: error, agent }, 'cannot read the agent stream; not relaying its lost steps this time');
+          return undefined;
+        }
+      }),
     );
-    if (rows.length > 0) this.logger.info({ steps: rows.length }, 'relayed steps left unpublished');
+    return drained.filter((agent): agent is AgentName => agent !== undefined);
+  }
+
+  /** The safety net for lost results; skipped while results wait to be handled (those will advance their tasks). */
+  private async advanceStalledTasks(lostAfterMs: number): Promise<number> {
+    const results = await this.nats.jsm.consumers.info(CONSUMERS.stepResults.stream, CONSUMERS.stepResults.durable);
+    if (results.num_pending > 0) return 0;
+    const { rows } = await this.prisma.pool.query<{ id: string; traceId: string | null }>(STALLED_SQL, [lostAfterMs]);
+    for (const { id, traceId } of rows) await inTraceOf(traceId, () => this.progress.advance(id));
+    if (rows.length > 0) this.logger.warn({ tasks: rows.length }, 'advanced running tasks whose step results were lost');
     return rows.length;
   }
 }

@@ -1,12 +1,10 @@
 import { Inject, Injectable, type OnApplicationBootstrap } from '@nestjs/common';
 import { CONSUMERS, type StepResult, StepResultV1 } from '@atelier/contracts';
-import { describeRejection, type InboundMessage, JetStreamClient, publishTaskEvent, type RejectionIssue, schemaIssues } from '@atelier/messaging';
-import { activeTraceIds, crashPoint, LOGGER, type Logger, withLogFields } from '@atelier/observability';
+import { describeRejection, type InboundMessage, JetStreamClient, type RejectionIssue, schemaIssues } from '@atelier/messaging';
+import { LOGGER, type Logger, withLogFields } from '@atelier/observability';
 import { appendAudit, isDatabaseUnavailable, PrismaService } from '@atelier/persistence';
 import { ORCHESTRATOR_CONFIG, type OrchestratorConfig } from '../config';
-import { StepDispatcher } from './step-dispatcher';
-import { TaskAdvancer } from './task-advancer.service';
-import { TaskTerminator } from './task-terminator';
+import { TaskProgress } from './task-progress';
 
 /** Redelivery delays while a result cannot be handled (Postgres away): capped, never given up. */
 const RETRY_MS = [500, 1_000, 2_000, 5_000];
@@ -16,9 +14,7 @@ const RETRY_MS = [500, 1_000, 2_000, 5_000];
 export class StepResultsConsumer implements OnApplicationBootstrap {
   constructor(
     private readonly nats: JetStreamClient,
-    private readonly advancer: TaskAdvancer,
-    private readonly dispatcher: StepDispatcher,
-    private readonly terminator: TaskTerminator,
+    private readonly progress: TaskProgress,
     private readonly prisma: PrismaService,
     @Inject(LOGGER) private readonly logger: Logger,
     @Inject(ORCHESTRATOR_CONFIG) private readonly config: OrchestratorConfig,
@@ -46,18 +42,8 @@ export class StepResultsConsumer implements OnApplicationBootstrap {
   private async advance(message: InboundMessage, result: StepResult): Promise<void> {
     const log = this.logger;
     try {
-      const advance = await this.advancer.advance(result.taskId, activeTraceIds()?.traceId);
-      crashPoint('orchestrator:after-advance');
-      const step = advance.task?.steps.find((candidate) => candidate.id === result.stepId);
-      if (step) {
-        const event = step.status === 'completed' ? 'step.completed' : 'step.failed';
-        publishTaskEvent(this.nats, { taskId: result.taskId, event, stepId: step.id, key: step.key, kind: step.kind, status: step.status });
-      }
-      if (advance.finished) {
-        await this.terminator.announce(result.taskId, advance.finished === 'completed' ? 'completed' : (advance.finished as 'failed'));
-        log.info({ status: advance.finished }, 'task finished');
-      }
-      await this.dispatcher.dispatch(advance.toDispatch);
+      const advance = await this.progress.advance(result.taskId, result.stepId);
+      if (advance.finished) log.info({ status: advance.finished.status }, 'task finished');
       message.ack();
     } catch (error) {
       const delay = RETRY_MS[Math.min(message.deliveryCount - 1, RETRY_MS.length - 1)];

@@ -22,8 +22,8 @@ export interface Advance {
   task?: TaskSnapshot;
   /** Steps to publish: the new ones, and any earlier ones whose publication was never confirmed. */
   toDispatch: DispatchableStep[];
-  /** Set when this advance ended the task. */
-  finished?: TaskStatus;
+  /** Set when this advance ended the task: how, and the task version its end wrote. */
+  finished?: { status: Exclude<TaskStatus, 'queued' | 'running'>; version: number };
 }
 
 /**
@@ -72,7 +72,8 @@ export class TaskAdvancer {
       const partial = plan.toleratedFailures.length > 0;
       const ended = await this.store.end(task, {
         status: 'completed',
-        result: { document: plan.document },
+        // A completion that tolerated failed branches says so in its result too, naming them.
+        result: { document: plan.document, ...(partial ? { partial, failedSteps: plan.toleratedFailures } : {}) },
         error: undefined,
         audit: {
           ...common,
@@ -82,7 +83,7 @@ export class TaskAdvancer {
           data: { documentLength: plan.document.length, partial, ...(partial ? { failedSteps: plan.toleratedFailures } : {}) },
         },
       });
-      return ended ? { task, toDispatch: [], finished: 'completed' } : undefined;
+      return ended ? { task, toDispatch: [], finished: { status: 'completed', version: task.version + 1 } } : undefined;
     }
 
     const error =
@@ -95,7 +96,7 @@ export class TaskAdvancer {
       error,
       audit: { ...common, action: 'task.failed', subject: `task:${task.id}`, data: { status: plan.status, ...error } },
     });
-    return ended ? { task, toDispatch: [], finished: plan.status } : undefined;
+    return ended ? { task, toDispatch: [], finished: { status: plan.status, version: task.version + 1 } } : undefined;
   }
 }
 

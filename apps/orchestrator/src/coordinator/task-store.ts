@@ -108,7 +108,12 @@ export class TaskStore {
     return result[0]?.applied === 1;
   }
 
-  /** Ends the task (and cancels its unfinished steps); false when the task moved on meanwhile. */
+  /**
+   * Ends the task (and cancels its unfinished steps); false when the task moved on
+   * meanwhile. The task row is locked before its steps' rows: every statement that locks
+   * both takes them in this order (a first step claim too), so none can deadlock with it.
+   * The ended task is at `task.version + 1`.
+   */
   async end(task: TaskSnapshot, end: TaskEnd): Promise<boolean> {
     const { rows } = await this.prisma.pool.query<{ applied: number }>({
       ...END,

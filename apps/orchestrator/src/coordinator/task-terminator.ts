@@ -4,6 +4,7 @@ import { JetStreamClient, publishTaskEvent } from '@atelier/messaging';
 import { METRICS_CATALOG, type MetricsCatalog } from '@atelier/observability';
 import type { Actor } from '@atelier/persistence';
 import { partialResult } from '../workflows/partial-result';
+import { isLockConflict } from './lock-conflict';
 import { type TaskSnapshot, TaskStore } from './task-store';
 
 const MAX_CONFLICTS = 8;
@@ -28,6 +29,9 @@ export type StopOutcome = { type: 'stopped'; task: TaskSnapshot } | { type: 'alr
  * Spend: queued steps hold no reservation. An aborted in-flight call's reservation is
  * settled or released by the agent's model-call path (issue 3's ModelCaller) when the
  * abort reaches it, so money held for a call that did go out is never under-counted.
+ *
+ * A deadlock or serialization failure (another statement won) is one more conflict:
+ * looked at again, never a 500 for the caller.
  */
 @Injectable()
 export class TaskTerminator {
@@ -59,21 +63,28 @@ export class TaskTerminator {
           requestId: request.requestId ?? null,
           data: { status: request.status },
         },
+      }).catch((error: unknown) => {
+        if (isLockConflict(error)) return false;
+        throw error;
       });
       if (ended) {
-        await this.announce(task.id, request.status);
+        await this.announce(task.id, request.status, task.version + 1);
         return { type: 'stopped', task };
       }
     }
     throw new Error(`task ${taskId} kept changing while being stopped`);
   }
 
-  /** Tells agents to abort the task's steps and watchers that it finished; the database already says so. */
-  async announce(taskId: string, status: TaskControl['status'] | 'completed'): Promise<void> {
+  /**
+   * Tells agents to abort the task's steps and watchers that it finished; the database
+   * already says so. `version` is the task version the end wrote: a task revived by a
+   * dead-letter replay and ended again is news, not a duplicate for the broker to drop.
+   */
+  async announce(taskId: string, status: TaskControl['status'] | 'completed', version: number): Promise<void> {
     this.metrics.tasks.inc({ status });
-    publishTaskEvent(this.nats, { taskId, event: 'task.finished', status });
+    publishTaskEvent(this.nats, { taskId, event: 'task.finished', status, sequence: version });
     if (status === 'completed') return;
     const notice: TaskControl = { type: 'task.control', version: 1, taskId, action: 'stop', status };
-    await this.nats.publishJson(SUBJECTS.taskControl(taskId), notice, { msgId: messageIds.control(taskId) }).catch(() => undefined);
+    await this.nats.publishJson(SUBJECTS.taskControl(taskId), notice, { msgId: messageIds.control(taskId, version) }).catch(() => undefined);
   }
 }

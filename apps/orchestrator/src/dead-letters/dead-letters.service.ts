@@ -63,15 +63,28 @@ export class DeadLettersService {
    * (`<stepId>:<n+1>`, so the broker does not drop it as a duplicate). A task the dead
    * letter had failed is running again, and the steps its failure cancelled are
    * re-queued too. One transaction, audit `step.replayed`; published after commit.
+   *
+   * A dead letter the workflow tolerated and went on without (later steps depend on it,
+   * e.g. the draft joined the other investigations) is refused with 409: its output
+   * could change nothing, and a task running on would find a finished join re-opened.
+   * Locks: the task row before the step's, the order of every statement that locks both.
    */
   async replay(caller: Caller, stepId: string, context: { requestId: string; trace: TraceIds }): Promise<{ stepId: string; taskId: string; status: 'queued'; taskStatus: 'running' | 'queued' }> {
     const { requeued, taskId, taskStatus } = await this.prisma.$transaction(async (tx) => {
-      const [step] = await tx.$queryRaw<{ id: string; task_id: string; status: string }[]>`SELECT id, task_id, status::text FROM steps WHERE id = ${stepId}::uuid FOR UPDATE`;
-      if (!step) throw Problem.notFound(`No step ${stepId}.`);
+      const [owner] = await tx.$queryRaw<{ task_id: string }[]>`SELECT task_id FROM steps WHERE id = ${stepId}::uuid`;
+      if (!owner) throw Problem.notFound(`No step ${stepId}.`);
+      const [task] = await tx.$queryRaw<{ tenant_id: string; status: string; trace_id: string | null }[]>`SELECT tenant_id, status::text, trace_id FROM tasks WHERE id = ${owner.task_id}::uuid FOR UPDATE`;
+      const [step] = await tx.$queryRaw<{ id: string; task_id: string; key: string; status: string }[]>`SELECT id, task_id, key, status::text FROM steps WHERE id = ${stepId}::uuid FOR UPDATE`;
+      if (!task || !step) throw Problem.notFound(`No step ${stepId}.`);
       if (step.status !== 'dead_lettered') throw Problem.conflict(`Step ${stepId} is ${step.status}, not dead-lettered; only dead letters can be replayed.`);
-      const [task] = await tx.$queryRaw<{ tenant_id: string; status: string; trace_id: string | null }[]>`SELECT tenant_id, status::text, trace_id FROM tasks WHERE id = ${step.task_id}::uuid FOR UPDATE`;
-      if (!task || !REVIVABLE.map((status) => status.toLowerCase()).includes(task.status)) {
-        throw Problem.conflict(`The step's task is ${task?.status ?? 'gone'}; a replay cannot bring it back.`);
+      if (!REVIVABLE.map((status) => status.toLowerCase()).includes(task.status)) {
+        throw Problem.conflict(`The step's task is ${task.status}; a replay cannot bring it back.`);
+      }
+      const dependents = await tx.$queryRaw<{ key: string }[]>`SELECT key FROM steps WHERE task_id = ${step.task_id}::uuid AND ${step.key} = ANY(depends_on) ORDER BY key`;
+      if (dependents.length > 0) {
+        throw Problem.conflict(
+          `Step ${step.key} failed and its workflow went on without it (${dependents.map((row) => row.key).join(', ')} ran on what the other steps produced); replaying it cannot change the result.`,
+        );
       }
       const revive = task.status === 'failed' || task.status === 'budget_exceeded';
       const requeued = await tx.$queryRaw<(Omit<DispatchableStep, 'tenantId'> & { key: string })[]>`

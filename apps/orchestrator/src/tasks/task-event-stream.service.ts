@@ -1,21 +1,48 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Inject, Injectable, type BeforeApplicationShutdown } from '@nestjs/common';
-import { STREAMS, SUBJECTS, TaskEventV1, TERMINAL_TASK_STATUSES, type TaskEvent } from '@atelier/contracts';
+import { type StepKind, STREAMS, SUBJECTS, TaskEventV1, TERMINAL_TASK_STATUSES, type TaskEvent } from '@atelier/contracts';
 import { type Follower, JetStreamClient } from '@atelier/messaging';
 import { LOGGER, type Logger } from '@atelier/observability';
-import { PrismaService, taskStatusToApi } from '@atelier/persistence';
+import { PrismaService, stepStatusToApi, taskStatusToApi } from '@atelier/persistence';
 
 /** A comment line this often keeps proxies from closing an idle stream, and re-checks the task. */
 const KEEP_ALIVE_MS = 15_000;
 /** Clients reconnect after this long (the SSE `retry` field). */
 const RECONNECT_MS = 2_000;
+/**
+ * The orchestrator commits a task's end before it publishes the last step's event and
+ * `task.finished`; for this long after the end the published events are awaited rather
+ * than made up from the rows.
+ */
+const SETTLE_MS = 2_000;
+
+const STEP_END_EVENTS = { completed: 'step.completed', failed: 'step.failed', dead_lettered: 'step.failed' } as const;
+
+/** What one client's stream has seen and done. */
+interface StreamState {
+  finished: boolean;
+  /** Step ends found in the stream, before or after Last-Event-ID: `<stepId>:<event>`. */
+  readonly stepEnds: Set<string>;
+  /** The stream holds a `task.finished` the client already saw (at or before Last-Event-ID). */
+  finishedBefore: boolean;
+  checking: boolean;
+  settleTimer?: NodeJS.Timeout;
+}
 
 /**
  * `GET /v1/tasks/{id}/events`: the task's progress as Server-Sent Events, read from
  * TASK_EVENTS through an ordered consumer per client. An event's `id` is its stream
  * sequence, so `Last-Event-ID` resumes right after it. The stream ends after
- * `task.finished`; a task that finished without one in the stream (events are best
- * effort, kept an hour) gets one made from its row, so a client never waits forever.
+ * `task.finished`.
+ *
+ * Events are published after the database commits (and are kept an hour), so a client
+ * can find a task finished in Postgres whose last events are not in the stream yet, or
+ * never will be (a crash between commit and publish, events expired). The stream stays
+ * consistent with the rows: once the task is finished and caught up with, it waits up to
+ * SETTLE_MS after the end for the published events, then makes up (without an `id`) the
+ * step ends the stream lacks and `task.finished`, so a client never misses a step's end
+ * and never waits forever. The whole subject is read from its start to know which step
+ * ends the stream holds, and only what follows Last-Event-ID is sent.
  */
 @Injectable()
 export class TaskEventStreamService implements BeforeApplicationShutdown {
@@ -29,22 +56,24 @@ export class TaskEventStreamService implements BeforeApplicationShutdown {
 
   /** Writes events to `response` until the task finishes or the client leaves. */
   async stream(taskId: string, afterSequence: number | undefined, request: IncomingMessage, response: ServerResponse): Promise<void> {
-    let finished = false;
+    const after = afterSequence ?? 0;
+    const state: StreamState = { finished: false, stepEnds: new Set(), finishedBefore: false, checking: false };
     let follower: Follower | undefined;
     const keepAlive = setInterval(() => {
       response.write(': keep-alive\n\n');
-      void this.finishIfDone(taskId, () => finished, finish);
+      void this.finishIfDone(taskId, state, finish);
     }, KEEP_ALIVE_MS);
     const close = () => {
       clearInterval(keepAlive);
+      clearTimeout(state.settleTimer);
       this.open.delete(close);
       void follower?.stop();
       if (!response.writableEnded) response.end();
     };
-    const finish = (event: TaskEvent, id?: number) => {
-      if (finished) return;
-      finished = true;
-      write(response, event, id);
+    const finish = (events: readonly TaskEvent[], id?: number) => {
+      if (state.finished) return;
+      state.finished = true;
+      for (const event of events) write(response, event, event.event === 'task.finished' ? id : undefined);
       close();
     };
     this.open.add(close);
@@ -55,13 +84,22 @@ export class TaskEventStreamService implements BeforeApplicationShutdown {
       follower = await this.nats.follow({
         stream: STREAMS.taskEvents.stream,
         subject: SUBJECTS.taskEvents(taskId),
-        startSequence: (afterSequence ?? 0) + 1,
+        startSequence: 1,
         onMessage: (message) => {
-          const event = TaskEventV1.safeParse(message.data);
-          if (!event.success || finished) return;
-          if (event.data.event === 'task.finished') return finish(event.data, message.streamSequence);
-          write(response, event.data, message.streamSequence);
-          if (message.pending === 0) void this.finishIfDone(taskId, () => finished, finish);
+          const parsed = TaskEventV1.safeParse(message.data);
+          if (state.finished) return;
+          if (parsed.success) {
+            const event = parsed.data;
+            if (event.stepId && (event.event === 'step.completed' || event.event === 'step.failed')) state.stepEnds.add(`${event.stepId}:${event.event}`);
+            if (message.streamSequence <= after) {
+              if (event.event === 'task.finished') state.finishedBefore = true;
+            } else if (event.event === 'task.finished') {
+              return finish([event], message.streamSequence);
+            } else {
+              write(response, event, message.streamSequence);
+            }
+          }
+          if (message.pending === 0) void this.finishIfDone(taskId, state, finish);
         },
         onEnd: close,
       });
@@ -75,21 +113,44 @@ export class TaskEventStreamService implements BeforeApplicationShutdown {
       await follower.stop();
       return;
     }
-    if (follower.backlog === 0) await this.finishIfDone(taskId, () => finished, finish);
+    if (follower.backlog === 0) await this.finishIfDone(taskId, state, finish);
   }
 
   beforeApplicationShutdown(): void {
     for (const close of [...this.open]) close();
   }
 
-  private async finishIfDone(taskId: string, isFinished: () => boolean, finish: (event: TaskEvent) => void): Promise<void> {
+  /** Ends the stream when the task's row says it is over (see the class comment); the database away, the next look decides. */
+  private async finishIfDone(taskId: string, state: StreamState, finish: (events: readonly TaskEvent[]) => void): Promise<void> {
+    if (state.finished || state.checking) return;
+    state.checking = true;
     try {
-      const task = await this.prisma.task.findUnique({ where: { id: taskId }, select: { status: true, completedAt: true } });
+      const task = await this.prisma.task.findUnique({
+        where: { id: taskId },
+        select: { status: true, completedAt: true, steps: { select: { id: true, key: true, kind: true, status: true, completedAt: true }, orderBy: [{ completedAt: 'asc' }, { key: 'asc' }] } },
+      });
       const status = task ? taskStatusToApi(task.status) : undefined;
-      if (!status || !TERMINAL_TASK_STATUSES.includes(status) || isFinished()) return;
-      finish({ type: 'task.event', version: 1, taskId, event: 'task.finished', status, at: (task?.completedAt ?? new Date()).toISOString() });
+      if (!task || !status || !TERMINAL_TASK_STATUSES.includes(status) || state.finished) return;
+      const endedAt = task.completedAt ?? new Date();
+      const settled = endedAt.getTime() + SETTLE_MS - Date.now();
+      if (settled > 0 && !state.finishedBefore) {
+        // The published events are most likely on their way: give them the time to arrive.
+        clearTimeout(state.settleTimer);
+        state.settleTimer = setTimeout(() => void this.finishIfDone(taskId, state, finish), settled);
+        return;
+      }
+      const missing: TaskEvent[] = state.finishedBefore ? [] : task.steps.flatMap((step) => {
+        const apiStatus = stepStatusToApi(step.status);
+        const event = STEP_END_EVENTS[apiStatus as keyof typeof STEP_END_EVENTS];
+        if (!event || state.stepEnds.has(`${step.id}:${event}`)) return [];
+        const at = (step.completedAt ?? endedAt).toISOString();
+        return [{ type: 'task.event', version: 1, taskId, event, stepId: step.id, key: step.key, kind: step.kind as StepKind, status: apiStatus, at } satisfies TaskEvent];
+      });
+      finish([...missing, { type: 'task.event', version: 1, taskId, event: 'task.finished', status, at: endedAt.toISOString() }]);
     } catch {
       // The database is away; the next keep-alive looks again.
+    } finally {
+      state.checking = false;
     }
   }
 }

@@ -1,3 +1,4 @@
+import type { SchemaObject } from '@nestjs/swagger';
 import { Prisma, stepStatusToApi, taskStatusToApi, type Step, type Task } from '@atelier/persistence';
 
 /** The public shape of a task (ARCHITECTURE.md "API surface"); money as decimal strings. */
@@ -7,8 +8,8 @@ export interface TaskView {
   workflow: string;
   status: string;
   input: unknown;
-  /** `{document}` when completed; `{partial: true, document?, findings}` when it ended otherwise with some work done. */
-  result?: { document?: string; partial?: true; findings?: string[] };
+  /** See TASK_RESULT_SCHEMA. */
+  result?: { document?: string; partial?: true; failedSteps?: string[]; findings?: string[] };
   error?: unknown;
   steps: { id: string; key: string; kind: string; agent: string; status: string; attempts: number; costUsd: string }[];
   costUsd: string;
@@ -48,3 +49,17 @@ export function toTaskView(task: Task, tenantName: string, steps: Step[], costBy
   };
 }
 
+
+/** The `result` of a task as OpenAPI documents it. */
+export const TASK_RESULT_SCHEMA: SchemaObject = {
+  type: 'object',
+  description:
+    'Completed: `{document}`; a completion whose workflow tolerated failed branches (some investigations failed, the draft went on) adds `partial: true` and `failedSteps` (their keys). ' +
+    'Any other end keeps `{partial: true, document?, findings}` when a step had completed; absent when nothing was done.',
+  properties: {
+    document: { type: 'string', description: 'Markdown: the final document, or the latest draft of an unfinished task.' },
+    partial: { type: 'boolean', enum: [true], description: 'Present (true) when the result lacks what some steps should have added.' },
+    failedSteps: { type: 'array', items: { type: 'string' }, description: 'Completed tasks only: keys of the failed steps the workflow went on without, e.g. `investigate.2`.' },
+    findings: { type: 'array', items: { type: 'string' }, description: 'Tasks that did not complete: the findings of every completed investigation.' },
+  },
+};

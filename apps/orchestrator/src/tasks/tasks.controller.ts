@@ -11,6 +11,7 @@ import { TaskCancellationService } from './task-cancellation.service';
 import { TaskEventStreamService } from './task-event-stream.service';
 import { TaskQueriesService } from './task-queries.service';
 import { TaskSubmissionService } from './task-submission.service';
+import { TASK_RESULT_SCHEMA } from './task-view';
 
 const IdempotencyKey = z.string().regex(/^[\x21-\x7e]{1,200}$/, 'must be 1-200 printable ASCII characters').optional();
 /** SSE `Last-Event-ID`: the stream sequence of the last event the client saw. */
@@ -52,7 +53,8 @@ export class TasksController {
 
   @Get(':id')
   @RequireScope('tasks:read')
-  @ApiOperation({ summary: 'A task with its steps, cost and, once completed, result.document (markdown).' })
+  @ApiOperation({ summary: 'A task with its steps, cost and, once completed, result.document (markdown); a partial completion says so in result.partial and result.failedSteps.' })
+  @ApiResponse({ status: 200, description: 'The task.', schema: { type: 'object', properties: { result: TASK_RESULT_SCHEMA } } })
   get(@Param('id') id: string, @CurrentCaller() caller: Caller) {
     if (!TaskIdParam.safeParse(id).success) throw Problem.notFound(`No task ${id}.`);
     return this.queries.get(caller, id);

@@ -34,7 +34,9 @@ export interface FanOut {
   readonly items: (context: StepInputContext) => readonly unknown[];
   /**
    * Failure policy: how many members must complete for the node to count as done. The
-   * rest may fail (the task goes on, recorded as partial). Default: all of them.
+   * rest may fail (the task goes on, recorded as partial). Default: all of them. With no
+   * items at all the node is done with nothing when this is 0 or unset, and the task
+   * fails when it asks for at least one.
    */
   readonly minSucceeded?: number;
 }
@@ -42,6 +44,7 @@ export interface FanOut {
 export interface Repeat {
   /** Rounds run one after another until `until(output)` holds or `maxRounds` ran. */
   readonly maxRounds: number;
+  /** May throw on an output it cannot read: the task then fails with INVALID_OUTPUT naming the round. */
   readonly until: (output: unknown) => boolean;
 }
 

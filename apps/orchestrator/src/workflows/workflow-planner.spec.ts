@@ -2,6 +2,7 @@ import { briefWorkflow } from './brief.workflow';
 import { partialResult } from './partial-result';
 import { MAX_REVIEW_ROUNDS, researchReportWorkflow } from './research-report.workflow';
 import { allWorkflows, definitionProblems } from './workflow-registry';
+import type { WorkflowDefinition } from './workflow-definition';
 import { type NewStep, planNext, type StepState } from './workflow-planner';
 
 const goal = { goal: 'State of solid-state batteries' };
@@ -133,6 +134,53 @@ describe(planNext.name, () => {
         status: 'failed',
         failedStep: 'investigate',
         error: { code: 'INVALID_OUTPUT' },
+      });
+    });
+  });
+
+  describe('outputs the workflow cannot go on from', () => {
+    /** plan → investigate × (plan's questions) → draft from whatever the investigations found. */
+    const fanOutWorkflow = (minSucceeded?: number): WorkflowDefinition => ({
+      name: 'research-report',
+      steps: [
+        { key: 'plan', kind: 'research.plan', after: [], input: ({ taskInput }) => ({ goal: taskInput.goal }) },
+        {
+          key: 'investigate',
+          kind: 'research.investigate',
+          after: ['plan'],
+          fanOut: { items: (context) => (context.output('plan') as { questions: string[] }).questions, ...(minSucceeded === undefined ? {} : { minSucceeded }) },
+          input: ({ item }) => ({ question: String(item) }),
+        },
+        { key: 'draft', kind: 'writer.draft', after: ['investigate'], input: (context) => ({ findings: context.steps('investigate').completed.map((step) => step.output) }) },
+      ],
+      resultStep: 'draft',
+    });
+    const plannedNothing = [done('plan', { questions: [] })];
+
+    it('treats a fan-out with no items as done with nothing when its policy needs no member to succeed', () => {
+      expect(planNext(fanOutWorkflow(), goal, plannedNothing)).toEqual({
+        type: 'continue',
+        newSteps: [{ key: 'draft', kind: 'writer.draft', agent: 'writer', dependsOn: [], input: { findings: [] } }],
+      });
+    });
+
+    it('fails the task on a fan-out with no items when its policy needs members to succeed, instead of waiting forever', () => {
+      expect(planNext(fanOutWorkflow(1), goal, plannedNothing)).toEqual({
+        type: 'fail',
+        status: 'failed',
+        failedStep: 'investigate',
+        error: { code: 'INVALID_OUTPUT', message: expect.stringContaining('investigate has no items, and at least 1 must succeed'), retryable: false },
+      });
+    });
+
+    it('fails the task with a readable error when a repeated step says nothing its stop condition understands', () => {
+      const drafted = [done('plan', { questions: ['Q?'] }), done('investigate.1', { findings: 'F1' }), done('draft', { document: 'D0' })];
+      const plan = planNext(researchReportWorkflow, goal, [...drafted, done('review.1', { document: 'D1' })]);
+      expect(plan).toEqual({
+        type: 'fail',
+        status: 'failed',
+        failedStep: 'review.1',
+        error: { code: 'INVALID_OUTPUT', message: expect.stringMatching(/^workflow research-report cannot use the output of review\.1: .*approved/s), retryable: false },
       });
     });
   });

@@ -1,5 +1,5 @@
 import { agentOf, type AgentName, type StepKind, type StepStatus } from '@atelier/contracts';
-import type { FinishedStep, NodeSteps, StepDefinition, StepInputContext, WorkflowDefinition } from './workflow-definition';
+import type { FinishedStep, NodeSteps, Repeat, StepDefinition, StepInputContext, WorkflowDefinition } from './workflow-definition';
 
 export interface StepState {
   readonly key: string;
@@ -32,9 +32,24 @@ type NodeState =
 
 const FAILED: readonly StepStatus[] = ['failed', 'dead_lettered'];
 
+/** A workflow cannot go on from outputs it does not understand; retrying would not change them. `step` is the one to blame. */
+class UnusableOutput extends Error {
+  override readonly name = 'UnusableOutput';
+  constructor(
+    readonly step: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
 /**
  * Pure: from the workflow and the task's current step rows, decide what happens next.
  * Steps already present are never planned again, so replaying a result is harmless.
+ * Nodes are visited in definition order (every node after the nodes it runs after), and
+ * everything a definition computes from outputs (fan-out items, inputs, stop conditions)
+ * runs inside one guard: an output the workflow cannot use fails the task with a
+ * readable INVALID_OUTPUT, never an exception out of the advance.
  */
 export function planNext(workflow: WorkflowDefinition, taskInput: { goal: string }, steps: readonly StepState[]): Plan {
   // Out of money ends the task whatever the workflow would tolerate: every further step would be refused too.
@@ -43,10 +58,32 @@ export function planNext(workflow: WorkflowDefinition, taskInput: { goal: string
 
   const byNode = groupByNode(steps);
   const states = new Map<string, NodeState>();
-  for (const definition of workflow.steps) {
-    const state = nodeState(definition, byNode.get(definition.key) ?? []);
-    if (state.status === 'failed') return { type: 'fail', status: 'failed', failedStep: state.step.key, error: state.step.error ?? null };
-    states.set(definition.key, state);
+  const context = (extra: Partial<StepInputContext> = {}): StepInputContext => ({ taskInput, output: (node) => plainOutput(states, node), steps: (node) => nodeSteps(states, node), ...extra });
+  const newSteps: NewStep[] = [];
+  let building = '';
+  try {
+    for (const definition of workflow.steps) {
+      building = definition.key;
+      const ready = definition.after.every((node) => states.get(node)?.status === 'done');
+      let state = nodeState(definition, byNode.get(definition.key) ?? []);
+      if (state.status === 'failed') return { type: 'fail', status: 'failed', failedStep: state.step.key, error: state.step.error ?? null };
+      if (ready && state.status === 'pending') {
+        const after = definition.after.flatMap((node) => doneKeys(states, node));
+        const first = firstSteps(definition, context, after);
+        if (first.length > 0) newSteps.push(...first);
+        else state = emptyFanOut(definition);
+      }
+      if (ready && state.status === 'next-round') {
+        const previous = state.rounds.at(-1) as FinishedStep;
+        const round = state.rounds.length + 1;
+        newSteps.push(newStep(definition, `${definition.key}.${round}`, [previous.key], definition.input(context({ round, previous: previous.output }))));
+      }
+      states.set(definition.key, state);
+    }
+  } catch (error) {
+    const [step, message] =
+      error instanceof UnusableOutput ? [error.step, `workflow ${workflow.name} ${error.message}`] : [building, `workflow ${workflow.name} cannot use an earlier step's output: ${describe(error)}`];
+    return { type: 'fail', status: 'failed', failedStep: step, error: { code: 'INVALID_OUTPUT', message, retryable: false } };
   }
 
   const result = states.get(workflow.resultStep);
@@ -58,29 +95,18 @@ export function planNext(workflow: WorkflowDefinition, taskInput: { goal: string
       toleratedFailures: [...states.values()].flatMap((state) => (state.status === 'done' ? state.steps.failed.map((step) => step.key) : [])),
     };
   }
-
-  const context = (extra: Partial<StepInputContext> = {}): StepInputContext => ({ taskInput, output: (node) => plainOutput(states, node), steps: (node) => nodeSteps(states, node), ...extra });
-  const newSteps: NewStep[] = [];
-  let building = '';
-  try {
-    for (const definition of workflow.steps) {
-      building = definition.key;
-      const state = states.get(definition.key);
-      const ready = definition.after.every((node) => states.get(node)?.status === 'done');
-      if (!ready || !state) continue;
-      const after = definition.after.flatMap((node) => doneKeys(states, node));
-      if (state.status === 'pending') newSteps.push(...firstSteps(definition, context, after));
-      if (state.status === 'next-round') {
-        const previous = state.rounds.at(-1) as FinishedStep;
-        const round = state.rounds.length + 1;
-        newSteps.push(newStep(definition, `${definition.key}.${round}`, [previous.key], definition.input(context({ round, previous: previous.output }))));
-      }
-    }
-  } catch (error) {
-    // A workflow cannot go on from outputs it does not understand; retrying would not change them.
-    return { type: 'fail', status: 'failed', failedStep: building, error: { code: 'INVALID_OUTPUT', message: `workflow ${workflow.name} cannot use an earlier step's output: ${(error as Error).message}`, retryable: false } };
-  }
   return { type: 'continue', newSteps };
+}
+
+/**
+ * A fan-out whose items came out empty has nothing to wait for: done with nothing when its
+ * policy needs no member to succeed (`minSucceeded` 0 or unset: all of none), otherwise
+ * the task cannot meet its policy and fails.
+ */
+function emptyFanOut(definition: StepDefinition): NodeState {
+  const required = definition.fanOut?.minSucceeded ?? 0;
+  if (required > 0) throw new UnusableOutput(definition.key, `cannot go on: the fan-out ${definition.key} has no items, and at least ${required} must succeed`);
+  return { status: 'done', steps: { completed: [], failed: [] } };
 }
 
 function firstSteps(definition: StepDefinition, context: (extra?: Partial<StepInputContext>) => StepInputContext, after: string[]): NewStep[] {
@@ -111,10 +137,18 @@ function nodeState(definition: StepDefinition, rows: readonly StepState[]): Node
   if (definition.repeat) {
     const rounds = completed.map(finished);
     const last = rounds.at(-1) as FinishedStep;
-    const finishedRounds = definition.repeat.until(last.output) || rounds.length >= definition.repeat.maxRounds;
+    const finishedRounds = untilHolds(definition.repeat, last) || rounds.length >= definition.repeat.maxRounds;
     return finishedRounds ? { status: 'done', steps: { completed: rounds, failed: [] } } : { status: 'next-round', rounds };
   }
   return { status: 'done', steps: { completed: completed.map(finished), failed: [] } };
+}
+
+function untilHolds(repeat: Repeat, round: FinishedStep): boolean {
+  try {
+    return repeat.until(round.output);
+  } catch (error) {
+    throw new UnusableOutput(round.key, `cannot use the output of ${round.key}: ${describe(error)}`);
+  }
 }
 
 /** Members are keyed `<node>.<n>`; ordered by n so fan-out items and rounds keep their order. */
@@ -151,4 +185,13 @@ function doneKeys(states: Map<string, NodeState>, node: string): string[] {
 
 function errorCode(error: unknown): unknown {
   return (error as { code?: unknown } | null | undefined)?.code;
+}
+
+/** An error in words: a schema's issues one by one (`approved: expected boolean`), else its message. */
+function describe(error: unknown): string {
+  const issues = (error as { issues?: unknown } | null)?.issues;
+  if (Array.isArray(issues) && issues.length > 0) {
+    return issues.map((issue: { path?: PropertyKey[]; message?: string }) => `${issue.path?.length ? issue.path.map(String).join('.') : 'output'}: ${issue.message ?? 'is invalid'}`).join('; ');
+  }
+  return error instanceof Error ? error.message : String(error);
 }

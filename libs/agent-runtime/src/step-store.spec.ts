@@ -1,0 +1,113 @@
+import { randomUUID } from 'node:crypto';
+import { Client } from 'pg';
+import { AuditContentCapture, createPrismaClient, type PrismaService } from '@atelier/persistence';
+import { createTestDatabase, type TestDatabase } from '@atelier/testing';
+import { type StepIdentity, StepStore } from './step-store';
+
+const LEASE_MS = 30_000;
+
+// The agent's step statements against real Postgres: what a claim locks and in which
+// order, and which ends of an attempt count against the retry bound.
+describe(StepStore.name, () => {
+  let db: TestDatabase;
+  let prisma: PrismaService;
+  let store: StepStore;
+
+  beforeAll(async () => {
+    db = await createTestDatabase('atelier_step_store');
+    prisma = createPrismaClient({ connectionString: db.url, poolMax: 4 });
+    store = new StepStore(prisma, new AuditContentCapture('none'));
+  });
+
+  afterAll(async () => {
+    await prisma?.$disconnect();
+    await db?.drop();
+  });
+
+  async function queuedStep(): Promise<StepIdentity> {
+    const tenant = await prisma.tenant.create({ data: { name: `t-${randomUUID().slice(0, 8)}` } });
+    const task = await prisma.task.create({ data: { tenantId: tenant.id, workflow: 'brief', input: { goal: 'g' } } });
+    const step = await prisma.step.create({ data: { taskId: task.id, key: 'investigate', kind: 'research.investigate', agent: 'research', input: { question: 'q' } } });
+    return { tenantId: tenant.id, taskId: task.id, stepId: step.id, traceId: 'trace' };
+  }
+
+  async function connect(): Promise<Client> {
+    const client = new Client({ connectionString: db.url });
+    await client.connect();
+    return client;
+  }
+
+  /** Polls until `count` backends of this database wait on a lock. */
+  async function lockWaiters(observer: Client, count: number): Promise<void> {
+    for (const deadline = Date.now() + 10_000; Date.now() < deadline; await new Promise((resolve) => setTimeout(resolve, 20))) {
+      const { rows } = await observer.query(`SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'`);
+      if (rows[0].n >= count) return;
+    }
+    throw new Error(`fewer than ${count} backends ever waited on a lock`);
+  }
+
+  it('takes the task row before the step row on a first claim, the order the end of a task takes them in, so a cancel racing it cannot deadlock', async () => {
+    const id = await queuedStep();
+    const [holder, observer] = await Promise.all([connect(), connect()]);
+    try {
+      // Someone (the end of the task: cancel, deadline) holds the task row.
+      await holder.query('BEGIN');
+      await holder.query('SELECT 1 FROM tasks WHERE id = $1 FOR NO KEY UPDATE', [id.taskId]);
+      const claiming = store.claim(id, 'research', 'owner-1', LEASE_MS, 5);
+      await lockWaiters(observer, 1);
+      // The waiting claim holds nothing of the step: the task's end could lock it now.
+      await observer.query('BEGIN');
+      await expect(observer.query('SELECT 1 FROM steps WHERE id = $1 FOR UPDATE NOWAIT', [id.stepId])).resolves.toMatchObject({ rowCount: 1 });
+      await observer.query('ROLLBACK');
+
+      await holder.query(`UPDATE tasks SET status = 'cancelled' WHERE id = $1`, [id.taskId]);
+      await holder.query(`UPDATE steps SET status = 'cancelled' WHERE id = $1`, [id.stepId]);
+      await holder.query('COMMIT');
+      // It never ran, and it says why once it looks again.
+      const first = await claiming;
+      expect(first.type).not.toBe('claimed');
+      await expect(store.claim(id, 'research', 'owner-1', LEASE_MS, 5)).resolves.toEqual({ type: 'stopped' });
+      expect(await prisma.step.findUniqueOrThrow({ where: { id: id.stepId } })).toMatchObject({ status: 'CANCELLED', attempt: 0 });
+    } finally {
+      await holder.query('ROLLBACK').catch(() => undefined);
+      await Promise.all([holder.end(), observer.end()]);
+    }
+  });
+
+  it('claims a step of a running task without touching the task row', async () => {
+    const id = await queuedStep();
+    await prisma.task.update({ where: { id: id.taskId }, data: { status: 'RUNNING' } });
+    const holder = await connect();
+    try {
+      await holder.query('BEGIN');
+      await holder.query('SELECT 1 FROM tasks WHERE id = $1 FOR NO KEY UPDATE', [id.taskId]);
+      await expect(store.claim(id, 'research', 'owner-1', LEASE_MS, 5)).resolves.toMatchObject({ type: 'claimed', step: { attempt: 1, dispatchSeq: 1 } });
+    } finally {
+      await holder.query('ROLLBACK');
+      await holder.end();
+    }
+  });
+
+  it('does not count an attempt handed back (shutdown, open breaker) against the retry bound; a released retry counts', async () => {
+    const handedBack = await queuedStep();
+    const first = await store.claim(handedBack, 'research', 'owner-1', LEASE_MS, 1);
+    expect(first).toMatchObject({ type: 'claimed', step: { attempt: 1, attemptsUsed: 1 } });
+    await expect(store.endAttempt(handedBack, 'research', 'owner-1', { type: 'handed_back' })).resolves.toEqual({ applied: true });
+    // With a bound of one attempt, the step still runs: the hand-back used none.
+    await expect(store.claim(handedBack, 'research', 'owner-2', LEASE_MS, 1)).resolves.toMatchObject({ type: 'claimed', step: { attempt: 2, attemptsUsed: 1 } });
+
+    const retried = await queuedStep();
+    await store.claim(retried, 'research', 'owner-1', LEASE_MS, 1);
+    const error = { code: 'LLM_UNAVAILABLE' as const, message: 'down', retryable: true };
+    await expect(store.endAttempt(retried, 'research', 'owner-1', { type: 'released', error })).resolves.toEqual({ applied: true });
+    await expect(store.claim(retried, 'research', 'owner-2', LEASE_MS, 1)).resolves.toEqual({ type: 'exhausted', attempts: 1, dispatchSeq: 1 });
+  });
+
+  it('reports a finished step with the dispatch its result belongs to', async () => {
+    const id = await queuedStep();
+    await prisma.step.update({ where: { id: id.stepId }, data: { dispatchSeq: 3 } });
+    await store.claim(id, 'research', 'owner-1', LEASE_MS, 5);
+    await store.endAttempt(id, 'research', 'owner-1', { type: 'completed', output: { findings: 'F' } });
+    await expect(store.claim(id, 'research', 'owner-2', LEASE_MS, 5)).resolves.toEqual({ type: 'finished', status: 'completed', error: null, dispatchSeq: 3 });
+  });
+});
