@@ -28,9 +28,12 @@ const { values: args } = parseArgs({
     workers: { type: 'string', default: '4' },
     pool: { type: 'string', default: '6' },
     'in-flight': { type: 'string', default: '1' },
+    group: { type: 'string', default: '64' },
     seconds: { type: 'string', default: '15' },
     think: { type: 'string', default: '100' },
     scenario: { type: 'string', default: 'all' },
+    // ledger | commit | select | none: the harness floors replace each ledger call (see spend-worker.ts)
+    mode: { type: 'string', default: 'ledger' },
   },
 });
 const CALLERS = Number(args.callers);
@@ -46,11 +49,20 @@ function startSampler(url) {
   let running = true;
   let samples = 0;
   let violations = 0;
+  // What the database's active backends were doing at each sample (pg_stat_activity):
+  // lock waits on the budget rows show as Lock/transactionid or Lock/tuple, WAL flushes
+  // as IO/WALSync or LWLock/WALWrite, a backend on CPU (or waiting for one) as "running".
+  const activity = new Map();
   const done = (async () => {
     await client.connect();
     while (running) {
       const { rows } = await client.query('SELECT (spent_usd + reserved_usd > limit_usd) AS over FROM budgets');
       violations += rows.filter((row) => row.over).length;
+      const waits = await client.query(
+        `SELECT COALESCE(wait_event_type || '/' || wait_event, 'running') AS what, count(*)::int AS n
+           FROM pg_stat_activity WHERE datname = current_database() AND state = 'active' AND pid <> pg_backend_pid() GROUP BY 1`,
+      );
+      for (const row of waits.rows) activity.set(row.what, (activity.get(row.what) ?? 0) + row.n);
       samples++;
       await new Promise((resolve) => setTimeout(resolve, 5));
     }
@@ -59,7 +71,9 @@ function startSampler(url) {
   return async () => {
     running = false;
     await done;
-    return { samples, violations };
+    const total = [...activity.values()].reduce((a, b) => a + b, 0);
+    const top = [...activity.entries()].sort((a, b) => b[1] - a[1]).slice(0, 6);
+    return { samples, violations, activeBackends: (total / Math.max(1, samples)).toFixed(1), waits: Object.fromEntries(top.map(([what, n]) => [what, `${Math.round((100 * n) / total)}%`])) };
   };
 }
 
@@ -96,12 +110,12 @@ async function scenario(name, { thinkMs, seconds, globalLimit }) {
   const workers = [];
   try {
     const targets = await setUp(prisma, globalLimit);
-    for (let w = 0; w < WORKERS; w++) workers.push(await startSpendWorker(db.url, Number(args.pool), Number(args['in-flight'])));
+    for (let w = 0; w < WORKERS; w++) workers.push(await startSpendWorker(db.url, { poolMax: Number(args.pool), maxInFlight: Number(args['in-flight']), maxGroup: Number(args.group) }));
     const stopSampler = startSampler(db.url);
     const started = Date.now();
     const perWorker = Math.ceil(CALLERS / WORKERS);
     const reports = await Promise.all(
-      workers.map((worker, w) => worker.bench({ callers: Math.min(perWorker, CALLERS - w * perWorker), durationMs: seconds * 1000, thinkMs, targets, amountUsd: AMOUNT, costUsd: COST })),
+      workers.map((worker, w) => worker.bench({ mode: args.mode, callers: Math.min(perWorker, CALLERS - w * perWorker), durationMs: seconds * 1000, thinkMs, targets, amountUsd: AMOUNT, costUsd: COST })),
     );
     const elapsed = (Date.now() - started) / 1000;
     const sampled = await stopSampler();
@@ -113,6 +127,7 @@ async function scenario(name, { thinkMs, seconds, globalLimit }) {
     const ledger = await reconcile(prisma);
     return {
       name,
+      mode: args.mode,
       thinkMs,
       callers: CALLERS,
       workers: WORKERS,
@@ -125,6 +140,8 @@ async function scenario(name, { thinkMs, seconds, globalLimit }) {
       denied,
       errors: errors.length ? [...new Set(errors)].join(', ') : 0,
       overspendSamples: `${sampled.violations} of ${sampled.samples}`,
+      activeBackends: sampled.activeBackends,
+      waits: sampled.waits,
       ledger: `${ledger.budgets - ledger.mismatched}/${ledger.budgets} budgets = ledger, global spent ${ledger.globalSpent}`,
     };
   } finally {

@@ -3,7 +3,7 @@ import Decimal from 'decimal.js';
 import { Registry } from 'prom-client';
 import { LlmCallError, promptTokensUpperBound, UnknownModelError } from '@atelier/llm';
 import { createLogger, metricsCatalog } from '@atelier/observability';
-import { AuditContentCapture, createPrismaClient, type PrismaService, SpendLedger } from '@atelier/persistence';
+import { AuditContentCapture, createPrismaClient, type PrismaService, readBudgetBalances, SpendLedger } from '@atelier/persistence';
 import { createTestDatabase, type LlmSimulatorProcess, startLlmSimulator, type TestDatabase } from '@atelier/testing';
 import { type AgentConfig, loadAgentConfig } from './agent-config';
 import { LlmClient } from './llm-client';
@@ -45,7 +45,9 @@ describe(ModelCaller.name, () => {
       prisma.llmCall.findFirst({ where: { stepId: scope.id.stepId } }),
       prisma.budget.findFirstOrThrow({ where: { taskId: scope.id.taskId } }),
     ]);
-    return { reservation, call, spent: budget.spentUsd.toFixed(), reserved: budget.reservedUsd.toFixed() };
+    // The budget's exact money: settlements reach the budget row itself only when something next locks it.
+    const balance = (await readBudgetBalances(prisma, [budget.id])).get(budget.id);
+    return { reservation, call, spent: balance?.spentUsd.toFixed(), reserved: balance?.reservedUsd.toFixed() };
   };
   const stats = async () => (await (await fetch(`${simulator.url}/_sim/stats`)).json()) as { messages: number };
   const request = (prompt = `Goal: ${randomUUID()}`) => ({ system: 'You are a research analyst.', prompt });
