@@ -5,11 +5,12 @@
 //
 // Callers are spread over several OS processes (like agent replicas), each with its own
 // connection pool, against a scratch database on the local Postgres. Every call holds
-// three budgets (global, tenant, task), as a real model call does. Two scenarios:
+// three budgets (global, tenant, task), as a real model call does. Scenarios:
 //  - "llm-paced": each caller reserves, waits --think ms (the model call), settles;
 //  - "saturated": no wait, every caller hammers the ledger (the ceiling).
-// A sampler reads every budget row throughout and counts any with spent + reserved >
-// limit; at the end each budget's spent must equal its ledger rows exactly.
+// A sampler reads every budget throughout (its exact money and its row) and counts any
+// with spent + reserved > limit; at the end each budget's spent must equal its ledger
+// rows exactly, as read and again once settlements are folded into the rows.
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -17,7 +18,7 @@ import { parseArgs } from 'node:util';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const require = createRequire(import.meta.url);
-const { createPrismaClient, createScratchDatabase } = require(join(root, 'dist/libs/persistence/src/index.js'));
+const { createPrismaClient, createScratchDatabase, SpendLedger } = require(join(root, 'dist/libs/persistence/src/index.js'));
 const { startSpendWorker } = require(join(root, 'dist/libs/persistence/src/spend/spend-worker-process.js'));
 const { Client } = require('pg');
 const Decimal = require('decimal.js');
@@ -56,7 +57,10 @@ function startSampler(url) {
   const done = (async () => {
     await client.connect();
     while (running) {
-      const { rows } = await client.query('SELECT (spent_usd + reserved_usd > limit_usd) AS over FROM budgets');
+      // The exact money (budget_balances) and the rows themselves (which may only over-state), in one snapshot.
+      const { rows } = await client.query(
+        `SELECT (spent_usd + reserved_usd > limit_usd) AS over FROM budget_balances UNION ALL SELECT (spent_usd + reserved_usd > limit_usd) FROM budgets`,
+      );
       violations += rows.filter((row) => row.over).length;
       const waits = await client.query(
         `SELECT COALESCE(wait_event_type || '/' || wait_event, 'running') AS what, count(*)::int AS n
@@ -93,15 +97,22 @@ async function setUp(prisma, globalLimit) {
   return targets;
 }
 
+/** Every budget's exact money (budget_balances) against its ledger rows; then the rows themselves, once the settlements are folded in. */
 async function reconcile(prisma) {
-  const rows = await prisma.$queryRawUnsafe(
-    `SELECT b.scope_key, b.spent_usd::text AS spent, b.reserved_usd::text AS reserved, b.limit_usd::text AS limit,
-            COALESCE((SELECT sum(c.cost_usd) FROM llm_calls c
-               WHERE b.scope = 'global' OR (b.scope = 'tenant' AND c.tenant_id = b.tenant_id) OR (b.scope = 'task' AND c.task_id = b.task_id)), 0)::text AS ledger
-       FROM budgets b`,
-  );
-  const mismatched = rows.filter((row) => !new Decimal(row.spent).equals(row.ledger) || !new Decimal(row.reserved).isZero() || new Decimal(row.spent).greaterThan(row.limit));
-  return { budgets: rows.length, mismatched: mismatched.length, globalSpent: rows.find((row) => row.scope_key === 'global').spent };
+  const read = () =>
+    prisma.$queryRawUnsafe(
+      `SELECT n.scope_key, n.spent_usd::text AS spent, n.reserved_usd::text AS reserved, n.limit_usd::text AS limit,
+              b.spent_usd::text AS row_spent, b.reserved_usd::text AS row_reserved,
+              COALESCE((SELECT sum(c.cost_usd) FROM llm_calls c
+                 WHERE n.scope = 'global' OR (n.scope = 'tenant' AND c.tenant_id = n.tenant_id) OR (n.scope = 'task' AND c.task_id = n.task_id)), 0)::text AS ledger
+         FROM budget_balances n JOIN budgets b ON b.id = n.id`,
+    );
+  const off = (spent, reserved, row) => !new Decimal(spent).equals(row.ledger) || !new Decimal(reserved).isZero() || new Decimal(spent).greaterThan(row.limit);
+  const exact = await read();
+  const mismatched = exact.filter((row) => off(row.spent, row.reserved, row));
+  await new SpendLedger(prisma.pool).foldSettlements();
+  const folded = (await read()).filter((row) => off(row.row_spent, row.row_reserved, row));
+  return { budgets: exact.length, mismatched: mismatched.length + folded.length, globalSpent: exact.find((row) => row.scope_key === 'global').spent };
 }
 
 async function scenario(name, { thinkMs, seconds, globalLimit }) {

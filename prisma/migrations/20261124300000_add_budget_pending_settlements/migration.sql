@@ -22,8 +22,21 @@ CREATE TABLE "budget_pending_settlements" (
 -- CreateIndex
 CREATE INDEX "budget_pending_settlements_budget_id_idx" ON "budget_pending_settlements"("budget_id");
 
--- AddForeignKey
-ALTER TABLE "budget_pending_settlements" ADD CONSTRAINT "budget_pending_settlements_budget_id_fkey" FOREIGN KEY ("budget_id") REFERENCES "budgets"("id") ON DELETE CASCADE ON UPDATE CASCADE;
+-- No foreign key to budgets, on purpose: its check would take a KEY SHARE lock on the
+-- budget row for every settlement, and those multixact locks on the hottest row of the
+-- database made concurrent reservations deadlock (and wait). Rows are only ever written
+-- for budgets a reservation held; a deleted budget takes its rows with it (trigger).
+CREATE FUNCTION "budget_pending_settlements_follow_budget"() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    DELETE FROM "budget_pending_settlements" WHERE "budget_id" = OLD."id";
+    RETURN OLD;
+END;
+$$;
+
+CREATE TRIGGER "budget_pending_settlements_follow_budget"
+    AFTER DELETE ON "budgets"
+    FOR EACH ROW EXECUTE FUNCTION "budget_pending_settlements_follow_budget"();
 
 ALTER TABLE "budget_pending_settlements" ADD CONSTRAINT "budget_pending_settlements_amounts_non_negative"
     CHECK ("spend_usd" >= 0 AND "release_usd" >= 0);

@@ -17,8 +17,9 @@
 //    what it spends, so an unfolded one leaves the row over-stating spent + reserved: a
 //    verdict on the row is never too generous, and one that refuses folds first, so
 //    refusals are exact. budget_balances (a view) shows the exact money at any instant;
-//  - locks are FOR NO KEY UPDATE, which the foreign-key checks of those settlement rows
-//    (FOR KEY SHARE) do not wait for;
+//  - budget_pending_settlements has no foreign key to budgets: the check's KEY SHARE lock
+//    on the budget row, taken by every settlement, turned the hottest row's locks into
+//    multixacts, and concurrent reservations deadlocked on them;
 //  - a UTC day/month window rolls over inside the statement that locks the row (spent
 //    starts again from 0 when the row's window_start is older than the statement's
 //    window), so a rollover races with nothing. Reservations outstanding at the rollover
@@ -45,7 +46,7 @@ function lockAndFold(where: string, now: string, skipLocked = false): string {
     FROM budgets b
    WHERE ${where}
    ORDER BY ${LOCK_ORDER}
-     FOR NO KEY UPDATE OF b${skipLocked ? ' SKIP LOCKED' : ''}
+     FOR UPDATE OF b${skipLocked ? ' SKIP LOCKED' : ''}
 ),
 folded AS (
   DELETE FROM budget_pending_settlements p
