@@ -1,7 +1,7 @@
 import { runNestService } from '@atelier/observability';
 import { AppModule } from './app.module';
 import { loadOrchestratorConfig } from './config';
-import { registerExactJsonBody } from './http/exact-json-body';
+import { useExactJsonBody } from './http/exact-json-body';
 import { registerRequestTrace, requestIdFor } from './http/request-trace';
 import { setUpOpenApi } from './openapi';
 
@@ -17,7 +17,7 @@ void runNestService({
   shutdownTimeoutMs: (config) => config.SHUTDOWN_GRACE_MS + 15_000,
   configure: (app) => {
     registerRequestTrace(app.getHttpAdapter().getInstance());
-    registerExactJsonBody(app.getHttpAdapter().getInstance());
+    useExactJsonBody(app);
     setUpOpenApi(app);
   },
 });

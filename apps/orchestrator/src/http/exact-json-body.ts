@@ -1,5 +1,6 @@
 import Decimal from 'decimal.js';
-import type { FastifyInstance } from 'fastify';
+import type { NestFastifyApplication } from '@nestjs/platform-fastify';
+import type { RawServerDefault } from 'fastify';
 import { Problem } from './problem';
 
 /**
@@ -68,15 +69,15 @@ function carriedExactly(literal: string): boolean {
 }
 
 /**
- * Replaces the JSON body parser with Fastify's own (same limits, same prototype-poisoning
- * refusal) behind a check that refuses, with a 400 naming each field, a number literal a
- * double would change.
+ * The JSON body parser: Fastify's own (same limit, same prototype-poisoning refusal)
+ * behind a check that refuses, with a 400 naming each field, a number literal a double
+ * would change.
  */
-export function registerExactJsonBody(app: FastifyInstance): void {
-  const parseJson = app.getDefaultJsonParser('error', 'error');
-  app.removeContentTypeParser('application/json');
-  app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
-    const text = body as string;
+export function useExactJsonBody(app: NestFastifyApplication): void {
+  const fastify = app.getHttpAdapter().getInstance();
+  const parseJson = fastify.getDefaultJsonParser('error', 'error');
+  app.useBodyParser<RawServerDefault>('application/json', { bodyLimit: fastify.initialConfig.bodyLimit }, (request, body, done) => {
+    const text = body.toString('utf8');
     const inexact = MAY_BE_INEXACT.test(text) ? inexactNumbers(text) : [];
     if (inexact.length > 0) {
       done(Problem.validation(inexact.map(({ field, literal }) => ({ field: field || '(body)', message: `the JSON number ${literal} cannot be carried exactly: send it as a decimal string` }))), undefined);
