@@ -2,7 +2,7 @@ import { type DynamicModule, Module } from '@nestjs/common';
 import { agentConsumer, agentStream, STREAMS } from '@atelier/contracts';
 import { JetStreamClient, MessagingModule, natsConnectionFromEnv } from '@atelier/messaging';
 import { ObservabilityModule } from '@atelier/observability';
-import { PersistenceModule, PrismaService, SpendLedger } from '@atelier/persistence';
+import { PersistenceModule, PrismaService, serviceClock, SpendLedger } from '@atelier/persistence';
 import type { AgentConfig } from './agent-config';
 import type { AgentDefinition } from './agent-definition';
 import { LlmClient } from './llm-client';
@@ -41,7 +41,7 @@ export class AgentRuntimeModule {
         { provide: AGENT_DEFINITION, useValue: definition },
         { provide: AGENT_CONFIG, useValue: config },
         LlmClient,
-        { provide: SpendLedger, useFactory: (prisma: PrismaService) => new SpendLedger(prisma.pool), inject: [PrismaService] },
+        { provide: SpendLedger, useFactory: (prisma: PrismaService) => new SpendLedger(prisma.pool, serviceClock(config.ATELIER_TEST_CLOCK_FILE)), inject: [PrismaService] },
         StepStore,
         ModelCaller,
         StepResultPublisher,

@@ -43,7 +43,9 @@ export class SpendHousekeeper extends PeriodicJob {
     if (swept > 0) this.logger.warn({ swept }, 'settled reservations whose holder died as unknown outcomes at their reserved amount');
     await this.ledger.foldSettlements();
     const startedAt = this.clock.now();
-    const alerts = await this.ledger.raiseAlerts(new Date(this.alertsCheckedAt.getTime() - ALERT_LOOKBACK_MS), 'service:orchestrator');
+    // Budgets changed since the last pass (or since now, should the clock have gone back).
+    const since = new Date(Math.min(this.alertsCheckedAt.getTime(), startedAt.getTime()) - ALERT_LOOKBACK_MS);
+    const alerts = await this.ledger.raiseAlerts(since, 'service:orchestrator');
     this.alertsCheckedAt = startedAt;
     for (const alert of alerts) this.metrics.budgetAlerts.inc({ scope: alert.scope, threshold: String(alert.threshold) });
     return { swept, alerts: alerts.length };
