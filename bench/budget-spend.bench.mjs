@@ -123,12 +123,15 @@ async function scenario(name, { thinkMs, seconds, globalLimit }) {
     const targets = await setUp(prisma, globalLimit);
     for (let w = 0; w < WORKERS; w++) workers.push(await startSpendWorker(db.url, { poolMax: Number(args.pool), maxInFlight: Number(args['in-flight']), maxGroup: Number(args.group) }));
     const stopSampler = startSampler(db.url);
+    // The orchestrator's ledger housekeeping, at its default interval (SPEND_SWEEP_INTERVAL_MS).
+    const housekeeping = setInterval(() => void new SpendLedger(prisma.pool).foldSettlements().catch((error) => console.error(`housekeeping: ${error.message}`)), 5_000);
     const started = Date.now();
     const perWorker = Math.ceil(CALLERS / WORKERS);
     const reports = await Promise.all(
       workers.map((worker, w) => worker.bench({ mode: args.mode, callers: Math.min(perWorker, CALLERS - w * perWorker), durationMs: seconds * 1000, thinkMs, targets, amountUsd: AMOUNT, costUsd: COST })),
     );
     const elapsed = (Date.now() - started) / 1000;
+    clearInterval(housekeeping);
     const sampled = await stopSampler();
     const reserve = reports.flatMap((r) => r.reserveMs).sort((a, b) => a - b);
     const settle = reports.flatMap((r) => r.settleMs).sort((a, b) => a - b);

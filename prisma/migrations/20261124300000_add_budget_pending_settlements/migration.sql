@@ -48,13 +48,23 @@ ALTER TABLE "budget_pending_settlements" ADD CONSTRAINT "budget_pending_settleme
 -- window that has since ended as empty (budget-window.ts).
 CREATE VIEW "budget_balances" AS
 SELECT b."id", b."scope", b."scope_key", b."tenant_id", b."task_id", b."period", b."limit_usd", b."alert_thresholds",
-       w."window_start",
-       CASE WHEN w."window_start" > b."window_start" THEN 0 ELSE b."spent_usd" END
-         + COALESCE((SELECT sum(p."spend_usd") FROM "budget_pending_settlements" p
-                      WHERE p."budget_id" = b."id" AND (p."window_start" IS NULL OR p."window_start" >= w."window_start")), 0) AS "spent_usd",
-       b."reserved_usd" - COALESCE((SELECT sum(p."release_usd") FROM "budget_pending_settlements" p WHERE p."budget_id" = b."id"), 0) AS "reserved_usd",
+       GREATEST(b."window_start", p."latest_window") AS "window_start",
+       CASE WHEN p."latest_window" > b."window_start" THEN 0 ELSE b."spent_usd" END + COALESCE(p."spend", 0) AS "spent_usd",
+       b."reserved_usd" - COALESCE(p."release", 0) AS "reserved_usd",
        b."updated_at"
   FROM "budgets" b
- CROSS JOIN LATERAL (
-       SELECT GREATEST(b."window_start", (SELECT max(p."window_start") FROM "budget_pending_settlements" p WHERE p."budget_id" = b."id")) AS "window_start"
- ) w;
+  LEFT JOIN LATERAL (
+       SELECT max(q."window_start") AS "latest_window", sum(q."release_usd") AS "release",
+              sum(q."spend_usd") FILTER (WHERE q."window_start" IS NULL OR q."window_start" >= GREATEST(b."window_start", q."latest")) AS "spend"
+         FROM (SELECT s."window_start", s."spend_usd", s."release_usd", max(s."window_start") OVER () AS "latest"
+                 FROM "budget_pending_settlements" s WHERE s."budget_id" = b."id") q
+  ) p ON true;
+
+-- A fast reservation (RESERVE_FAST_SQL) grants its whole group or nothing: when the group
+-- does not fit it aborts with this SQLSTATE, and the ledger decides the group exactly.
+CREATE FUNCTION "spend_ledger_decline_fast"() RETURNS boolean
+LANGUAGE plpgsql AS $$
+BEGIN
+    RAISE EXCEPTION 'the group does not all fit: it is decided by the exact reservation statement' USING ERRCODE = 'AT409';
+END;
+$$;

@@ -75,12 +75,12 @@ interface BudgetMoney {
   ledger: string;
 }
 
-describe.each<{ mode: string; worker: SpendWorkerOptions; reserveStatements?: number }>([
+describe.each<{ mode: string; worker: SpendWorkerOptions; ownStatements?: boolean }>([
   // The default: concurrent calls of a process share one statement (group commit).
   { mode: 'grouped statements', worker: { poolMax: 5, maxInFlight: 1, maxGroup: 64 } },
   // Grouping off and bigger pools: every call is its own transaction, 48 racing at once.
-  { mode: 'one transaction per call', worker: { poolMax: 12, maxInFlight: 12, maxGroup: 1 }, reserveStatements: 300 },
-])('spend ledger under concurrency (several OS processes, $mode)', ({ worker: workerOptions, reserveStatements }) => {
+  { mode: 'one transaction per call', worker: { poolMax: 12, maxInFlight: 12, maxGroup: 1 }, ownStatements: true },
+])('spend ledger under concurrency (several OS processes, $mode)', ({ worker: workerOptions, ownStatements }) => {
   let db: ScratchDatabase;
   let prisma: PrismaService;
   let workers: SpendWorker[] = [];
@@ -107,16 +107,23 @@ describe.each<{ mode: string; worker: SpendWorkerOptions; reserveStatements?: nu
     return { tenantId, taskId: task.id, stepId: step.id };
   }
 
+  /** Reserve statements run (fast, and exact where the fast one declined or is resting). */
   const reserveStatementsRun = async () =>
-    (await Promise.all(workers.map((worker) => worker.statements()))).reduce((sum, statements) => sum + (statements['atelier_spend_reserve_v4'] ?? 0), 0);
+    (await Promise.all(workers.map((worker) => worker.statements()))).reduce(
+      (sum, statements) => sum + (statements['atelier_spend_reserve_fast_v1'] ?? 0) + (statements['atelier_spend_reserve_v4'] ?? 0),
+      0,
+    );
 
   /** Deals the reservations round-robin to the workers and releases them all at once. */
   async function race(reservations: WorkerReservation[]): Promise<WorkerOutcome[]> {
     const before = await reserveStatementsRun();
     const hands = workers.map((_, index) => reservations.filter((__, i) => i % WORKERS === index));
     const outcomes = (await Promise.all(workers.map((worker, index) => worker.run({ op: 'reserve', reservations: hands[index] ?? [] })))).flat();
-    // Grouping off means every reservation really was its own statement (and transaction).
-    if (reserveStatements !== undefined) expect((await reserveStatementsRun()) - before).toBe(reserveStatements);
+    // Grouping off means every reservation really had its own statement (and transaction);
+    // grouped, the 300 share a few dozen.
+    const statements = (await reserveStatementsRun()) - before;
+    if (ownStatements) expect(statements).toBeGreaterThanOrEqual(reservations.length);
+    else expect(statements).toBeLessThan(reservations.length / 2);
     return outcomes;
   }
 

@@ -143,11 +143,13 @@ describe(SpendLedger.name, () => {
     const target = await newTask();
     const task = await budget('TASK', '10', target);
     const { ledger: watched, statements, release } = watchedLedger();
-    // The first goes alone; the three arriving meanwhile are decided together.
+    // The first goes alone (granted whole by the fast statement); the three arriving
+    // meanwhile go together: they do not all fit, so the fast statement declines and the
+    // exact one decides them.
     const pending = ['6', '6', '3', '20'].map((amount) => watched.reserve(request(target, amount)));
     release();
     const results = await Promise.all(pending);
-    expect(statements).toEqual(['atelier_spend_reserve_v4', 'atelier_spend_reserve_v4']);
+    expect(statements).toEqual(['atelier_spend_reserve_fast_v1', 'atelier_spend_reserve_fast_v1', 'atelier_spend_reserve_v4']);
     expect(results.map((result) => result.granted)).toEqual([true, false, true, false]);
     expect(results[1]).toMatchObject({ blocking: [{ id: task.id, limitUsd: '10', reservedUsd: '6' }] });
     expect(await money(task.id)).toEqual({ spent: '0', reserved: '9' });
@@ -163,7 +165,9 @@ describe(SpendLedger.name, () => {
     release();
     const results = await Promise.all(pending);
     expect(results.map((result) => result.granted)).toEqual([true, true, false, true]);
-    expect(statements).toHaveLength(3);
+    // 1 fast; 5, 5, 4: fast declines, exact grants 5; 5, 4: straight to the exact statement
+    // (the fast one declined a moment ago), which decides them.
+    expect(statements).toEqual(['fast', 'fast', 'v4', 'v4'].map((kind) => (kind === 'fast' ? 'atelier_spend_reserve_fast_v1' : 'atelier_spend_reserve_v4')));
     expect(await money(task.id)).toEqual({ spent: '0', reserved: '10' });
   });
 

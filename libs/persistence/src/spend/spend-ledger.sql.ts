@@ -34,42 +34,81 @@
 /** Lock order of budget rows, the same in every statement that locks more than one. */
 const LOCK_ORDER = `CASE b.scope WHEN 'task' THEN 0 WHEN 'tenant' THEN 1 ELSE 2 END, b.id`;
 
+/** The window a budget row `l` is in at `now` (a SQL expression), before any settlement is folded in. */
+function rolledWindow(now: string): string {
+  return `CASE WHEN l.period = 'total' THEN l.window_start ELSE GREATEST(l.window_start, date_trunc(l.period::text, ${now}, 'UTC')) END`;
+}
+
 /**
  * Budget rows `b` matching `where`, locked (LOCK_ORDER), then their settlements not yet
- * folded (taken: deleted), then `balance`: each budget's figures with those folded in and
- * its window rolled to `now` (a SQL expression). `skipLocked` for housekeeping, which
- * must never wait on a reservation (the reservation folds the row itself).
+ * folded (taken: deleted), then `<name>`: each budget's figures with those folded in and
+ * its window rolled to `now` (a SQL expression).
  */
-function lockAndFold(where: string, now: string, skipLocked = false): string {
-  return `budget AS MATERIALIZED (
+function lockAndFold(name: string, where: string, now: string): string {
+  return `${name}_row AS MATERIALIZED (
   SELECT b.id, b.scope, b.scope_key, b.period, b.limit_usd, b.spent_usd, b.reserved_usd, b.window_start
     FROM budgets b
    WHERE ${where}
    ORDER BY ${LOCK_ORDER}
-     FOR UPDATE OF b${skipLocked ? ' SKIP LOCKED' : ''}
+     FOR UPDATE OF b
 ),
-folded AS (
+${name}_folded AS (
   DELETE FROM budget_pending_settlements p
-   WHERE p.budget_id IN (SELECT id FROM budget)
+   WHERE p.budget_id IN (SELECT id FROM ${name}_row)
   RETURNING p.budget_id, p.spend_usd, p.release_usd, p.window_start
 ),
-fold AS MATERIALIZED (
+${name}_fold AS MATERIALIZED (
   SELECT f.budget_id, f.window_start, sum(f.spend_usd) AS spend, sum(f.release_usd) AS release
-    FROM folded f GROUP BY f.budget_id, f.window_start
+    FROM ${name}_folded f GROUP BY f.budget_id, f.window_start
 ),
-balance AS MATERIALIZED (
-  SELECT l.id, l.scope, l.scope_key, l.period, l.limit_usd, w.window_start, l.window_start AS row_window_start,
+${name} AS MATERIALIZED (
+  SELECT l.id, l.scope, l.scope_key, l.period, l.limit_usd, w.window_start,
+         -- whether the row must be written back even if nothing new is held on it
+         (w.window_start <> l.window_start OR EXISTS (SELECT 1 FROM ${name}_fold f WHERE f.budget_id = l.id)) AS changed,
          CASE WHEN w.window_start > l.window_start THEN 0 ELSE l.spent_usd END
-           + COALESCE((SELECT sum(f.spend) FROM fold f WHERE f.budget_id = l.id AND (f.window_start IS NULL OR f.window_start >= w.window_start)), 0) AS spent_usd,
-         l.reserved_usd - COALESCE((SELECT sum(f.release) FROM fold f WHERE f.budget_id = l.id), 0) AS reserved_usd
-    FROM budget l
+           + COALESCE((SELECT sum(f.spend) FROM ${name}_fold f WHERE f.budget_id = l.id AND (f.window_start IS NULL OR f.window_start >= w.window_start)), 0) AS spent_usd,
+         l.reserved_usd - COALESCE((SELECT sum(f.release) FROM ${name}_fold f WHERE f.budget_id = l.id), 0) AS reserved_usd
+    FROM ${name}_row l
    CROSS JOIN LATERAL (
-         SELECT CASE WHEN l.period = 'total' THEN l.window_start
-                     ELSE GREATEST(l.window_start, date_trunc(l.period::text, ${now}, 'UTC'),
-                                   (SELECT max(f.window_start) FROM fold f WHERE f.budget_id = l.id)) END AS window_start
+         SELECT GREATEST(${rolledWindow(now)}, (SELECT max(f.window_start) FROM ${name}_fold f WHERE f.budget_id = l.id)) AS window_start
    ) w
 )`;
 }
+
+/**
+ * The group a reserve statement decides: $1 attempt ids (distinct), $2 amounts,
+ * $3 tenants, $4 tasks, $5 steps, $6 expiries, $7 models, $8 attempts, $9 actors,
+ * $10 trace ids (arrays, one element per attempt); `earlier`: those already in the ledger
+ * (replays); `fresh`: the others; `want`: each fresh attempt with each budget that
+ * applies to it (global, its tenant's, its task's).
+ */
+const REQUESTS = `req AS MATERIALIZED (
+  SELECT * FROM unnest($1::text[], $2::numeric[], $3::uuid[], $4::uuid[], $5::uuid[], $6::timestamptz[], $7::text[], $8::int[], $9::text[], $10::text[])
+    WITH ORDINALITY AS r(attempt_id, amount, tenant_id, task_id, step_id, expires_at, model, attempt, actor, trace_id, idx)
+),
+earlier AS MATERIALIZED (
+  SELECT s.attempt_id, s.state, s.amount_usd, s.budget_ids FROM spend_reservations s WHERE s.attempt_id IN (SELECT attempt_id FROM req)
+),
+fresh AS MATERIALIZED (
+  SELECT r.* FROM req r WHERE r.attempt_id NOT IN (SELECT attempt_id FROM earlier)
+),
+want AS MATERIALIZED (
+  SELECT r.attempt_id, r.idx, r.amount, b.id AS budget_id, b.scope
+    FROM fresh r JOIN budgets b ON b.scope_key IN ('global', 'tenant:' || r.tenant_id::text, 'task:' || r.task_id::text)
+)`;
+
+/** The reservation rows of `granted` (fresh attempts), each with the ids of its budgets. */
+const INSERT_RESERVATIONS = (granted: string, now: string) => `INSERT INTO spend_reservations (attempt_id, step_id, task_id, tenant_id, budget_ids, amount_usd, expires_at, model, attempt, actor, trace_id, created_at)
+  SELECT r.attempt_id, r.step_id, r.task_id, r.tenant_id, COALESCE(h.budget_ids, '{}'::uuid[]), r.amount, r.expires_at, r.model, r.attempt, r.actor, r.trace_id, ${now}
+    FROM ${granted} r
+    LEFT JOIN (SELECT attempt_id, array_agg(budget_id ORDER BY budget_id) AS budget_ids FROM want GROUP BY attempt_id) h ON h.attempt_id = r.attempt_id
+  ON CONFLICT (attempt_id) DO NOTHING
+  RETURNING attempt_id, budget_ids`;
+
+/** What the statement answers: granted (attempt → budget ids) and earlier (attempt → its state, amount, budgets). */
+const GRANTED_AND_EARLIER = `COALESCE((SELECT json_object_agg(attempt_id, budget_ids::text[]) FROM reservation), '{}'::json) AS granted,
+       COALESCE((SELECT json_object_agg(e.attempt_id, json_build_object('state', e.state, 'amountUsd', trim_scale(e.amount_usd)::text, 'budgetIds', e.budget_ids::text[]))
+                   FROM earlier e), '{}'::json) AS earlier`;
 
 /** A budget's figures as JSON for a refusal (BudgetSnapshot). */
 const SNAPSHOT_JSON = `json_build_object('id', n.id, 'scope', n.scope, 'scopeKey', n.scope_key, 'period', n.period,
@@ -87,24 +126,12 @@ const SNAPSHOT_JSON = `json_build_object('id', n.id, 'scope', n.scope, 'scopeKey
  *  - undecided (none of these): the caller submits it again, after this statement.
  * Arrays, one element per attempt: $1 attempt ids (distinct), $2 amounts, $3 tenants,
  * $4 tasks, $5 steps, $6 expiries, $7 models, $8 attempts, $9 actors, $10 trace ids;
- * $11 now. Every locked budget is written back with its settlements folded in.
+ * $11 now. A locked budget is written back when it holds more, or had settlements to
+ * fold in or a window to roll.
  */
 export const RESERVE_SQL = `
-WITH req AS MATERIALIZED (
-  SELECT * FROM unnest($1::text[], $2::numeric[], $3::uuid[], $4::uuid[], $5::uuid[], $6::timestamptz[], $7::text[], $8::int[], $9::text[], $10::text[])
-    WITH ORDINALITY AS r(attempt_id, amount, tenant_id, task_id, step_id, expires_at, model, attempt, actor, trace_id, idx)
-),
-earlier AS MATERIALIZED (
-  SELECT s.attempt_id, s.state, s.amount_usd, s.budget_ids FROM spend_reservations s WHERE s.attempt_id IN (SELECT attempt_id FROM req)
-),
-fresh AS MATERIALIZED (
-  SELECT r.* FROM req r WHERE r.attempt_id NOT IN (SELECT attempt_id FROM earlier)
-),
-want AS MATERIALIZED (
-  SELECT r.attempt_id, r.idx, r.amount, b.id AS budget_id
-    FROM fresh r JOIN budgets b ON b.scope_key IN ('global', 'tenant:' || r.tenant_id::text, 'task:' || r.task_id::text)
-),
-${lockAndFold('b.id IN (SELECT budget_id FROM want)', '$11::timestamptz')},
+WITH ${REQUESTS},
+${lockAndFold('balance', 'b.id IN (SELECT budget_id FROM want)', '$11::timestamptz')},
 alone AS MATERIALIZED (
   SELECT r.attempt_id, COALESCE(bool_and(n.spent_usd + n.reserved_usd + w.amount <= n.limit_usd), true) AS fits
     FROM fresh r LEFT JOIN want w ON w.attempt_id = r.attempt_id LEFT JOIN balance n ON n.id = w.budget_id
@@ -119,32 +146,65 @@ crowded AS MATERIALIZED (
   SELECT DISTINCT u.attempt_id FROM running u JOIN balance n ON n.id = u.budget_id
    WHERE n.spent_usd + n.reserved_usd + u.total > n.limit_usd
 ),
+granted AS MATERIALIZED (
+  SELECT r.* FROM fresh r JOIN alone a ON a.attempt_id = r.attempt_id AND a.fits WHERE r.attempt_id NOT IN (SELECT attempt_id FROM crowded)
+),
 reservation AS (
-  INSERT INTO spend_reservations (attempt_id, step_id, task_id, tenant_id, budget_ids, amount_usd, expires_at, model, attempt, actor, trace_id, created_at)
-  SELECT r.attempt_id, r.step_id, r.task_id, r.tenant_id, COALESCE(h.budget_ids, '{}'::uuid[]), r.amount, r.expires_at, r.model, r.attempt, r.actor, r.trace_id, $11::timestamptz
-    FROM fresh r
-    JOIN alone a ON a.attempt_id = r.attempt_id AND a.fits
-    LEFT JOIN (SELECT attempt_id, array_agg(budget_id ORDER BY budget_id) AS budget_ids FROM want GROUP BY attempt_id) h ON h.attempt_id = r.attempt_id
-   WHERE r.attempt_id NOT IN (SELECT attempt_id FROM crowded)
-  ON CONFLICT (attempt_id) DO NOTHING
-  RETURNING attempt_id, budget_ids
+  ${INSERT_RESERVATIONS('granted', '$11::timestamptz')}
 ),
 held AS (
   UPDATE budgets b
      SET spent_usd = n.spent_usd, reserved_usd = n.reserved_usd + COALESCE(h.total, 0), window_start = n.window_start, updated_at = $11::timestamptz
     FROM balance n
     LEFT JOIN (SELECT w.budget_id, sum(w.amount) AS total FROM want w JOIN reservation s ON s.attempt_id = w.attempt_id GROUP BY w.budget_id) h ON h.budget_id = n.id
-   WHERE b.id = n.id
+   WHERE b.id = n.id AND (h.total IS NOT NULL OR n.changed)
   RETURNING b.id
 )
-SELECT COALESCE((SELECT json_object_agg(attempt_id, budget_ids::text[]) FROM reservation), '{}'::json) AS granted,
+SELECT ${GRANTED_AND_EARLIER},
        COALESCE((SELECT json_object_agg(a.attempt_id, (SELECT json_agg(${SNAPSHOT_JSON} ORDER BY n.id)
                                                          FROM want w JOIN balance n ON n.id = w.budget_id
                                                         WHERE w.attempt_id = a.attempt_id AND n.spent_usd + n.reserved_usd + w.amount > n.limit_usd))
                    FROM alone a WHERE NOT a.fits), '{}'::json) AS denied,
-       COALESCE((SELECT json_object_agg(e.attempt_id, json_build_object('state', e.state, 'amountUsd', trim_scale(e.amount_usd)::text, 'budgetIds', e.budget_ids::text[]))
-                   FROM earlier e), '{}'::json) AS earlier,
        (SELECT count(*)::int FROM held) AS budgets`;
+
+/** SQLSTATE of a fast reservation that could not grant its whole group (RESERVE_FAST_SQL). */
+export const RESERVE_FAST_DECLINED = 'AT409';
+
+/**
+ * The common case, holding the budget rows for the shortest time: grants EVERY fresh
+ * attempt of the group, or fails with SQLSTATE AT409 having changed nothing (the caller
+ * then decides the group with RESERVE_SQL, which can also refuse). The reservation rows
+ * are written first, before any budget row is locked; then the budget rows are locked
+ * (the same order as everywhere: tasks, tenants, global), their pending settlements
+ * folded in, and the group's totals checked against them and held. So the row every call
+ * shares is held for little more than its update and the commit. Same parameters as
+ * RESERVE_SQL.
+ */
+export const RESERVE_FAST_SQL = `
+WITH ${REQUESTS},
+reservation AS (
+  ${INSERT_RESERVATIONS('fresh', '$11::timestamptz')}
+),
+held_need AS MATERIALIZED (
+  SELECT w.budget_id, sum(w.amount) AS total FROM want w JOIN reservation s ON s.attempt_id = w.attempt_id GROUP BY w.budget_id
+),
+-- The one-time condition on held_need runs first: every reservation row is written before a budget row is locked.
+${lockAndFold('balance', 'b.id IN (SELECT budget_id FROM want) AND (SELECT count(*) FROM held_need) >= 0', '$11::timestamptz')},
+fits AS MATERIALIZED (
+  SELECT COALESCE(bool_and(n.spent_usd + n.reserved_usd + COALESCE(h.total, 0) <= n.limit_usd), true) AS ok
+    FROM balance n LEFT JOIN held_need h ON h.budget_id = n.id
+),
+held AS (
+  UPDATE budgets b
+     SET spent_usd = n.spent_usd, reserved_usd = n.reserved_usd + COALESCE(h.total, 0), window_start = n.window_start, updated_at = $11::timestamptz
+    FROM balance n
+    LEFT JOIN held_need h ON h.budget_id = n.id
+   WHERE b.id = n.id AND (h.total IS NOT NULL OR n.changed) AND (SELECT ok FROM fits)
+  RETURNING b.id
+)
+SELECT ${GRANTED_AND_EARLIER},
+       (SELECT count(*)::int FROM held) AS budgets,
+       CASE WHEN (SELECT ok FROM fits) THEN true ELSE spend_ledger_decline_fast() END AS ok`;
 
 /** The columns a settlement source yields, one row per attempt to settle. */
 const SETTLEMENT_COLUMNS =
@@ -278,7 +338,7 @@ export const FOLD_SQL = `
 WITH due AS MATERIALIZED (
   SELECT DISTINCT p.budget_id FROM budget_pending_settlements p LIMIT $1::int
 ),
-${lockAndFold('b.id IN (SELECT budget_id FROM due)', '$2::timestamptz', true)},
+${lockAndFold('balance', 'b.id IN (SELECT budget_id FROM due)', '$2::timestamptz')},
 upd AS (
   UPDATE budgets b
      SET spent_usd = n.spent_usd, reserved_usd = n.reserved_usd, window_start = n.window_start, updated_at = $2::timestamptz

@@ -3,7 +3,7 @@ import type { Actor } from '../audit-writer';
 import type { QueryConfig, QueryResultRow } from 'pg';
 import { type Clock, systemClock } from './clock';
 import { CallGrouper } from './call-grouper';
-import { ALERTS_SQL, CACHE_HIT_SQL, FOLD_SQL, RESERVE_SQL, SETTLE_SQL, SWEEP_SQL } from './spend-ledger.sql';
+import { ALERTS_SQL, CACHE_HIT_SQL, FOLD_SQL, RESERVE_FAST_DECLINED, RESERVE_FAST_SQL, RESERVE_SQL, SETTLE_SQL, SWEEP_SQL } from './spend-ledger.sql';
 
 /** A pg pool (PrismaService.pool) or client: the ledger's statements run as named prepared statements on it. */
 export interface SqlPool {
@@ -152,7 +152,8 @@ type SettlementRow = [
 
 interface ReserveRow {
   granted: Record<string, string[]>;
-  denied: Record<string, BudgetSnapshot[]>;
+  /** The exact statement's refusals (the fast one refuses nothing: it declines the group). */
+  denied?: Record<string, BudgetSnapshot[]>;
   earlier: Record<string, { state: string; amountUsd: string; budgetIds: string[] }>;
 }
 
@@ -170,6 +171,13 @@ export interface SpendLedgerOptions {
   maxGroup?: number;
 }
 
+/**
+ * After the fast reservation statement declines a group (some budget near its cap), groups
+ * go straight to the exact statement for this long: a declined fast statement wrote its
+ * reservation rows for nothing, and near a cap most would.
+ */
+const EXACT_ONLY_AFTER_DECLINE_MS = 1_000;
+
 const fulfilled = <T>(value: T): PromiseSettledResult<T> => ({ status: 'fulfilled', value });
 const rejected = (reason: unknown): PromiseRejectedResult => ({ status: 'rejected', reason });
 
@@ -184,6 +192,8 @@ const rejected = (reason: unknown): PromiseRejectedResult => ({ status: 'rejecte
 export class SpendLedger {
   private readonly reserves: CallGrouper<PreparedReservation, ReserveResult>;
   private readonly settles: CallGrouper<SettlementRow, SettleResult>;
+  /** performance.now() of the fast statement's last decline. */
+  private fastDeclinedAt = Number.NEGATIVE_INFINITY;
 
   constructor(
     private readonly pool: SqlPool,
@@ -345,10 +355,14 @@ export class SpendLedger {
     }
   }
 
-  /** One reserve statement; an entry is undefined for a call it left undecided. */
+  /**
+   * One decision on the group: the fast statement grants it whole, or declines having
+   * changed nothing and the exact one decides it. An entry is undefined for a call left
+   * undecided.
+   */
   private async reserveStatement(group: PreparedReservation[]): Promise<(PromiseSettledResult<ReserveResult> | undefined)[]> {
     const column = <T>(pick: (call: PreparedReservation) => T) => group.map(pick);
-    const [row] = await this.run<ReserveRow>('atelier_spend_reserve_v4', RESERVE_SQL, [
+    const values = [
       column((c) => c.request.attemptId),
       column((c) => c.amountUsd),
       column((c) => c.request.target.tenantId),
@@ -360,12 +374,21 @@ export class SpendLedger {
       column((c) => c.request.actor),
       column((c) => c.request.traceId ?? null),
       group[0]?.now,
-    ]);
+    ];
+    const tryFast = performance.now() - this.fastDeclinedAt >= EXACT_ONLY_AFTER_DECLINE_MS;
+    const fast = tryFast
+      ? await this.run<ReserveRow>('atelier_spend_reserve_fast_v1', RESERVE_FAST_SQL, values).catch((error: { code?: string }) => {
+          if (error.code !== RESERVE_FAST_DECLINED) throw error;
+          this.fastDeclinedAt = performance.now();
+          return undefined;
+        })
+      : undefined;
+    const [row] = fast ?? (await this.run<ReserveRow>('atelier_spend_reserve_v4', RESERVE_SQL, values));
     if (!row) throw new Error('reserve statement returned no row');
     return group.map(({ request, amountUsd }) => {
       const budgetIds = row.granted[request.attemptId];
       if (budgetIds) return fulfilled<ReserveResult>({ granted: true, amountUsd, budgetIds, replayed: false });
-      const blocking = row.denied[request.attemptId];
+      const blocking = row.denied?.[request.attemptId];
       if (blocking) return fulfilled<ReserveResult>({ granted: false, amountUsd, blocking });
       const earlier = row.earlier[request.attemptId];
       if (!earlier) return undefined;
