@@ -6,7 +6,8 @@
 //  - a reservation locks the budget rows it touches in one fixed order (task budgets,
 //    then tenant budgets, then the global ones, by id within each: LockRows above Sort),
 //    so two statements never wait on each other in a cycle, and the row every call
-//    shares (global) is taken last and held for the shortest time;
+//    shares (global) is taken last and held for the shortest time; the fast statement
+//    writes its reservation rows before it locks any budget row at all;
 //  - under READ COMMITTED a locked row is re-read at its latest committed version, and
 //    the verdict (spent + reserved + amount <= limit, for EVERY applicable budget) is
 //    computed from those locked versions, so the check and the increment are one step;
@@ -330,9 +331,9 @@ export const SWEEP_SQL = settleSql(
 );
 
 /**
- * Folds the pending settlements of up to $1 budgets into their rows at clock $2, skipping
- * budgets a reservation holds right now (it folds them itself). Housekeeping: it makes
- * the rows exact again when no reservation comes along.
+ * Folds the pending settlements of up to $1 budgets into their rows at clock $2, locking
+ * them in the same order as a reservation does. Housekeeping: it makes the rows exact
+ * again when no reservation comes along (budget_balances is exact either way).
  */
 export const FOLD_SQL = `
 WITH due AS MATERIALIZED (

@@ -253,8 +253,8 @@ export class SpendLedger {
 
   /**
    * Folds settlements into the rows of every budget that has some, `limit` budgets per
-   * statement, skipping rows a reservation holds (it folds them itself); returns how many
-   * budgets it folded. Only housekeeping: budget_balances is exact either way.
+   * statement; returns how many budgets it folded. Only housekeeping: budget_balances is
+   * exact either way.
    */
   async foldSettlements(limit = 500): Promise<number> {
     let folded = 0;
