@@ -5,11 +5,12 @@
 //
 // Callers are spread over several OS processes (like agent replicas), each with its own
 // connection pool, against a scratch database on the local Postgres. Every call holds
-// three budgets (global, tenant, task), as a real model call does. Two scenarios:
+// three budgets (global, tenant, task), as a real model call does. Scenarios:
 //  - "llm-paced": each caller reserves, waits --think ms (the model call), settles;
 //  - "saturated": no wait, every caller hammers the ledger (the ceiling).
-// A sampler reads every budget row throughout and counts any with spent + reserved >
-// limit; at the end each budget's spent must equal its ledger rows exactly.
+// A sampler reads every budget throughout (its exact money and its row) and counts any
+// with spent + reserved > limit; at the end each budget's spent must equal its ledger
+// rows exactly, as read and again once settlements are folded into the rows.
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -17,7 +18,7 @@ import { parseArgs } from 'node:util';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const require = createRequire(import.meta.url);
-const { createPrismaClient, createScratchDatabase } = require(join(root, 'dist/libs/persistence/src/index.js'));
+const { createPrismaClient, createScratchDatabase, SpendLedger } = require(join(root, 'dist/libs/persistence/src/index.js'));
 const { startSpendWorker } = require(join(root, 'dist/libs/persistence/src/spend/spend-worker-process.js'));
 const { Client } = require('pg');
 const Decimal = require('decimal.js');
@@ -28,9 +29,12 @@ const { values: args } = parseArgs({
     workers: { type: 'string', default: '4' },
     pool: { type: 'string', default: '6' },
     'in-flight': { type: 'string', default: '1' },
+    group: { type: 'string', default: '64' },
     seconds: { type: 'string', default: '15' },
     think: { type: 'string', default: '100' },
     scenario: { type: 'string', default: 'all' },
+    // ledger | commit | select | none: the harness floors replace each ledger call (see spend-worker.ts)
+    mode: { type: 'string', default: 'ledger' },
   },
 });
 const CALLERS = Number(args.callers);
@@ -46,11 +50,23 @@ function startSampler(url) {
   let running = true;
   let samples = 0;
   let violations = 0;
+  // What the database's active backends were doing at each sample (pg_stat_activity):
+  // lock waits on the budget rows show as Lock/transactionid or Lock/tuple, WAL flushes
+  // as IO/WALSync or LWLock/WALWrite, a backend on CPU (or waiting for one) as "running".
+  const activity = new Map();
   const done = (async () => {
     await client.connect();
     while (running) {
-      const { rows } = await client.query('SELECT (spent_usd + reserved_usd > limit_usd) AS over FROM budgets');
+      // The exact money (budget_balances) and the rows themselves (which may only over-state), in one snapshot.
+      const { rows } = await client.query(
+        `SELECT (spent_usd + reserved_usd > limit_usd) AS over FROM budget_balances UNION ALL SELECT (spent_usd + reserved_usd > limit_usd) FROM budgets`,
+      );
       violations += rows.filter((row) => row.over).length;
+      const waits = await client.query(
+        `SELECT COALESCE(wait_event_type || '/' || wait_event, 'running') AS what, count(*)::int AS n
+           FROM pg_stat_activity WHERE datname = current_database() AND state = 'active' AND pid <> pg_backend_pid() GROUP BY 1`,
+      );
+      for (const row of waits.rows) activity.set(row.what, (activity.get(row.what) ?? 0) + row.n);
       samples++;
       await new Promise((resolve) => setTimeout(resolve, 5));
     }
@@ -59,7 +75,9 @@ function startSampler(url) {
   return async () => {
     running = false;
     await done;
-    return { samples, violations };
+    const total = [...activity.values()].reduce((a, b) => a + b, 0);
+    const top = [...activity.entries()].sort((a, b) => b[1] - a[1]).slice(0, 6);
+    return { samples, violations, activeBackends: (total / Math.max(1, samples)).toFixed(1), waits: Object.fromEntries(top.map(([what, n]) => [what, `${Math.round((100 * n) / total)}%`])) };
   };
 }
 
@@ -79,15 +97,22 @@ async function setUp(prisma, globalLimit) {
   return targets;
 }
 
+/** Every budget's exact money (budget_balances) against its ledger rows; then the rows themselves, once the settlements are folded in. */
 async function reconcile(prisma) {
-  const rows = await prisma.$queryRawUnsafe(
-    `SELECT b.scope_key, b.spent_usd::text AS spent, b.reserved_usd::text AS reserved, b.limit_usd::text AS limit,
-            COALESCE((SELECT sum(c.cost_usd) FROM llm_calls c
-               WHERE b.scope = 'global' OR (b.scope = 'tenant' AND c.tenant_id = b.tenant_id) OR (b.scope = 'task' AND c.task_id = b.task_id)), 0)::text AS ledger
-       FROM budgets b`,
-  );
-  const mismatched = rows.filter((row) => !new Decimal(row.spent).equals(row.ledger) || !new Decimal(row.reserved).isZero() || new Decimal(row.spent).greaterThan(row.limit));
-  return { budgets: rows.length, mismatched: mismatched.length, globalSpent: rows.find((row) => row.scope_key === 'global').spent };
+  const read = () =>
+    prisma.$queryRawUnsafe(
+      `SELECT n.scope_key, n.spent_usd::text AS spent, n.reserved_usd::text AS reserved, n.limit_usd::text AS limit,
+              b.spent_usd::text AS row_spent, b.reserved_usd::text AS row_reserved,
+              COALESCE((SELECT sum(c.cost_usd) FROM llm_calls c
+                 WHERE n.scope = 'global' OR (n.scope = 'tenant' AND c.tenant_id = n.tenant_id) OR (n.scope = 'task' AND c.task_id = n.task_id)), 0)::text AS ledger
+         FROM budget_balances n JOIN budgets b ON b.id = n.id`,
+    );
+  const off = (spent, reserved, row) => !new Decimal(spent).equals(row.ledger) || !new Decimal(reserved).isZero() || new Decimal(spent).greaterThan(row.limit);
+  const exact = await read();
+  const mismatched = exact.filter((row) => off(row.spent, row.reserved, row));
+  await new SpendLedger(prisma.pool).foldSettlements();
+  const folded = (await read()).filter((row) => off(row.row_spent, row.row_reserved, row));
+  return { budgets: exact.length, mismatched: mismatched.length + folded.length, globalSpent: exact.find((row) => row.scope_key === 'global').spent };
 }
 
 async function scenario(name, { thinkMs, seconds, globalLimit }) {
@@ -96,14 +121,17 @@ async function scenario(name, { thinkMs, seconds, globalLimit }) {
   const workers = [];
   try {
     const targets = await setUp(prisma, globalLimit);
-    for (let w = 0; w < WORKERS; w++) workers.push(await startSpendWorker(db.url, Number(args.pool), Number(args['in-flight'])));
+    for (let w = 0; w < WORKERS; w++) workers.push(await startSpendWorker(db.url, { poolMax: Number(args.pool), maxInFlight: Number(args['in-flight']), maxGroup: Number(args.group) }));
     const stopSampler = startSampler(db.url);
+    // The orchestrator's ledger housekeeping, at its default interval (SPEND_SWEEP_INTERVAL_MS).
+    const housekeeping = setInterval(() => void new SpendLedger(prisma.pool).foldSettlements().catch((error) => console.error(`housekeeping: ${error.message}`)), 5_000);
     const started = Date.now();
     const perWorker = Math.ceil(CALLERS / WORKERS);
     const reports = await Promise.all(
-      workers.map((worker, w) => worker.bench({ callers: Math.min(perWorker, CALLERS - w * perWorker), durationMs: seconds * 1000, thinkMs, targets, amountUsd: AMOUNT, costUsd: COST })),
+      workers.map((worker, w) => worker.bench({ mode: args.mode, callers: Math.min(perWorker, CALLERS - w * perWorker), durationMs: seconds * 1000, thinkMs, targets, amountUsd: AMOUNT, costUsd: COST })),
     );
     const elapsed = (Date.now() - started) / 1000;
+    clearInterval(housekeeping);
     const sampled = await stopSampler();
     const reserve = reports.flatMap((r) => r.reserveMs).sort((a, b) => a - b);
     const settle = reports.flatMap((r) => r.settleMs).sort((a, b) => a - b);
@@ -113,6 +141,7 @@ async function scenario(name, { thinkMs, seconds, globalLimit }) {
     const ledger = await reconcile(prisma);
     return {
       name,
+      mode: args.mode,
       thinkMs,
       callers: CALLERS,
       workers: WORKERS,
@@ -125,6 +154,8 @@ async function scenario(name, { thinkMs, seconds, globalLimit }) {
       denied,
       errors: errors.length ? [...new Set(errors)].join(', ') : 0,
       overspendSamples: `${sampled.violations} of ${sampled.samples}`,
+      activeBackends: sampled.activeBackends,
+      waits: sampled.waits,
       ledger: `${ledger.budgets - ledger.mismatched}/${ledger.budgets} budgets = ledger, global spent ${ledger.globalSpent}`,
     };
   } finally {

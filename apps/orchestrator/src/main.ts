@@ -1,6 +1,7 @@
 import { runNestService } from '@atelier/observability';
 import { AppModule } from './app.module';
 import { loadOrchestratorConfig } from './config';
+import { useExactJsonBody } from './http/exact-json-body';
 import { registerRequestTrace, requestIdFor } from './http/request-trace';
 import { setUpOpenApi } from './openapi';
 
@@ -16,6 +17,7 @@ void runNestService({
   shutdownTimeoutMs: (config) => config.SHUTDOWN_GRACE_MS + 15_000,
   configure: (app) => {
     registerRequestTrace(app.getHttpAdapter().getInstance());
+    useExactJsonBody(app);
     setUpOpenApi(app);
   },
 });

@@ -52,7 +52,7 @@ describe('reservation sweeper (end to end)', () => {
     await services[1]!.kill();
     const held = (await sql.query(`SELECT attempt_id, amount_usd::text AS amount, state FROM spend_reservations WHERE task_id = $1`, [id])).rows[0];
     expect(held.state).toBe('reserved');
-    const during = (await sql.query(`SELECT scope, spent_usd::text AS spent, reserved_usd::text AS reserved FROM budgets ORDER BY scope`)).rows;
+    const during = (await sql.query(`SELECT scope, spent_usd::text AS spent, reserved_usd::text AS reserved FROM budget_balances ORDER BY scope`)).rows;
     expect(during).toEqual([
       { scope: 'tenant', spent: '0.000000000000', reserved: expect.any(String) },
       { scope: 'task', spent: '0.000000000000', reserved: expect.any(String) },
@@ -71,10 +71,17 @@ describe('reservation sweeper (end to end)', () => {
     const [event] = (await sql.query(`SELECT actor, data FROM audit_events WHERE task_id = $1 AND action = 'llm.call'`, [id])).rows;
     expect(event).toMatchObject({ actor: 'service:orchestrator', data: { outcome: 'unknown', heldBy: 'service:research-agent', sweptAfterTtl: true, costUsd: new Decimal(held.amount).toFixed() } });
 
-    // Every budget the call held now shows it as spent, exactly the ledger.
-    const after = (await sql.query(`SELECT spent_usd::text AS spent, reserved_usd::text AS reserved FROM budgets`)).rows;
+    // Every budget the call held now shows it as spent, exactly the ledger: at once (the
+    // balances), and in the budget rows themselves once housekeeping has folded it in.
     const ledger = (await sql.query(`SELECT sum(cost_usd)::text AS total FROM llm_calls`)).rows[0].total;
+    const after = (await sql.query(`SELECT spent_usd::text AS spent, reserved_usd::text AS reserved FROM budget_balances`)).rows;
     for (const budget of after) expect(budget).toEqual({ spent: ledger, reserved: '0.000000000000' });
+    const rows = await waitFor(
+      'the settlement folded into the budget rows',
+      async () => (await sql.query(`SELECT spent_usd::text AS spent, reserved_usd::text AS reserved FROM budgets`)).rows,
+      (budgets) => budgets.every((budget) => budget.reserved === '0.000000000000'),
+    );
+    for (const budget of rows) expect(budget).toEqual({ spent: ledger, reserved: '0.000000000000' });
     const task = await api.json(`/v1/tasks/${id}`, { key });
     expect(new Decimal(task.costUsd).equals(held.amount)).toBe(true);
   }, 40_000);

@@ -1,5 +1,8 @@
 import { randomUUID } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import Decimal from 'decimal.js';
 import { Client } from 'pg';
 import { loadModelRoutes, loadPricing } from '@atelier/llm';
@@ -52,12 +55,16 @@ describe('spend caps (end to end)', () => {
   let globexKey: string;
   const pricing = loadPricing();
   const routes = loadModelRoutes(pricing);
+  // The services' test clock (ATELIER_TEST_CLOCK_FILE): an offset in ms from real time.
+  const clockDir = mkdtempSync(join(tmpdir(), 'atelier-clock-'));
+  const clockFile = join(clockDir, 'offset-ms');
+  writeFileSync(clockFile, '0');
 
   beforeAll(async () => {
     [db, nats, simulator, webhook] = await Promise.all([createTestDatabase('atelier_spend_e2e'), startNatsServer(), startLlmSimulator(), startWebhookReceiver()]);
     sql = new Client({ connectionString: db.url });
     await sql.connect();
-    const common = { DATABASE_URL: db.url, NATS_URL: nats.url, SHUTDOWN_GRACE_MS: '2000' };
+    const common = { DATABASE_URL: db.url, NATS_URL: nats.url, SHUTDOWN_GRACE_MS: '2000', ATELIER_TEST_CLOCK_FILE: clockFile };
     services.push(
       await startService('orchestrator', {
         ...common,
@@ -81,6 +88,7 @@ describe('spend caps (end to end)', () => {
     await sql?.end();
     await Promise.all([simulator?.stop(), nats?.stop(), new Promise((resolve) => webhook?.server.close(resolve))]);
     await db?.drop();
+    rmSync(clockDir, { recursive: true, force: true });
   });
 
   const submit = async (key: string, body: Record<string, unknown>) => {
@@ -125,74 +133,121 @@ describe('spend caps (end to end)', () => {
     expect(new Decimal(task.costUsd).equals(budget.spentUsd)).toBe(true);
   }, 40_000);
 
-  it('denies a tenant over its daily cap, allows it again the next UTC day, and alerts through the signed webhook', async () => {
-    const cappedKey = await api.mintKey(BOOTSTRAP_KEY, 'capped', ['tasks:write', 'tasks:read']);
-    const put = await api.call('/v1/budgets', {
-      method: 'PUT',
-      key: BOOTSTRAP_KEY,
-      body: JSON.stringify({ scope: 'tenant', tenant: 'capped', period: 'day', limitUsd: '0.05', alertThresholds: [5, 50] }),
-    });
-    expect(put.status).toBe(201);
-    const { id: budgetId } = (await put.json()) as { id: string };
+  it('refuses a call over the tenant\'s filled daily cap, grants the same call after 00:00 UTC (test clock), and alerts through the signed webhook', async () => {
+    // Every service reads the time through the same test clock file: the test moves them all.
+    const noonUtc = (daysFromToday: number) => Date.UTC(new Date().getUTCFullYear(), new Date().getUTCMonth(), new Date().getUTCDate() + daysFromToday, 12);
+    const day = (daysFromToday: number) => new Date(noonUtc(daysFromToday)).toISOString().slice(0, 10);
+    const setClock = (at: number) => writeFileSync(clockFile, String(at - Date.now()));
+    // Two past days, so the ledger rows still fall in the usage reports' default 30 days.
+    const [today, tomorrow] = [-3, -2];
+    setClock(noonUtc(today));
+    try {
+      const cappedKey = await api.mintKey(BOOTSTRAP_KEY, 'capped', ['tasks:write', 'tasks:read']);
+      const put = (limitUsd: string) =>
+        api.call('/v1/budgets', { method: 'PUT', key: BOOTSTRAP_KEY, body: JSON.stringify({ scope: 'tenant', tenant: 'capped', period: 'day', limitUsd, alertThresholds: [5, 50] }) });
+      const created = await put('1');
+      expect(created.status).toBe(201);
+      const { id: budgetId } = (await created.json()) as { id: string };
+      const tenantBudget = async () => (await api.json('/v1/budgets?scope=tenant', { key: cappedKey })).items[0];
+      expect(await tenantBudget()).toMatchObject({ id: budgetId, windowStart: `${day(today)}T00:00:00.000Z`, spentUsd: '0' });
 
-    // Run tasks until the day's spend leaves no room for a call's worst case.
-    let denied: { id: string; task: { status: string; error: { message: string } } } | undefined;
-    for (let i = 0; i < 12 && !denied; i++) {
-      const id = await submit(cappedKey, { input: { goal: `District heating, part ${i} ${randomUUID()}` } });
-      const task = await api.waitForTask(id, cappedKey);
-      if (task.status === 'budget_exceeded') denied = { id, task };
-      else expect(task.status).toBe('completed');
+      // Fill the day: spend until the brief workflow's two calls fit with room to spare,
+      // then set the cap to exactly what is spent. Nothing is held meanwhile.
+      const research = routes('research.investigate');
+      const writer = routes('writer.draft');
+      const enough = pricing
+        .worstCaseCost(research.model, { promptTokens: 8_000, maxTokens: research.maxTokens, cacheTtl: '1h' })
+        .plus(pricing.worstCaseCost(writer.model, { promptTokens: 8_000, maxTokens: writer.maxTokens, cacheTtl: '1h' }));
+      for (let round = 0; new Decimal((await tenantBudget()).spentUsd).lessThan(enough); round++) {
+        expect(round).toBeLessThan(10);
+        const ids = await Promise.all([1, 2, 3].map((n) => submit(cappedKey, { input: { goal: `District heating, part ${round}.${n} ${randomUUID()}` } })));
+        for (const id of ids) expect((await api.waitForTask(id, cappedKey)).status).toBe('completed');
+      }
+      const filled = await tenantBudget();
+      expect(filled).toMatchObject({ reservedUsd: '0', windowStart: `${day(today)}T00:00:00.000Z` });
+      const tenantId = (await sql.query(`SELECT id FROM tenants WHERE name = 'capped'`)).rows[0].id;
+      expect(new Decimal(filled.spentUsd).equals(await ledgerTotal('tenant_id', tenantId))).toBe(true);
+      expect((await put(filled.spentUsd)).status).toBe(200);
+
+      // A specific call: the brief workflow's first, sequential, with no task budget and no
+      // cached answer. Refused by the tenant's daily cap alone, which is spent to the cent.
+      const sameCall = { workflow: 'brief', input: { goal: `Heat networks for a small town ${randomUUID()}` }, responseCache: false };
+      const refused = await api.waitForTask(await submit(cappedKey, sameCall), cappedKey);
+      expect(refused.status).toBe('budget_exceeded');
+      expect(refused.error.message).toContain(`the tenant daily budget has a limit of $${filled.spentUsd} with $${filled.spentUsd} spent and $0 reserved ($0 available)`);
+      expect(refused.steps.map((step: { kind: string; status: string }) => [step.kind, step.status])).toEqual([['research.investigate', 'failed']]);
+      const denial = (await auditOf(refused.id)).find((event) => event.action === 'budget.denied');
+      expect(denial?.data.budgets).toEqual([expect.objectContaining({ id: budgetId, scope: 'tenant', period: 'day', limitUsd: filled.spentUsd, spentUsd: filled.spentUsd, reservedUsd: '0' })]);
+
+      // Housekeeping raises the day's alerts (every SPEND_SWEEP_INTERVAL_MS) while it is that day.
+      const alertsOf = async () =>
+        (await sql.query(`SELECT threshold, window_start, state FROM budget_alerts WHERE budget_id = $1 ORDER BY window_start, threshold`, [budgetId])).rows;
+      await waitFor("the first day's alerts (5 %, and 50 % once the cap came down to the spend)", alertsOf, (rows) => rows.length === 2);
+
+      // 00:00 UTC passes: the same call, same cap, a new day.
+      setClock(noonUtc(tomorrow));
+      const granted = await api.waitForTask(await submit(cappedKey, sameCall), cappedKey);
+      expect(granted.status).toBe('completed');
+      expect(granted.steps.every((step: { status: string }) => step.status === 'completed')).toBe(true);
+      expect((await auditOf(granted.id)).map((event) => event.action)).not.toContain('budget.denied');
+      const rolled = await tenantBudget();
+      expect(rolled).toMatchObject({ limitUsd: filled.spentUsd, windowStart: `${day(tomorrow)}T00:00:00.000Z`, reservedUsd: '0' });
+      expect(new Decimal(rolled.spentUsd).equals(await ledgerTotal('task_id', granted.id))).toBe(true);
+      const calls = (await sql.query(`SELECT created_at FROM llm_calls WHERE task_id = $1`, [granted.id])).rows;
+      expect(calls.length).toBeGreaterThan(0);
+      expect(calls.every((call) => call.created_at.toISOString().startsWith(day(tomorrow)))).toBe(true);
+
+      // Alerts, once per window: 5 % and (once the cap came down to the spend) 50 % of the
+      // first day, and of the next day whichever its spend reached.
+      const reachedTomorrow = [5, 50].filter((threshold) => new Decimal(rolled.spentUsd).times(100).greaterThanOrEqualTo(new Decimal(threshold).times(rolled.limitUsd)));
+      const expectedAlerts = [...[5, 50].map((threshold) => [day(today), threshold]), ...reachedTomorrow.map((threshold) => [day(tomorrow), threshold])];
+      const alerts = await waitFor('the alerts of both days', alertsOf, (rows) => rows.length >= expectedAlerts.length);
+      expect(alerts.map((alert) => [alert.window_start.toISOString().slice(0, 10), alert.threshold])).toEqual(expectedAlerts);
+      const deliveries = await waitFor(
+        'the first alert to be delivered',
+        async () => {
+          const forBudget = webhook.received.filter((r) => JSON.parse(r.body).budget.id === budgetId);
+          return forBudget.filter((r) => r.headers['x-atelier-delivery'] === forBudget[0]?.headers['x-atelier-delivery']);
+        },
+        (list) => list.some((r) => r.status === 200),
+      );
+      const [first, retry] = deliveries;
+      expect(first?.status).toBe(500);
+      expect(retry).toMatchObject({ status: 200, body: first?.body });
+      expect(retry?.headers['x-atelier-delivery']).toBe(first?.headers['x-atelier-delivery']);
+      expect(retry?.headers['x-atelier-signature']).toBe(signAlertBody(WEBHOOK_SECRET, retry!.body));
+      expect(JSON.parse(retry!.body)).toMatchObject({ type: 'budget.alert', threshold: 5, budget: { scope: 'tenant', tenant: 'capped', period: 'day', limitUsd: '1' } });
+      await waitFor('every alert marked delivered', alertsOf, (rows) => rows.every((alert) => alert.state === 'delivered'));
+      expect(Number((await sql.query(`SELECT count(*) FROM audit_events WHERE action = 'budget.alert' AND subject = $1`, [`budget:${budgetId}`])).rows[0].count)).toBe(expectedAlerts.length);
+
+      // Counted by the service that raised them (the orchestrator's ledger housekeeping), and the utilization is exported.
+      const counted = await Promise.all(
+        services.map(async (service) => {
+          const text = await (await fetch(`${service.url}/metrics`)).text();
+          const line = text.split('\n').find((l) => l.startsWith('atelier_budget_alerts_total{') && l.includes('scope="tenant"') && l.includes('threshold="5"'));
+          return line ? Number(line.split(' ').at(-1)) : 0;
+        }),
+      );
+      expect(counted.reduce((a, b) => a + b, 0)).toBe(expectedAlerts.filter(([, threshold]) => threshold === 5).length);
+      const metrics = await (await api.call('/metrics')).text();
+      expect(metrics).toMatch(/atelier_budget_utilization_ratio\{[^}]*scope="tenant"[^}]*\} [\d.e-]+/);
+    } finally {
+      setClock(Date.now());
     }
-    expect(denied?.task.error.message).toContain('the tenant daily budget has a limit of $0.05');
-    const [today] = (await api.json('/v1/budgets?scope=tenant', { key: cappedKey })).items;
-    expect(today).toMatchObject({ id: budgetId, tenant: 'capped', period: 'day', limitUsd: '0.05' });
-    expect(new Decimal(today.spentUsd).plus(today.reservedUsd).lessThanOrEqualTo('0.05')).toBe(true);
-    const tenantId = (await sql.query(`SELECT id FROM tenants WHERE name = 'capped'`)).rows[0].id;
-    expect(new Decimal(today.spentUsd).equals(await ledgerTotal('tenant_id', tenantId))).toBe(true);
-    expect(today.windowStart).toBe(`${new Date().toISOString().slice(0, 10)}T00:00:00.000Z`);
+  }, 120_000);
 
-    // The next UTC day, as the budget row sees it: its window started yesterday.
-    await sql.query(`UPDATE budgets SET window_start = window_start - interval '1 day' WHERE id = $1`, [budgetId]);
-    const tomorrow = await submit(cappedKey, { input: { goal: `A new day ${randomUUID()}` } });
-    const task = await api.waitForTask(tomorrow, cappedKey);
-    expect(task.steps[0].status).toBe('completed');
-    const [rolled] = (await api.json('/v1/budgets?scope=tenant', { key: cappedKey })).items;
-    expect(new Decimal(rolled.spentUsd).equals(await ledgerTotal('task_id', tomorrow))).toBe(true);
-    expect(rolled.windowStart).toBe(`${new Date().toISOString().slice(0, 10)}T00:00:00.000Z`);
-
-    // 5 % crossed (once per window): POSTed, refused with a 500, retried, delivered; signed.
-    const deliveries = await waitFor(
-      'the alert to be delivered',
-      async () => {
-        const forBudget = webhook.received.filter((r) => JSON.parse(r.body).budget.id === budgetId);
-        return forBudget.filter((r) => r.headers['x-atelier-delivery'] === forBudget[0]?.headers['x-atelier-delivery']);
-      },
-      (list) => list.some((r) => r.status === 200),
-    );
-    const [first, retry] = deliveries;
-    expect(first?.status).toBe(500);
-    expect(retry).toMatchObject({ status: 200, body: first?.body });
-    expect(retry?.headers['x-atelier-delivery']).toBe(first?.headers['x-atelier-delivery']);
-    expect(retry?.headers['x-atelier-signature']).toBe(signAlertBody(WEBHOOK_SECRET, retry!.body));
-    expect(JSON.parse(retry!.body)).toMatchObject({ type: 'budget.alert', threshold: 5, budget: { scope: 'tenant', tenant: 'capped', period: 'day', limitUsd: '0.05' } });
-    const alerts = (await sql.query(`SELECT threshold, state, attempts FROM budget_alerts WHERE budget_id = $1 ORDER BY created_at`, [budgetId])).rows;
-    expect(alerts[0]).toMatchObject({ threshold: 5 });
-    expect(alerts.every((alert) => alert.threshold === 5)).toBe(true);
-    await waitFor('the alert marked delivered', async () => (await sql.query(`SELECT state FROM budget_alerts WHERE budget_id = $1 ORDER BY created_at LIMIT 1`, [budgetId])).rows[0].state, (state) => state === 'delivered');
-    expect(Number((await sql.query(`SELECT count(*) FROM audit_events WHERE action = 'budget.alert' AND subject = $1`, [`budget:${budgetId}`])).rows[0].count)).toBe(alerts.length);
-
-    // Counted by the agents that settled the spend, and the utilization is exported.
-    const counted = await Promise.all(
-      services.slice(1).map(async (service) => {
-        const text = await (await fetch(`${service.url}/metrics`)).text();
-        const line = text.split('\n').find((l) => l.startsWith('atelier_budget_alerts_total{') && l.includes('scope="tenant"') && l.includes('threshold="5"'));
-        return line ? Number(line.split(' ').at(-1)) : 0;
-      }),
-    );
-    expect(counted.reduce((a, b) => a + b, 0)).toBe(alerts.length);
-    const metrics = await (await api.call('/metrics')).text();
-    expect(metrics).toMatch(/atelier_budget_utilization_ratio\{[^}]*scope="tenant"[^}]*\} [\d.e-]+/);
-  }, 60_000);
+  it("tells a tenant the platform's cap is exhausted without the platform's figures", async () => {
+    const putGlobal = (limitUsd: string) => api.call('/v1/budgets', { method: 'PUT', key: BOOTSTRAP_KEY, body: JSON.stringify({ scope: 'global', period: 'month', limitUsd }) });
+    expect((await putGlobal('0')).status).toBe(200);
+    try {
+      const task = await api.waitForTask(await submit(globexKey, { workflow: 'brief', input: { goal: `Offshore wind ${randomUUID()}` } }), globexKey);
+      expect(task.status).toBe('budget_exceeded');
+      expect(task.error.message).toContain("the platform's monthly spend cap is exhausted");
+      expect(task.error.message).not.toMatch(/global|limit of \$0 /);
+    } finally {
+      expect((await putGlobal('100')).status).toBe(200);
+    }
+  });
 
   it('answers an identical request from the response cache at no cost, and honours the per-task opt-out', async () => {
     const goal = `Tidal power economics ${randomUUID()}`;
@@ -258,6 +313,26 @@ describe('spend caps (end to end)', () => {
     expect(page.items).toHaveLength(1);
     const next = await api.json(`/v1/budgets?limit=1&cursor=${page.nextCursor}`, { key: BOOTSTRAP_KEY });
     expect(next.items[0].id > page.items[0].id).toBe(true);
+    const badCursor = await api.call('/v1/budgets?cursor=000000000000000000000000000000000000', { key: BOOTSTRAP_KEY });
+    expect(badCursor.status).toBe(400);
+    expect(await fieldsOf(badCursor)).toEqual(['cursor']);
+
+    // Money is kept to the 12th decimal as sent, or refused naming the field: never rounded.
+    const raw = (body: string) => api.call('/v1/budgets', { method: 'PUT', key: BOOTSTRAP_KEY, body });
+    const exact = await raw('{"scope": "tenant", "tenant": "globex", "period": "day", "limitUsd": "1234567.123456789012"}');
+    expect(exact.status).toBe(200);
+    expect(await exact.json()).toMatchObject({ tenant: 'globex', limitUsd: '1234567.123456789012' });
+    const lossy = await raw('{"scope": "tenant", "tenant": "globex", "period": "day", "limitUsd": 1234567.123456789012}');
+    expect(lossy.status).toBe(400);
+    expect(lossy.headers.get('content-type')).toContain('application/problem+json');
+    expect(await fieldsOf(lossy)).toEqual(['limitUsd']);
+    const plain = await raw('{"scope": "tenant", "tenant": "globex", "period": "day", "limitUsd": 2.5}');
+    expect(await plain.json()).toMatchObject({ limitUsd: '2.5' });
+    const [globexBudget] = (await api.json('/v1/budgets?scope=tenant', { key: globexKey })).items;
+    expect(globexBudget.limitUsd).toBe('2.5');
+    const lossyTask = await api.call('/v1/tasks', { method: 'POST', key: globexKey, body: '{"input": {"goal": "x"}, "budgetUsd": 0.10000000000000000555}' });
+    expect(lossyTask.status).toBe(400);
+    expect(await fieldsOf(lossyTask)).toEqual(['budgetUsd']);
   });
 
   it('reports usage by model, day and task from the ledger, scoped to the tenant', async () => {
@@ -286,5 +361,10 @@ describe('spend caps (end to end)', () => {
     const bad = await api.call('/v1/usage?groupBy=week&from=yesterday', { key: acmeKey });
     expect(bad.status).toBe(400);
     expect((await fieldsOf(bad)).sort()).toEqual(['from', 'groupBy']);
+    for (const query of ['from=0000-01-01', 'to=0000-01-01', 'from=9999-12-31T23:59:59-10:00']) {
+      const outOfRange = await api.call(`/v1/usage?${query}`, { key: acmeKey });
+      expect(outOfRange.status).toBe(400);
+      expect(await fieldsOf(outOfRange)).toEqual([query.split('=')[0]]);
+    }
   });
 });

@@ -2,7 +2,7 @@ import { type DynamicModule, Module } from '@nestjs/common';
 import { agentConsumer, agentStream, STREAMS } from '@atelier/contracts';
 import { JETSTREAM_STREAMS_CHECK, JetStreamClient, MessagingModule, natsConnectionFromEnv } from '@atelier/messaging';
 import { ObservabilityModule, tracingFromEnv } from '@atelier/observability';
-import { PersistenceModule, PrismaService, SpendLedger } from '@atelier/persistence';
+import { PersistenceModule, PrismaService, serviceClock, SpendLedger } from '@atelier/persistence';
 import { ResilienceModule } from '@atelier/resilience';
 import type { AgentConfig } from './agent-config';
 import type { AgentDefinition } from './agent-definition';
@@ -44,7 +44,7 @@ export class AgentRuntimeModule {
         { provide: AGENT_DEFINITION, useValue: definition },
         { provide: AGENT_CONFIG, useValue: config },
         LlmClient,
-        { provide: SpendLedger, useFactory: (prisma: PrismaService) => new SpendLedger(prisma.pool), inject: [PrismaService] },
+        { provide: SpendLedger, useFactory: (prisma: PrismaService) => new SpendLedger(prisma.pool, serviceClock(config.ATELIER_TEST_CLOCK_FILE)), inject: [PrismaService] },
         StepStore,
         ModelCaller,
         StepResultPublisher,

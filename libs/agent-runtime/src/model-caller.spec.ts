@@ -3,7 +3,7 @@ import Decimal from 'decimal.js';
 import { Registry } from 'prom-client';
 import { promptTokensUpperBound, UnknownModelError } from '@atelier/llm';
 import { createLogger, metricsCatalog } from '@atelier/observability';
-import { AuditContentCapture, createPrismaClient, type PrismaService, SpendLedger } from '@atelier/persistence';
+import { AuditContentCapture, createPrismaClient, type PrismaService, readBudgetBalances, SpendLedger } from '@atelier/persistence';
 import { CircuitBreakerRegistry, LlmCallPolicy } from '@atelier/resilience';
 import { createTestDatabase, type LlmSimulatorProcess, startLlmSimulator, type TestDatabase } from '@atelier/testing';
 import { type AgentConfig, loadAgentConfig } from './agent-config';
@@ -57,7 +57,9 @@ describe(ModelCaller.name, () => {
       prisma.llmCall.findFirst({ where: { stepId: scope.id.stepId } }),
       prisma.budget.findFirstOrThrow({ where: { taskId: scope.id.taskId } }),
     ]);
-    return { reservation, call, spent: budget.spentUsd.toFixed(), reserved: budget.reservedUsd.toFixed() };
+    // The budget's exact money: settlements reach the budget row itself only when something next locks it.
+    const balance = (await readBudgetBalances(prisma, [budget.id])).get(budget.id);
+    return { reservation, call, spent: balance?.spentUsd.toFixed(), reserved: balance?.reservedUsd.toFixed() };
   };
   const stats = async () => (await (await fetch(`${simulator.url}/_sim/stats`)).json()) as { messages: number };
   const request = (prompt = `Goal: ${randomUUID()}`) => ({ system: 'You are a research analyst.', prompt });
@@ -86,7 +88,7 @@ describe(ModelCaller.name, () => {
     const { reservation, call } = await ledgerOf(scope);
     expect(call?.outcome).toBe('SUCCESS');
     const bound = promptTokensUpperBound(request(prompt));
-    expect(reservation.amountUsd.toFixed()).toBe(config.pricing.worstCaseCost('claude-sonnet-5-5', { promptTokens: bound, maxTokens: 2048, cacheTtl: '5m' }).toFixed());
+    expect(reservation.amountUsd.toFixed()).toBe(config.pricing.worstCaseCost('claude-sonnet-5-5', { promptTokens: bound, promptTokensAreUpperBound: true, maxTokens: 2048, cacheTtl: '5m' }).toFixed());
     expect(bound).toBeGreaterThan(call!.inputTokens + call!.cacheCreationInputTokens + call!.cacheReadInputTokens);
   });
 

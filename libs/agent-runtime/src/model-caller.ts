@@ -2,7 +2,7 @@ import { Inject, Injectable } from '@nestjs/common';
 import type { StepKind } from '@atelier/contracts';
 import { type Completion, LlmCallError, promptTokensUpperBound, type PromptRequest, responseCacheKey } from '@atelier/llm';
 import { LOGGER, type Logger, METRICS_CATALOG, type MetricsCatalog, observeLlmAttempt, withLlmSpan } from '@atelier/observability';
-import { type Actor, appendAudit, AuditContentCapture, describeDenial, PrismaService, type Settlement, type SettleResult, SpendLedger } from '@atelier/persistence';
+import { type Actor, appendAudit, AuditContentCapture, describeDenial, PrismaService, type Settlement, type SettleResult, SpendLedger, tenantSafeBlocking } from '@atelier/persistence';
 import {
   CallCancelledError,
   InjectLlmPolicySettings,
@@ -152,8 +152,8 @@ export class ModelCaller {
     const { pricing } = this.config;
     pricing.priceFor(request.model); // an unpriced model is refused before anything is held or sent
 
-    const promptTokens = await this.countPromptTokens(request, signal);
-    const worstCase = pricing.worstCaseCost(request.model, { promptTokens, maxTokens: request.maxTokens, cacheTtl: request.cacheTtl });
+    const { promptTokens, promptTokensAreUpperBound } = await this.countPromptTokens(request, signal);
+    const worstCase = pricing.worstCaseCost(request.model, { promptTokens, promptTokensAreUpperBound, maxTokens: request.maxTokens, cacheTtl: request.cacheTtl });
     const reservation = await this.ledger
       .reserve({
         attemptId: options.attemptId,
@@ -180,7 +180,7 @@ export class ModelCaller {
         tenantId: scope.id.tenantId,
         taskId: scope.id.taskId,
         traceId: scope.id.traceId,
-        data: { attemptId: options.attemptId, model: request.model, promptTokens, neededUsd: reservation.amountUsd, budgets: reservation.blocking.map((budget) => ({ ...budget })) },
+        data: { attemptId: options.attemptId, model: request.model, promptTokens, neededUsd: reservation.amountUsd, budgets: tenantSafeBlocking(reservation.blocking).map((budget) => ({ ...budget })) },
       });
       throw new StepFailure('BUDGET_EXCEEDED', reason, false);
     }
@@ -197,7 +197,7 @@ export class ModelCaller {
     };
     try {
       const reply = await this.completeObserved({ ...request, signal }, scope.kind, options.callerSignal);
-      await this.settle({
+      const settled = await this.settle({
         attemptId: options.attemptId,
         outcome: 'success',
         auditData: { ...asked, response: this.audit.capture(reply.text) },
@@ -215,8 +215,9 @@ export class ModelCaller {
             }
           : {}),
       });
-      if (reply.costUsd.greaterThan(reservation.amountUsd)) {
-        this.logger.warn({ attemptId: options.attemptId, costUsd: reply.costUsd.toFixed(), reservedUsd: reservation.amountUsd }, 'a call cost more than its reservation');
+      if (settled.overrunUsd) {
+        // Recorded exactly (the llm.call event says by how much); the caps it held may now be over by that much.
+        this.logger.warn({ attemptId: options.attemptId, costUsd: settled.costUsd, reservedUsd: reservation.amountUsd, overrunUsd: settled.overrunUsd }, 'a call cost more than its reservation');
       }
       return { text: reply.text, model: reply.model, stopReason: reply.stopReason };
     } catch (error) {
@@ -279,25 +280,26 @@ export class ModelCaller {
     return { text: String(response.text ?? ''), model: String(response.model ?? hit.model), stopReason: typeof response.stopReason === 'string' ? response.stopReason : null };
   }
 
-  /** count_tokens when enabled and answering; otherwise (or on any failure) a safe over-estimate. */
-  private async countPromptTokens(request: PromptRequest, signal: AbortSignal): Promise<number> {
+  /**
+   * count_tokens when enabled and answering (an estimate: pricing adds its margin);
+   * otherwise (or on any failure) a byte-based bound that needs none.
+   */
+  private async countPromptTokens(request: PromptRequest, signal: AbortSignal): Promise<{ promptTokens: number; promptTokensAreUpperBound: boolean }> {
     if (this.config.LLM_COUNT_TOKENS === 'on') {
       try {
-        return await this.llm.gateway.countTokens({ ...request, signal });
+        return { promptTokens: await this.llm.gateway.countTokens({ ...request, signal }), promptTokensAreUpperBound: false };
       } catch (error) {
         if (signal.aborted) throw signal.reason;
         this.logger.warn({ err: error, model: request.model }, 'count_tokens failed; reserving on a byte-based over-estimate');
       }
     }
-    return promptTokensUpperBound(request);
+    return { promptTokens: promptTokensUpperBound(request), promptTokensAreUpperBound: true };
   }
 
   private async settle(settlement: Settlement): Promise<SettleResult> {
     for (let attempt = 0; ; attempt++) {
       try {
-        const result = await this.ledger.settle(settlement);
-        for (const alert of result.alerts) this.metrics.budgetAlerts.inc({ scope: alert.scope, threshold: String(alert.threshold) });
-        return result;
+        return await this.ledger.settle(settlement);
       } catch (error) {
         const delay = SETTLE_RETRY_DELAYS_MS[attempt];
         if (delay === undefined) throw error;

@@ -10,14 +10,43 @@ export type WorkflowName = (typeof WORKFLOWS)[number];
 export const SCOPES = ['tasks:write', 'tasks:read', 'audit:read', 'admin'] as const;
 export type Scope = (typeof SCOPES)[number];
 
-/** A USD amount as a decimal string (money is never a float): up to 12 digits each side of the point. */
+/** numeric(24,12), the column money is kept in: at most 12 digits before the point and 12 after. */
+const USD_DIGITS = /^\d{1,12}(\.\d{1,12})?$/;
+/** A double carries every decimal of up to 15 significant digits exactly; longer ones it may change. */
+const EXACT_DOUBLE_DIGITS = 15;
+
+/**
+ * A USD amount (money is never a float): a decimal string of up to 12 digits each side of
+ * the point. A JSON number is taken only when it is certainly the amount the client
+ * wrote (at most 15 significant digits, as a double keeps them) and fits the column;
+ * anything else is refused, never rounded.
+ */
 const decimalUsd = (options: { allowZero: boolean }) =>
-  z
-    .union([z.string(), z.number()])
-    .transform((value) => String(value).trim())
-    .refine((value) => /^\d{1,12}(\.\d{1,12})?$/.test(value) && (options.allowZero || /[1-9]/.test(value)), {
-      message: options.allowZero ? 'must be a decimal amount in USD, e.g. "2.50" (0 blocks all spend)' : 'must be a positive decimal amount in USD, e.g. "2.50"',
-    });
+  z.union([z.string(), z.number()]).transform((value, ctx) => {
+    const text = typeof value === 'number' ? exactDecimalOf(value) : value.trim();
+    if (text === undefined) {
+      ctx.addIssue({ code: 'custom', message: `must be sent as a decimal string: the JSON number ${String(value)} cannot be carried exactly (more than ${EXACT_DOUBLE_DIGITS} significant digits)` });
+      return z.NEVER;
+    }
+    if (!USD_DIGITS.test(text) || (!options.allowZero && !/[1-9]/.test(text))) {
+      ctx.addIssue({
+        code: 'custom',
+        message: options.allowZero
+          ? 'must be a decimal amount in USD with at most 12 digits before and 12 after the point, e.g. "2.50" (0 blocks all spend)'
+          : 'must be a positive decimal amount in USD with at most 12 digits before and 12 after the point, e.g. "2.50"',
+      });
+      return z.NEVER;
+    }
+    return text;
+  });
+
+/** The decimal a finite number certainly stands for (plain notation), or undefined when a double may have changed it. */
+function exactDecimalOf(value: number): string | undefined {
+  if (!Number.isFinite(value)) return undefined;
+  const shortest = String(value);
+  if (/e/i.test(shortest)) return value === 0 ? '0' : undefined;
+  return shortest.replace(/[-.]/g, '').replace(/^0+/, '').length <= EXACT_DOUBLE_DIGITS ? shortest : undefined;
+}
 
 const TenantName = z.string().regex(/^[a-z0-9][a-z0-9-]{0,62}$/, 'must be lowercase letters, digits and dashes (max 63)');
 
@@ -106,7 +135,8 @@ export const ListBudgetsQuery = z
     tenant: TenantName.optional(),
     taskId: z.uuid({ message: 'must be a task id (UUID)' }).optional(),
     limit: z.coerce.number().int().min(1).max(100).default(50),
-    cursor: z.string().max(200).optional(),
+    /** The previous page's nextCursor: a budget id. */
+    cursor: z.uuid({ message: 'is not a cursor returned by this API' }).optional(),
   })
   .strict();
 export type ListBudgetsQuery = z.infer<typeof ListBudgetsQuery>;
@@ -114,7 +144,12 @@ export type ListBudgetsQuery = z.infer<typeof ListBudgetsQuery>;
 /** `tenant` matters to admins (which tenant spends); a tenant sees only itself in it. */
 export const USAGE_GROUPS = ['model', 'day', 'task', 'tenant'] as const;
 
-const isoInstant = z.union([z.iso.datetime({ offset: true }), z.iso.date()], { message: 'must be an ISO 8601 date or date-time' });
+/** Instants the API takes: ISO 8601, in the years the database and every client agree on. */
+const EARLIEST_INSTANT = Date.UTC(1970, 0, 1);
+const LATEST_INSTANT = Date.UTC(10000, 0, 1);
+const isoInstant = z
+  .union([z.iso.datetime({ offset: true }), z.iso.date()], { message: 'must be an ISO 8601 date or date-time' })
+  .refine((value) => Date.parse(value) >= EARLIEST_INSTANT && Date.parse(value) < LATEST_INSTANT, { message: 'must be between 1970-01-01 and 9999-12-31 (UTC)' });
 
 export const UsageQuery = z
   .object({

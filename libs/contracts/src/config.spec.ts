@@ -36,6 +36,14 @@ describe(loadConfig.name, () => {
     );
   });
 
+  it('takes a test clock file only outside production, as an absolute path', () => {
+    const test = { DATABASE_URL: 'postgresql://localhost/atelier', ATELIER_TEST_CLOCK_FILE: '/tmp/clock' };
+    expect(loadConfig(CommonEnv, test).ATELIER_TEST_CLOCK_FILE).toBe('/tmp/clock');
+    expect(() => loadConfig(CommonEnv, { ...test, NODE_ENV: 'production' })).toThrow('config: ATELIER_TEST_CLOCK_FILE is for tests only and refused when NODE_ENV=production');
+    expect(() => loadConfig(CommonEnv, { ...test, ATELIER_TEST_CLOCK_FILE: 'clock' })).toThrow('config: ATELIER_TEST_CLOCK_FILE must be an absolute path');
+    expect(loadConfig(CommonEnv, { DATABASE_URL: test.DATABASE_URL, NODE_ENV: 'production' }).ATELIER_TEST_CLOCK_FILE).toBeUndefined();
+  });
+
   it('accepts several NATS servers', () => {
     expect(loadConfig(CommonEnv, { ...valid, NATS_URL: 'nats://a:4222, nats://b:4222' }).NATS_URL).toContain('nats://b:4222');
   });

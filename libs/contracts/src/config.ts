@@ -11,9 +11,16 @@ export class ConfigError extends Error {
   }
 }
 
+/** Variables that only tests may set: a process started with one under NODE_ENV=production refuses to start. */
+export const TEST_ONLY_VARIABLES = ['ATELIER_TEST_CLOCK_FILE'] as const;
+
 export function loadConfig<S extends z.ZodObject>(schema: S, env: NodeJS.ProcessEnv = process.env): z.infer<S> {
   // Empty strings count as unset: `FOO=` in a manifest means "use the default".
   const source = Object.fromEntries(Object.entries(env).filter(([, value]) => value !== undefined && value !== ''));
+  if (source['NODE_ENV'] === 'production') {
+    const testOnly = TEST_ONLY_VARIABLES.filter((variable) => source[variable] !== undefined);
+    if (testOnly.length) throw new ConfigError(testOnly.map((variable) => `config: ${variable} is for tests only and refused when NODE_ENV=production`));
+  }
   const parsed = schema.safeParse(source);
   if (parsed.success) return parsed.data;
   throw new ConfigError(
@@ -75,4 +82,10 @@ export const CommonEnv = z.object({
   OTEL_EXPORTER_OTLP_PROTOCOL: z.enum(['http/protobuf', 'http/json'], { message: 'must be http/protobuf or http/json' }).optional(),
   /** Content of prompts, outputs and goals kept in the audit trail besides their SHA-256. */
   AUDIT_CAPTURE: z.enum(AUDIT_CAPTURE_MODES).default('redacted'),
+  /**
+   * TEST ONLY (refused when NODE_ENV=production): a file holding a signed offset in
+   * milliseconds that every budget computation adds to the system clock, so end-to-end
+   * tests cross 00:00 UTC without waiting for it.
+   */
+  ATELIER_TEST_CLOCK_FILE: z.string().startsWith('/', 'must be an absolute path').optional(),
 });

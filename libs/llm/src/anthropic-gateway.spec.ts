@@ -1,4 +1,6 @@
 import { randomUUID } from 'node:crypto';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { type LlmSimulatorProcess, startLlmSimulator } from '@atelier/testing';
 import { AnthropicGateway, LlmCallError } from './anthropic-gateway';
 import { loadPricing, UnknownModelError } from './pricing';
@@ -63,6 +65,39 @@ describe(AnthropicGateway.name, () => {
     const unanswered = await pending;
     expect(unanswered).toBeInstanceOf(LlmCallError);
     expect((unanswered as LlmCallError).answered).toBe(false);
+  });
+
+  it('takes a timeout status or an answer without the provider\'s request-id for a call that may have been billed', async () => {
+    // A proxy between us and the API: real HTTP through the SDK, answering as proxies do.
+    const answers: Record<string, { status: number; headers: Record<string, string>; body: string }> = {
+      '/proxy-504/v1/messages': { status: 504, headers: { 'content-type': 'text/html' }, body: '<html>504 Gateway Time-out</html>' },
+      '/proxy-502/v1/messages': { status: 502, headers: { 'content-type': 'text/html' }, body: '<html>502 Bad Gateway</html>' },
+      '/api-408/v1/messages': { status: 408, headers: { 'content-type': 'application/json', 'request-id': 'req_408' }, body: JSON.stringify({ type: 'error', error: { type: 'timeout_error', message: 'timeout' } }) },
+      '/api-400/v1/messages': { status: 400, headers: { 'content-type': 'application/json', 'request-id': 'req_400' }, body: JSON.stringify({ type: 'error', error: { type: 'invalid_request_error', message: 'bad' } }) },
+    };
+    const proxy = createServer((request, response) => {
+      request.resume();
+      const answer = answers[request.url ?? ''] ?? { status: 404, headers: {}, body: '' };
+      response.writeHead(answer.status, answer.headers).end(answer.body);
+    });
+    await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve));
+    const { port } = proxy.address() as AddressInfo;
+    try {
+      const failureThrough = async (prefix: string) => {
+        const through = new AnthropicGateway({ apiKey: 'test-key', baseURL: `http://127.0.0.1:${port}${prefix}`, timeoutMs: 5_000, pricing });
+        const error = await through.complete({ model: 'claude-haiku-5-5', system: 's', prompt: 'p', maxTokens: 8 }).catch((caught: unknown) => caught);
+        expect(error).toBeInstanceOf(LlmCallError);
+        return error as LlmCallError;
+      };
+      const [gatewayTimeout, badGateway, requestTimeout, badRequest] = await Promise.all(['/proxy-504', '/proxy-502', '/api-408', '/api-400'].map(failureThrough));
+      expect({ status: gatewayTimeout.classification.status, answered: gatewayTimeout.answered }).toEqual({ status: 504, answered: false });
+      expect({ status: badGateway.classification.status, answered: badGateway.answered }).toEqual({ status: 502, answered: false });
+      expect({ status: requestTimeout.classification.status, answered: requestTimeout.answered, requestId: requestTimeout.requestId }).toEqual({ status: 408, answered: false, requestId: 'req_408' });
+      expect({ status: badRequest.classification.status, answered: badRequest.answered }).toEqual({ status: 400, answered: true });
+    } finally {
+      proxy.closeAllConnections();
+      await new Promise((resolve) => proxy.close(resolve));
+    }
   });
 
   it('over-estimates prompt tokens safely when count_tokens cannot answer', async () => {

@@ -27,6 +27,13 @@ export interface Completion {
   costUsd: Decimal;
 }
 
+/**
+ * Statuses a proxy, gateway or load balancer answers when it stopped waiting for the
+ * provider (408 Request Timeout, 504 Gateway Timeout): the request may still have run,
+ * and been billed, upstream.
+ */
+const UPSTREAM_TIMEOUT_STATUSES = new Set([408, 504]);
+
 /** A failed attempt, with what the ledger needs to record it. */
 export class LlmCallError extends Error {
   override readonly name = 'LlmCallError';
@@ -39,9 +46,16 @@ export class LlmCallError extends Error {
     super(`model call failed: ${classification.kind}${classification.status ? ` (HTTP ${classification.status})` : ''}`, options);
   }
 
-  /** True when the provider answered (with an error): nothing was billed. False when no answer came: it may have been. */
+  /**
+   * True when the provider itself answered with an error: nothing was billed. False when
+   * no answer came, or an answer we cannot take for the provider's: it may have been
+   * billed (the ledger then bills the whole reservation). The provider's answers carry its
+   * `request-id` header; a status without one came from something in between (a proxy's
+   * 502/503 page), and a timeout status (408, 504) means someone stopped waiting.
+   */
   get answered(): boolean {
-    return this.classification.status !== undefined;
+    const { status } = this.classification;
+    return status !== undefined && !UPSTREAM_TIMEOUT_STATUSES.has(status) && this.requestId !== undefined;
   }
 }
 

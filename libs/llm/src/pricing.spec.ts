@@ -1,4 +1,4 @@
-import { loadPricing, UnknownModelError } from './pricing';
+import { loadPricing, promptTokensWithMargin, UnknownModelError } from './pricing';
 import { PRICING_AS_OF, PRICING_SOURCE, PRICING_TABLE } from './pricing-table';
 
 // Golden figures worked by hand in micro-dollars (tokens × $/MTok), one line per model.
@@ -39,17 +39,46 @@ describe(loadPricing.name, () => {
     expect(pricing.costOf('claude-haiku-5-5', { inputTokens: 100_000, outputTokens: 1_000 }).toFixed()).toBe('0.0105');
   });
 
-  it('works out the worst case a reservation must hold', () => {
-    // haiku, no caching: 1000×0.1 + 1024×0.5 = 100 + 512
-    expect(pricing.worstCaseCost('claude-haiku-5-5', { promptTokens: 1_000, maxTokens: 1_024 }).toFixed()).toBe('0.000612');
-    // sonnet with a 5 m cache mark: prompt at the 5 m write rate 2.5: 2500 + 2048×10
-    expect(pricing.worstCaseCost('claude-sonnet-5-5', { promptTokens: 1_000, maxTokens: 2_048, cacheTtl: '5m' }).toFixed()).toBe('0.02298');
-    // ... and a 1 h mark: the 1 h write rate 4: 4000 + 20480
-    expect(pricing.worstCaseCost('claude-sonnet-5-5', { promptTokens: 1_000, maxTokens: 2_048, cacheTtl: '1h' }).toFixed()).toBe('0.02448');
-    // haiku past the threshold: 150000×0.5 + 1000×2.5
-    expect(pricing.worstCaseCost('claude-haiku-5-5', { promptTokens: 150_000, maxTokens: 1_000 }).toFixed()).toBe('0.0775');
-    // opus in a batch: (1000×4 + 1000×20) × 0.5
-    expect(pricing.worstCaseCost('claude-opus-5-5', { promptTokens: 1_000, maxTokens: 1_000 }, { batch: true }).toFixed()).toBe('0.012');
+  it('works out the worst case a reservation must hold, with a margin on the counted prompt', () => {
+    // 1000 counted → 1000 × 1.02 + 64 = 1084 held
+    expect(promptTokensWithMargin(1_000)).toBe(1_084);
+    // haiku, no caching: 1084×0.1 + 1024×0.5 = 108.4 + 512
+    expect(pricing.worstCaseCost('claude-haiku-5-5', { promptTokens: 1_000, maxTokens: 1_024 }).toFixed()).toBe('0.0006204');
+    // sonnet with a 5 m cache mark: prompt at the 5 m write rate 2.5: 1084×2.5 + 2048×10 = 2710 + 20480
+    expect(pricing.worstCaseCost('claude-sonnet-5-5', { promptTokens: 1_000, maxTokens: 2_048, cacheTtl: '5m' }).toFixed()).toBe('0.02319');
+    // ... and a 1 h mark: the 1 h write rate 4: 1084×4 + 20480 = 4336 + 20480
+    expect(pricing.worstCaseCost('claude-sonnet-5-5', { promptTokens: 1_000, maxTokens: 2_048, cacheTtl: '1h' }).toFixed()).toBe('0.024816');
+    // haiku past the threshold: 153064×0.5 + 1000×2.5 (150000 × 1.02 + 64 = 153064)
+    expect(pricing.worstCaseCost('claude-haiku-5-5', { promptTokens: 150_000, maxTokens: 1_000 }).toFixed()).toBe('0.079032');
+    // opus in a batch: (1084×4 + 1000×20) × 0.5
+    expect(pricing.worstCaseCost('claude-opus-5-5', { promptTokens: 1_000, maxTokens: 1_000 }, { batch: true }).toFixed()).toBe('0.012168');
+    // an upper bound (bytes, not a count) is held as it is: 1000×0.1 + 1024×0.5
+    expect(pricing.worstCaseCost('claude-haiku-5-5', { promptTokens: 1_000, maxTokens: 1_024, promptTokensAreUpperBound: true }).toFixed()).toBe('0.000612');
+  });
+
+  it('prices a prompt counted just under the long-prompt boundary at long-prompt rates, so its bill cannot exceed the hold', () => {
+    // counted 99,000 → held as 99,000 × 1.02 + 64 = 101,044 > 100,000: the whole request at 5× rates
+    const worst = pricing.worstCaseCost('claude-haiku-5-5', { promptTokens: 99_000, maxTokens: 1_000 });
+    expect(worst.toFixed()).toBe('0.053022'); // 101044×0.5 + 1000×2.5 = 50522 + 2500
+    // billed at 100,500 prompt tokens (the count was an estimate): 100500×0.5 + 1000×2.5 = 50250 + 2500
+    const billed = pricing.costOf('claude-haiku-5-5', { inputTokens: 100_500, outputTokens: 1_000 });
+    expect(billed.toFixed()).toBe('0.05275');
+    expect(billed.lte(worst)).toBe(true);
+    // Without the margin the hold would have been 99000×0.1 + 1000×0.5 = 0.0104: a fifth of the bill.
+    expect(billed.greaterThan(pricing.worstCaseCost('claude-haiku-5-5', { promptTokens: 99_000, maxTokens: 1_000, promptTokensAreUpperBound: true }).times(5))).toBe(true);
+    // Far enough below the boundary the short tier stays: 97,000 → 99,004 held, at 1×.
+    expect(pricing.worstCaseCost('claude-haiku-5-5', { promptTokens: 97_000, maxTokens: 1_000 }).toFixed()).toBe('0.0104004'); // 99004×0.1 + 500
+  });
+
+  it('covers any bill within the margin of the count', () => {
+    for (const model of pricing.models()) {
+      for (const counted of [0, 1, 999, 50_000, 97_999, 98_000, 99_999, 100_000, 120_000]) {
+        const billedPrompt = Math.floor(counted * 1.02) + 64;
+        const worst = pricing.worstCaseCost(model, { promptTokens: counted, maxTokens: 2_000, cacheTtl: '1h' });
+        const bill = pricing.costOf(model, { inputTokens: 0, outputTokens: 2_000, cacheCreationInputTokens: billedPrompt, cacheCreation1hInputTokens: billedPrompt });
+        expect({ model, counted, covered: bill.lte(worst) }).toEqual({ model, counted, covered: true });
+      }
+    }
   });
 
   it('never prices an answer above its worst case, however the prompt splits between fresh, written and read tokens', () => {

@@ -24,8 +24,10 @@ export interface TokenUsage {
 }
 
 export interface WorstCaseRequest {
-  /** Every prompt token (fresh, cache-written and cache-read), as counted or over-estimated. */
+  /** Every prompt token (fresh, cache-written and cache-read), as count_tokens counted them (or over-estimated: see promptTokensAreUpperBound). */
   promptTokens: number;
+  /** The figure is already a safe upper bound (promptTokensUpperBound), not a count: no margin is added to it. */
+  promptTokensAreUpperBound?: boolean;
   maxTokens: number;
   /** Set when the request marks blocks with cache_control: any prompt token may then be billed as a cache write. */
   cacheTtl?: PromptCacheTtl | null;
@@ -35,12 +37,27 @@ export interface Pricing {
   /** Exact match only: `claude-sonnet-5-5-x` is not `claude-sonnet-5-5`. */
   priceFor(model: string): ModelPrice;
   costOf(model: string, usage: TokenUsage, options?: { batch?: boolean }): Decimal;
-  /** The most a request can cost: what a reservation must hold before the call. */
+  /** The most a request can cost: what a reservation must hold before the call (a counted prompt gets COUNTED_PROMPT_MARGIN). */
   worstCaseCost(model: string, request: WorstCaseRequest, options?: { batch?: boolean }): Decimal;
   models(): string[];
 }
 
 const MILLION = new Decimal(1_000_000);
+
+/**
+ * Anthropic documents count_tokens as an estimate that may differ slightly from what a
+ * request is billed, so a reservation never trusts the count to the token: it holds for
+ * the count plus 2 % plus 64 tokens (the framing a count may leave out), and prices the
+ * whole request at long-prompt rates as soon as that padded figure crosses a tier
+ * boundary. A prompt counted at 99,000 tokens is reserved as 101,044 (over Haiku 5.5's
+ * 100,000 boundary, so at 5× rates), which covers being billed at 100,500.
+ */
+export const COUNTED_PROMPT_MARGIN = { percent: 2, tokens: 64 } as const;
+
+/** The prompt tokens a reservation holds for a counted prompt (see COUNTED_PROMPT_MARGIN). */
+export function promptTokensWithMargin(counted: number): number {
+  return Math.ceil((counted * (100 + COUNTED_PROMPT_MARGIN.percent)) / 100) + COUNTED_PROMPT_MARGIN.tokens;
+}
 const RATE_FIELDS = ['inputPerMTok', 'outputPerMTok', 'cacheWrite5mPerMTok', 'cacheWrite1hPerMTok', 'cacheReadPerMTok'] as const;
 
 const Rate = z
@@ -103,7 +120,8 @@ export function loadPricing(overridesJson?: string): Pricing {
       return discounted(cost, options.batch);
     },
     worstCaseCost(model, request, options = {}) {
-      const rates = ratesFor(priceFor(model), request.promptTokens);
+      const promptTokens = request.promptTokensAreUpperBound ? request.promptTokens : promptTokensWithMargin(request.promptTokens);
+      const rates = ratesFor(priceFor(model), promptTokens);
       // With cache_control any prompt token may be billed as a cache write at the mark's
       // TTL, which costs more than fresh input; reads always cost less.
       const promptRates = [rates.inputPerMTok];
@@ -111,7 +129,7 @@ export function loadPricing(overridesJson?: string): Pricing {
       if (request.cacheTtl === '1h') promptRates.push(rates.cacheWrite1hPerMTok);
       const promptRate = Decimal.max(...promptRates);
       const cost = promptRate
-        .times(request.promptTokens)
+        .times(promptTokens)
         .plus(new Decimal(request.maxTokens).times(rates.outputPerMTok))
         .dividedBy(MILLION);
       return discounted(cost, options.batch);

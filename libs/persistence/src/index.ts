@@ -1,5 +1,5 @@
 export { Prisma, PrismaClient, TaskStatus, StepStatus, LlmCallOutcome, BudgetScope, BudgetPeriod, ReservationState, BudgetAlertState } from './generated/prisma/client';
-export type { Tenant, ApiKey, Task, Step, LlmCall, AuditEvent, Budget, SpendReservation, BudgetAlert } from './generated/prisma/client';
+export type { Tenant, ApiKey, Task, Step, LlmCall, AuditEvent, Budget, SpendReservation, BudgetAlert, BudgetPendingSettlement } from './generated/prisma/client';
 export * from './prisma.service';
 export * from './persistence.module';
 export * from './audit-writer';
@@ -11,6 +11,7 @@ export * from './spend/clock';
 export * from './spend/budget-window';
 export * from './spend/spend-ledger';
 export * from './spend/budget-denial';
+export * from './spend/budget-balances';
 
 export * from './database-unavailable';
 export * from './sql-statements';

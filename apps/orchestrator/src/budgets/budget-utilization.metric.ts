@@ -1,19 +1,21 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { LOGGER, type Logger, METRICS_CATALOG, type MetricsCatalog } from '@atelier/observability';
-import { PrismaService } from '@atelier/persistence';
+import { type Clock, PrismaService } from '@atelier/persistence';
 import { ORCHESTRATOR_CONFIG, type OrchestratorConfig } from '../config';
+import { BUDGET_CLOCK } from './budget-clock';
 import { PeriodicJob } from './periodic-job';
 
 /**
  * `atelier_budget_utilization_ratio{scope}`: per scope, the highest (spent + reserved) /
  * limit among its budgets in their current UTC window (task budgets of unfinished tasks
- * only), read from Postgres on the sweep interval so every replica reports the same truth.
+ * only), read from budget_balances on the sweep interval so every replica reports the same truth.
  */
 @Injectable()
 export class BudgetUtilizationMetric extends PeriodicJob {
   constructor(
     private readonly prisma: PrismaService,
     @Inject(METRICS_CATALOG) private readonly metrics: MetricsCatalog,
+    @Inject(BUDGET_CLOCK) private readonly clock: Clock,
     @Inject(ORCHESTRATOR_CONFIG) config: OrchestratorConfig,
     @Inject(LOGGER) logger: Logger,
   ) {
@@ -21,13 +23,13 @@ export class BudgetUtilizationMetric extends PeriodicJob {
   }
 
   async runOnce(): Promise<void> {
+    const now = this.clock.now();
     const rows = await this.prisma.$queryRaw<{ scope: string; ratio: number }[]>`
       SELECT b.scope::text AS scope,
              max(CASE WHEN b.limit_usd = 0 THEN 1
-                      ELSE (CASE WHEN (b.period = 'day' AND b.window_start < date_trunc('day', now(), 'UTC'))
-                                   OR (b.period = 'month' AND b.window_start < date_trunc('month', now(), 'UTC'))
+                      ELSE (CASE WHEN b.period <> 'total' AND b.window_start < date_trunc(b.period::text, ${now}::timestamptz, 'UTC')
                                  THEN 0 ELSE b.spent_usd END + b.reserved_usd) / b.limit_usd END)::float8 AS ratio
-        FROM budgets b
+        FROM budget_balances b
        WHERE b.scope <> 'task' OR EXISTS (SELECT 1 FROM tasks t WHERE t.id = b.task_id AND t.status IN ('queued', 'running'))
        GROUP BY b.scope`;
     const gauge = this.metrics.budgetUtilization;

@@ -1,4 +1,4 @@
-import { type Budget, Prisma, windowEndOf, windowHasRolled, windowStartAt } from '@atelier/persistence';
+import { type Budget, type BudgetBalance, Prisma, windowEndOf, windowHasRolled, windowStartAt } from '@atelier/persistence';
 
 /** The public shape of a budget; money as decimal strings, the spend of the current UTC window. */
 export interface BudgetView {
@@ -20,12 +20,14 @@ export interface BudgetView {
   updatedAt: string;
 }
 
-export function toBudgetView(budget: Budget, tenantName: string | undefined, now: Date): BudgetView {
+/** `balance`: the budget's exact money (budget_balances); without it, the row's own figures (a budget nothing was settled against). */
+export function toBudgetView(budget: Budget, balance: BudgetBalance | undefined, tenantName: string | undefined, now: Date): BudgetView {
+  const money = balance ?? { spentUsd: budget.spentUsd, reservedUsd: budget.reservedUsd, windowStart: budget.windowStart };
   // A window that ended since the last write reads as a fresh one: the next write rolls it.
-  const rolled = windowHasRolled(budget.period, budget.windowStart, now);
-  const windowStart = windowStartAt(budget.period, now, budget.windowStart);
-  const spent = rolled ? new Prisma.Decimal(0) : budget.spentUsd;
-  const available = Prisma.Decimal.max(0, budget.limitUsd.minus(spent).minus(budget.reservedUsd));
+  const rolled = windowHasRolled(budget.period, money.windowStart, now);
+  const windowStart = windowStartAt(budget.period, now, money.windowStart);
+  const spent = rolled ? new Prisma.Decimal(0) : money.spentUsd;
+  const available = Prisma.Decimal.max(0, budget.limitUsd.minus(spent).minus(money.reservedUsd));
   return {
     id: budget.id,
     scope: budget.scope.toLowerCase() as BudgetView['scope'],
@@ -34,7 +36,7 @@ export function toBudgetView(budget: Budget, tenantName: string | undefined, now
     period: budget.period.toLowerCase() as BudgetView['period'],
     limitUsd: budget.limitUsd.toFixed(),
     spentUsd: spent.toFixed(),
-    reservedUsd: budget.reservedUsd.toFixed(),
+    reservedUsd: money.reservedUsd.toFixed(),
     availableUsd: available.toFixed(),
     utilization: budget.limitUsd.isZero() ? '1' : spent.dividedBy(budget.limitUsd).toDecimalPlaces(6).toFixed(),
     windowStart: windowStart.toISOString(),

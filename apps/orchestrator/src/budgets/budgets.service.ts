@@ -1,8 +1,9 @@
-import { Injectable } from '@nestjs/common';
+import { Inject, Injectable } from '@nestjs/common';
 import { DEFAULT_ALERT_THRESHOLDS, type ListBudgetsQuery, type PutBudgetRequest } from '@atelier/contracts';
-import { appendAudit, initialWindowStart, PrismaService } from '@atelier/persistence';
+import { appendAudit, type Clock, initialWindowStart, PrismaService, readBudgetBalances } from '@atelier/persistence';
 import { type Caller, isAdmin } from '../auth/caller';
 import { Problem } from '../http/problem';
+import { BUDGET_CLOCK } from './budget-clock';
 import { periodFromApi, scopeFromApi, scopeKeyOf } from './budget-scope';
 import { type BudgetView, toBudgetView } from './budget-view';
 
@@ -13,7 +14,10 @@ export interface PutBudgetResult {
 
 @Injectable()
 export class BudgetsService {
-  constructor(private readonly prisma: PrismaService) {}
+  constructor(
+    private readonly prisma: PrismaService,
+    @Inject(BUDGET_CLOCK) private readonly clock: Clock,
+  ) {}
 
   /**
    * Admins see every budget; a tenant sees its own tenant budgets and its tasks' budgets,
@@ -31,9 +35,6 @@ export class BudgetsService {
       const task = await this.prisma.task.findFirst({ where: { id: query.taskId, ...(tenantId ? { tenantId } : {}) } });
       if (!task) throw Problem.notFound(`No task ${query.taskId}.`);
     }
-    if (query.cursor !== undefined && !/^[0-9a-f-]{36}$/.test(query.cursor)) {
-      throw Problem.validation([{ field: 'cursor', message: 'is not a cursor returned by this API' }]);
-    }
     const rows = await this.prisma.budget.findMany({
       where: {
         ...(tenantId ? { tenantId } : {}),
@@ -45,10 +46,10 @@ export class BudgetsService {
       take: query.limit + 1,
     });
     const page = rows.slice(0, query.limit);
-    const names = await this.tenantNames(page.map((row) => row.tenantId));
-    const now = new Date();
+    const [names, balances] = await Promise.all([this.tenantNames(page.map((row) => row.tenantId)), readBudgetBalances(this.prisma, page.map((row) => row.id))]);
+    const now = this.clock.now();
     return {
-      items: page.map((row) => toBudgetView(row, row.tenantId ? names.get(row.tenantId) : undefined, now)),
+      items: page.map((row) => toBudgetView(row, balances.get(row.id), row.tenantId ? names.get(row.tenantId) : undefined, now)),
       nextCursor: rows.length > query.limit ? (page.at(-1)?.id ?? null) : null,
     };
   }
@@ -86,7 +87,7 @@ export class BudgetsService {
       const period = periodFromApi(body.period);
       const [previous] = await tx.$queryRaw<{ id: string }[]>`SELECT id FROM budgets WHERE scope_key = ${scopeKey} AND period = ${body.period}::budget_period FOR UPDATE`;
       const before = previous ? await tx.budget.findUniqueOrThrow({ where: { id: previous.id } }) : undefined;
-      const now = new Date();
+      const now = this.clock.now();
       const thresholds = body.alertThresholds ? [...body.alertThresholds].sort((a, b) => a - b) : undefined;
       const budget = before
         ? await tx.budget.update({ where: { id: before.id }, data: { limitUsd: body.limitUsd, ...(thresholds ? { alertThresholds: thresholds } : {}) } })
@@ -120,7 +121,8 @@ export class BudgetsService {
           created: !before,
         },
       });
-      return { budget: toBudgetView(budget, tenantName, now), created: !before };
+      const balances = await readBudgetBalances(tx, [budget.id]);
+      return { budget: toBudgetView(budget, balances.get(budget.id), tenantName, now), created: !before };
     });
   }
 

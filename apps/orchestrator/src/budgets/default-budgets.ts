@@ -1,6 +1,7 @@
 import { Inject, Injectable, type OnApplicationBootstrap } from '@nestjs/common';
-import { type Actor, appendAudit, initialWindowStart, type Prisma, PrismaService } from '@atelier/persistence';
+import { type Actor, appendAudit, type Clock, initialWindowStart, type Prisma, PrismaService } from '@atelier/persistence';
 import { ORCHESTRATOR_CONFIG, type OrchestratorConfig } from '../config';
+import { BUDGET_CLOCK } from './budget-clock';
 
 interface BudgetSpec {
   scope: 'global' | 'tenant';
@@ -16,8 +17,8 @@ type Tx = Prisma.TransactionClient;
  * Creates a budget from configuration unless its scope already has one (of any period:
  * an admin's PUT wins over the default). Audited as `budget.updated` when created.
  */
-async function createUnlessScopeHasOne(tx: Tx, spec: BudgetSpec, actor: Actor, reason: string): Promise<void> {
-  const windowStart = initialWindowStart(spec.period, new Date());
+async function createUnlessScopeHasOne(tx: Tx, spec: BudgetSpec, now: Date, actor: Actor, reason: string): Promise<void> {
+  const windowStart = initialWindowStart(spec.period, now);
   const created = await tx.$queryRaw<{ id: string }[]>`
     INSERT INTO budgets (scope, scope_key, tenant_id, period, limit_usd, window_start, updated_at)
     SELECT ${spec.scope}::budget_scope, ${spec.scopeKey}, ${spec.tenantId}::uuid, ${spec.period}::budget_period, ${spec.limitUsd}::numeric, ${windowStart}, now()
@@ -35,23 +36,13 @@ async function createUnlessScopeHasOne(tx: Tx, spec: BudgetSpec, actor: Actor, r
   });
 }
 
-/** ATELIER_DEFAULT_TENANT_BUDGET_USD: the tenant's cap, created inside the transaction of its first task. */
-export async function ensureDefaultTenantBudget(tx: Tx, config: OrchestratorConfig, tenantId: string): Promise<void> {
-  if (!config.ATELIER_DEFAULT_TENANT_BUDGET_USD) return;
-  await createUnlessScopeHasOne(
-    tx,
-    { scope: 'tenant', scopeKey: `tenant:${tenantId}`, tenantId, period: config.ATELIER_DEFAULT_TENANT_BUDGET_PERIOD, limitUsd: config.ATELIER_DEFAULT_TENANT_BUDGET_USD },
-    'service:orchestrator',
-    'default tenant budget (ATELIER_DEFAULT_TENANT_BUDGET_USD)',
-  );
-}
-
 /** ATELIER_GLOBAL_BUDGET_USD: the platform-wide cap, seeded at start-up when there is none (idempotent across replicas). */
 @Injectable()
 export class GlobalBudgetSeeder implements OnApplicationBootstrap {
   constructor(
     private readonly prisma: PrismaService,
     @Inject(ORCHESTRATOR_CONFIG) private readonly config: OrchestratorConfig,
+    @Inject(BUDGET_CLOCK) private readonly clock: Clock,
   ) {}
 
   async onApplicationBootstrap(): Promise<void> {
@@ -61,6 +52,7 @@ export class GlobalBudgetSeeder implements OnApplicationBootstrap {
       createUnlessScopeHasOne(
         tx,
         { scope: 'global', scopeKey: 'global', tenantId: null, period: this.config.ATELIER_GLOBAL_BUDGET_PERIOD, limitUsd },
+        this.clock.now(),
         'service:orchestrator',
         'global budget (ATELIER_GLOBAL_BUDGET_USD)',
       ),

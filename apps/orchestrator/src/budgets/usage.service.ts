@@ -1,8 +1,9 @@
-import { Injectable } from '@nestjs/common';
+import { Inject, Injectable } from '@nestjs/common';
 import type { UsageQuery } from '@atelier/contracts';
-import { PrismaService } from '@atelier/persistence';
+import { type Clock, PrismaService } from '@atelier/persistence';
 import { type Caller, isAdmin } from '../auth/caller';
 import { Problem } from '../http/problem';
+import { BUDGET_CLOCK } from './budget-clock';
 
 export interface UsageFigures {
   calls: number;
@@ -51,7 +52,10 @@ interface UsageRow {
 /** Spend and tokens from the ledger (llm_calls): every attempt, cache hits at $0 included. */
 @Injectable()
 export class UsageService {
-  constructor(private readonly prisma: PrismaService) {}
+  constructor(
+    private readonly prisma: PrismaService,
+    @Inject(BUDGET_CLOCK) private readonly clock: Clock,
+  ) {}
 
   async report(caller: Caller, query: UsageQuery): Promise<UsageReport> {
     let tenantId: string | null = isAdmin(caller) ? null : caller.tenantId;
@@ -61,7 +65,7 @@ export class UsageService {
       if (!tenant || (!isAdmin(caller) && tenant.id !== caller.tenantId)) throw Problem.notFound(`No tenant ${query.tenant}.`);
       [tenantId, tenantName] = [tenant.id, tenant.name];
     }
-    const to = query.to ? new Date(query.to) : new Date();
+    const to = query.to ? new Date(query.to) : this.clock.now();
     const from = query.from ? new Date(query.from) : new Date(to.getTime() - DEFAULT_RANGE_MS);
     const grouping = GROUPINGS[query.groupBy];
     const rows = await this.prisma.$queryRawUnsafe<UsageRow[]>(

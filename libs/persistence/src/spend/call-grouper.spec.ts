@@ -8,7 +8,7 @@ describe(CallGrouper.name, () => {
       async (inputs) => {
         groups.push(inputs);
         await new Promise<void>((resolve) => gates.push(resolve));
-        return inputs.map((n) => n * 10);
+        return inputs.map((n) => ({ status: 'fulfilled' as const, value: n * 10 }));
       },
       { maxInFlight: 1, maxGroup: 3 },
     );
@@ -24,10 +24,21 @@ describe(CallGrouper.name, () => {
     expect(groups).toEqual([[1], [2, 3, 4], [5, 6]]);
   });
 
-  it('rejects every call of a group that failed and carries on with the next', async () => {
+  it('fails only the call the group answered with an error', async () => {
+    const grouper = new CallGrouper<number, number>(
+      async (inputs) => inputs.map((n) => (n === 2 ? { status: 'rejected' as const, reason: new Error('bad 2') } : { status: 'fulfilled' as const, value: n })),
+      { maxInFlight: 1, maxGroup: 10 },
+    );
+    const [one, two, three] = [grouper.submit(1), grouper.submit(2), grouper.submit(3)];
+    expect(await one).toBe(1);
+    await expect(two).rejects.toThrow('bad 2');
+    expect(await three).toBe(3);
+  });
+
+  it('rejects every call of a group whose execution threw and carries on with the next', async () => {
     const grouper = new CallGrouper<number, number>(async (inputs) => {
       if (inputs.includes(2)) throw new Error('boom');
-      return inputs;
+      return inputs.map((n) => ({ status: 'fulfilled' as const, value: n }));
     }, { maxInFlight: 1, maxGroup: 10 });
     const [one, two, three] = [grouper.submit(1), grouper.submit(2), grouper.submit(3)];
     expect(await one).toBe(1);

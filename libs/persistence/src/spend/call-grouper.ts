@@ -7,14 +7,16 @@ export interface CallGrouperOptions {
 /**
  * Group commit for a hot path: concurrent calls are executed together. A call that finds
  * a free slot runs at once (alone), so an idle system adds no latency; under load, calls
- * queue behind the groups in flight and the next group takes them all.
+ * queue behind the groups in flight and the next group takes them all. `execute` answers
+ * each call of a group on its own (one may fail while the others succeed); if it throws,
+ * every call of that group fails with its error.
  */
 export class CallGrouper<I, O> {
   private readonly waiting: { input: I; resolve: (output: O) => void; reject: (error: unknown) => void }[] = [];
   private inFlight = 0;
 
   constructor(
-    private readonly execute: (inputs: I[]) => Promise<O[]>,
+    private readonly execute: (inputs: I[]) => Promise<PromiseSettledResult<O>[]>,
     private readonly options: CallGrouperOptions,
   ) {}
 
@@ -31,7 +33,12 @@ export class CallGrouper<I, O> {
       this.inFlight++;
       this.execute(group.map((call) => call.input))
         .then(
-          (outputs) => group.forEach((call, index) => call.resolve(outputs[index] as O)),
+          (outcomes) =>
+            group.forEach((call, index) => {
+              const outcome = outcomes[index];
+              if (outcome?.status === 'fulfilled') call.resolve(outcome.value);
+              else call.reject(outcome ? outcome.reason : new Error('the group answered fewer calls than it was given'));
+            }),
           (error: unknown) => group.forEach((call) => call.reject(error)),
         )
         .finally(() => {

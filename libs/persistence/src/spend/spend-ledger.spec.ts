@@ -3,8 +3,9 @@ import { randomUUID } from 'node:crypto';
 import Decimal from 'decimal.js';
 import { createPrismaClient, type PrismaService } from '../prisma.service';
 import { createScratchDatabase, type ScratchDatabase } from '../database-bootstrap';
+import { readBudgetBalances } from './budget-balances';
 import type { Clock } from './clock';
-import { type ReserveRequest, SpendLedger } from './spend-ledger';
+import { AttemptAlreadySettledError, type ReserveRequest, SpendLedger } from './spend-ledger';
 
 // Persistence's own specs stay off @atelier/testing (which is built on this library).
 const TEST_SERVER = process.env['TEST_DATABASE_URL'] ?? 'postgresql://postgres@127.0.0.1:5432/postgres';
@@ -62,9 +63,15 @@ describe(SpendLedger.name, () => {
     traceId: 'trace-1',
   });
 
+  /** A budget's exact money (budget_balances: the row with the settlements not yet folded into it). */
   const money = async (id: string) => {
-    const row = await prisma.budget.findUniqueOrThrow({ where: { id } });
-    return { spent: row.spentUsd.toFixed(), reserved: row.reservedUsd.toFixed() };
+    const balance = (await readBudgetBalances(prisma, [id])).get(id);
+    return { spent: balance?.spentUsd.toFixed(), reserved: balance?.reservedUsd.toFixed() };
+  };
+  /** What the budget row itself says. */
+  const row = async (id: string) => {
+    const budgetRow = await prisma.budget.findUniqueOrThrow({ where: { id } });
+    return { spent: budgetRow.spentUsd.toFixed(), reserved: budgetRow.reservedUsd.toFixed() };
   };
 
   afterEach(() => {
@@ -101,17 +108,122 @@ describe(SpendLedger.name, () => {
     expect(await money(task.id)).toEqual({ spent: '0', reserved: '0.1' });
   });
 
+  it('answers a repeated attempt id with its hold while it is held, and never grants it again once settled', async () => {
+    const target = await newTask();
+    const task = await budget('TASK', '1', target);
+    const same = request(target, '0.1');
+    expect(await ledger.reserve(same)).toMatchObject({ granted: true, replayed: false });
+    expect(await ledger.reserve({ ...same, amountUsd: '0.5' })).toEqual({ granted: true, replayed: true, amountUsd: '0.1', budgetIds: [task.id] });
+    await ledger.settle({ attemptId: same.attemptId, outcome: 'success', costUsd: '0.05' });
+    await expect(ledger.reserve(same)).rejects.toThrow(AttemptAlreadySettledError);
+    await ledger.settle({ attemptId: same.attemptId, outcome: 'success', costUsd: '0.05' });
+    expect(await money(task.id)).toEqual({ spent: '0.05', reserved: '0' });
+    expect(await prisma.spendReservation.count({ where: { attemptId: same.attemptId } })).toBe(1);
+  });
+
+  /** A ledger whose statements are recorded, and the first of which waits for `release`: calls arriving meanwhile form one group. */
+  function watchedLedger() {
+    const statements: string[] = [];
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    const watched = new SpendLedger(
+      {
+        query: async (config) => {
+          statements.push(String(config.name));
+          if (statements.length === 1) await gate;
+          return prisma.pool.query(config);
+        },
+      },
+      clock,
+    );
+    return { ledger: watched, statements, release: () => release() };
+  }
+
   it('decides concurrent reservations grouped in one statement exactly as it would one by one, in arrival order', async () => {
     const target = await newTask();
     const task = await budget('TASK', '10', target);
-    const statements: string[] = [];
-    const watched = new SpendLedger({ query: (config) => (statements.push(String(config.name)), prisma.pool.query(config)) }, clock);
-    // The first goes alone; the three arriving meanwhile are decided together.
-    const results = await Promise.all(['6', '6', '3', '20'].map((amount) => watched.reserve(request(target, amount))));
-    expect(statements).toEqual(['atelier_spend_reserve_v1', 'atelier_spend_reserve_group_v2']);
+    const { ledger: watched, statements, release } = watchedLedger();
+    // The first goes alone (granted whole by the fast statement); the three arriving
+    // meanwhile go together: they do not all fit, so the fast statement declines and the
+    // exact one decides them.
+    const pending = ['6', '6', '3', '20'].map((amount) => watched.reserve(request(target, amount)));
+    release();
+    const results = await Promise.all(pending);
+    expect(statements).toEqual(['atelier_spend_reserve_fast_v1', 'atelier_spend_reserve_fast_v1', 'atelier_spend_reserve_v4']);
     expect(results.map((result) => result.granted)).toEqual([true, false, true, false]);
     expect(results[1]).toMatchObject({ blocking: [{ id: task.id, limitUsd: '10', reservedUsd: '6' }] });
     expect(await money(task.id)).toEqual({ spent: '0', reserved: '9' });
+  });
+
+  it('decides in a further statement what a group could not, still in arrival order', async () => {
+    const target = await newTask();
+    const task = await budget('TASK', '10', target);
+    const { ledger: watched, statements, release } = watchedLedger();
+    // 1 alone; then 5, 5, 4 together: the first 5 fits; the second 5 and the 4 each fit
+    // alone but not after every earlier one, so they go again: 5 no longer fits, 4 does.
+    const pending = ['1', '5', '5', '4'].map((amount) => watched.reserve(request(target, amount)));
+    release();
+    const results = await Promise.all(pending);
+    expect(results.map((result) => result.granted)).toEqual([true, true, false, true]);
+    // 1 fast; 5, 5, 4: fast declines, exact grants 5; 5, 4: straight to the exact statement
+    // (the fast one declined a moment ago), which decides them.
+    expect(statements).toEqual(['fast', 'fast', 'v4', 'v4'].map((kind) => (kind === 'fast' ? 'atelier_spend_reserve_fast_v1' : 'atelier_spend_reserve_v4')));
+    expect(await money(task.id)).toEqual({ spent: '0', reserved: '10' });
+  });
+
+  it('fails only the call that fails alone when a grouped reservation or settlement breaks', async () => {
+    const target = await newTask();
+    const task = await budget('TASK', '10', target);
+    const { ledger: watched, release } = watchedLedger();
+    const good = [request(target, '1'), request(target, '2'), request(target, '3')];
+    const bad = request({ ...target, tenantId: 'not-a-uuid' }, '1');
+    const reserved = [watched.reserve(good[0]!), watched.reserve(good[1]!), watched.reserve(bad), watched.reserve(good[2]!)].map((pending) => pending.catch((error: unknown) => error));
+    release();
+    const [first, second, broken, third] = await Promise.all(reserved);
+    expect([first, second, third]).toEqual([expect.objectContaining({ granted: true }), expect.objectContaining({ granted: true }), expect.objectContaining({ granted: true })]);
+    expect(broken).toMatchObject({ code: '22P02' });
+    expect(await money(task.id)).toEqual({ spent: '0', reserved: '6' });
+
+    // A cost the ledger's column cannot hold breaks its group's statement; the others settle.
+    const settled = await Promise.all([
+      ledger.settle({ attemptId: good[0]!.attemptId, outcome: 'success', costUsd: '0.5' }),
+      ledger.settle({ attemptId: good[1]!.attemptId, outcome: 'success', costUsd: '1e20' }).catch((error: unknown) => error),
+      ledger.settle({ attemptId: good[2]!.attemptId, outcome: 'success', costUsd: '0.25' }),
+    ]);
+    expect(settled[0]).toMatchObject({ settled: true, costUsd: '0.5' });
+    expect(settled[1]).toMatchObject({ code: '22003' });
+    expect(settled[2]).toMatchObject({ settled: true, costUsd: '0.25' });
+    expect(await money(task.id)).toEqual({ spent: '0.75', reserved: '2' });
+  });
+
+  it('leaves the budget rows to whoever locks them next: the row over-states until folded, the balance is exact', async () => {
+    const target = await newTask();
+    const task = await budget('TASK', '1', target);
+    const first = request(target, '0.3');
+    await ledger.reserve(first);
+    await ledger.settle({ attemptId: first.attemptId, outcome: 'success', costUsd: '0.1' });
+    // The settlement took no lock on the budget: its row still holds the whole reservation.
+    expect(await row(task.id)).toEqual({ spent: '0', reserved: '0.3' });
+    expect(await money(task.id)).toEqual({ spent: '0.1', reserved: '0' });
+    // The next reservation folds it in before deciding: 0.1 + 0.9 fits the cap of 1.
+    const second = request(target, '0.9');
+    expect(await ledger.reserve(second)).toMatchObject({ granted: true });
+    expect(await row(task.id)).toEqual({ spent: '0.1', reserved: '0.9' });
+    await ledger.settle({ attemptId: second.attemptId, outcome: 'error' });
+    expect(await ledger.foldSettlements()).toBeGreaterThanOrEqual(1);
+    expect(await row(task.id)).toEqual({ spent: '0.1', reserved: '0' });
+    expect(await prisma.budgetPendingSettlement.count({ where: { budgetId: task.id } })).toBe(0);
+  });
+
+  it('records a cost above its reservation exactly, and names the overrun', async () => {
+    const target = await newTask();
+    const task = await budget('TASK', '1', target);
+    const r = request(target, '0.01');
+    await ledger.reserve(r);
+    expect(await ledger.settle({ attemptId: r.attemptId, outcome: 'success', costUsd: '0.0125' })).toMatchObject({ settled: true, costUsd: '0.0125', overrunUsd: '0.0025' });
+    expect(await money(task.id)).toEqual({ spent: '0.0125', reserved: '0' });
+    const [event] = await prisma.auditEvent.findMany({ where: { taskId: target.taskId, action: 'llm.call' } });
+    expect(event?.data).toMatchObject({ costUsd: '0.0125', reservedUsd: '0.01', overrunUsd: '0.0025' });
   });
 
   it('settles a success at its actual cost in the ledger, with its audit event, and releases the rest once', async () => {
@@ -129,9 +241,10 @@ describe(SpendLedger.name, () => {
     };
     const first = await ledger.settle(settlement);
     // 12 decimals, rounded up: never charge less than priced.
-    expect(first).toMatchObject({ settled: true, costUsd: '0.001234567892', alerts: [] });
+    expect(first).toMatchObject({ settled: true, costUsd: '0.001234567892' });
     expect(await ledger.settle(settlement)).toMatchObject({ settled: false });
     expect(await money(task.id)).toEqual({ spent: '0.001234567892', reserved: '0' });
+    expect(Object.keys((await prisma.auditEvent.findFirstOrThrow({ where: { taskId: target.taskId, action: 'llm.call' } })).data as object)).not.toContain('overrunUsd');
 
     const call = await prisma.llmCall.findUniqueOrThrow({ where: { attemptId: reserve.attemptId } });
     expect(call).toMatchObject({ outcome: 'SUCCESS', inputTokens: 120, outputTokens: 80, cacheCreationInputTokens: 30, cacheCreation1hInputTokens: 10, cacheReadInputTokens: 5, latencyMs: 42, requestId: 'req_1', model: 'claude-haiku-5-5', cacheHit: false });
@@ -211,13 +324,16 @@ describe(SpendLedger.name, () => {
     expect(await money(monthly.id)).toEqual({ spent: '0.5', reserved: '0' });
   });
 
-  it('fires each alert threshold once per window, with its audit event and outbox row', async () => {
+  it('raises each alert threshold once per window from the settled spend, with its audit event and outbox row', async () => {
     const target = await newTask();
     const daily = await budget('TASK', '1', target, 'DAY', new Date('2026-11-23T00:00:00.000Z'));
+    const since = new Date(0);
     const spendAt = async (cost: string) => {
       const r = request(target, cost);
       await ledger.reserve(r);
-      return (await ledger.settle({ attemptId: r.attemptId, outcome: 'success', costUsd: cost })).alerts.map((a) => a.threshold);
+      await ledger.settle({ attemptId: r.attemptId, outcome: 'success', costUsd: cost });
+      const raised = await ledger.raiseAlerts(since, 'service:orchestrator');
+      return raised.filter((alert) => alert.budgetId === daily.id).map((alert) => alert.threshold).sort((a, b) => a - b);
     };
     expect(await spendAt('0.4')).toEqual([]);
     expect(await spendAt('0.45')).toEqual([50, 80]);
@@ -225,6 +341,7 @@ describe(SpendLedger.name, () => {
     expect(await spendAt('0.05')).toEqual([100]);
     clock.at = new Date('2026-11-24T08:00:00.000Z');
     expect(await spendAt('0.6')).toEqual([50]);
+    expect(await ledger.raiseAlerts(since, 'service:orchestrator')).toEqual([]);
 
     const alerts = await prisma.budgetAlert.findMany({ where: { budgetId: daily.id }, orderBy: [{ windowStart: 'asc' }, { threshold: 'asc' }] });
     expect(alerts.map((a) => [a.windowStart.toISOString().slice(0, 10), a.threshold, a.spentUsd.toFixed(), a.state])).toEqual([
@@ -235,7 +352,7 @@ describe(SpendLedger.name, () => {
     ]);
     const audit = await prisma.auditEvent.findMany({ where: { action: 'budget.alert', subject: `budget:${daily.id}` } });
     expect(audit.map((event) => (event.data as { threshold: number }).threshold).sort((a, b) => a - b)).toEqual([50, 50, 80, 100]);
-    expect(audit[0]).toMatchObject({ tenantId: target.tenantId, taskId: target.taskId, actor: 'service:research-agent' });
+    expect(audit[0]).toMatchObject({ tenantId: target.tenantId, taskId: target.taskId, actor: 'service:orchestrator' });
   });
 
   it('sweeps holds past their TTL as unknown outcomes at the reserved amount, once, across sweepers', async () => {

@@ -3,149 +3,209 @@
 // call runs through here, so round trips are the budget.
 //
 // Why no deadlocks and no overspend, across any number of processes:
-//  - every statement locks the budget rows it touches with `ORDER BY id FOR UPDATE`
-//    (LockRows above Sort: rows are locked in id order), so two statements never wait
-//    on each other in a cycle; a settlement locks its reservation row first, which no
-//    reservation statement ever waits on (a new reservation is a new row);
+//  - a reservation locks the budget rows it touches in one fixed order (task budgets,
+//    then tenant budgets, then the global ones, by id within each: LockRows above Sort),
+//    so two statements never wait on each other in a cycle, and the row every call
+//    shares (global) is taken last and held for the shortest time; the fast statement
+//    writes its reservation rows before it locks any budget row at all;
 //  - under READ COMMITTED a locked row is re-read at its latest committed version, and
 //    the verdict (spent + reserved + amount <= limit, for EVERY applicable budget) is
 //    computed from those locked versions, so the check and the increment are one step;
-//  - a UTC day/month window rolls over inside the same statement (spent starts again
-//    from 0 when the row's window_start is older than the statement's window), so a
-//    rollover races with nothing. Reservations outstanding at the rollover stay in
-//    reserved_usd and their settlement is booked in the window it happens in.
+//  - a settlement never locks a budget row: it locks its own reservation row and records
+//    what each budget owes (budget_pending_settlements) in the same transaction as its
+//    ledger row. Whoever next locks the budget folds those rows into it, taking them with
+//    DELETE ... RETURNING, so each is folded exactly once. A settlement releases at least
+//    what it spends, so an unfolded one leaves the row over-stating spent + reserved: a
+//    verdict on the row is never too generous, and one that refuses folds first, so
+//    refusals are exact. budget_balances (a view) shows the exact money at any instant;
+//  - budget_pending_settlements has no foreign key to budgets: the check's KEY SHARE lock
+//    on the budget row, taken by every settlement, turned the hottest row's locks into
+//    multixacts, and concurrent reservations deadlocked on them;
+//  - a UTC day/month window rolls over inside the statement that locks the row (spent
+//    starts again from 0 when the row's window_start is older than the statement's
+//    window), so a rollover races with nothing. Reservations outstanding at the rollover
+//    stay in reserved_usd; a settlement's spend counts in the window it happened in.
 //
 // Concurrent calls of one process are grouped into one statement (SpendLedger): every
 // call locks the same global/tenant rows, so one lock hand-off per group instead of per
 // call is what makes hundreds of callers fast. A grouped reservation is granted or denied
-// only when that is certain; the rest are decided alone (RESERVE_SQL), in arrival order,
+// only when that is certain; the rest go again in the next statement, in arrival order,
 // so grouping never denies a call that would have fitted on its own.
 
-/** The current window start of budget row `b` at the statement's clock `now` (SQL). */
-function windowStart(now: string): string {
-  return `CASE b.period
-      WHEN 'day' THEN GREATEST(b.window_start, date_trunc('day', ${now}, 'UTC'))
-      WHEN 'month' THEN GREATEST(b.window_start, date_trunc('month', ${now}, 'UTC'))
-      ELSE b.window_start END`;
-}
+/** Lock order of budget rows, the same in every statement that locks more than one. */
+const LOCK_ORDER = `CASE b.scope WHEN 'task' THEN 0 WHEN 'tenant' THEN 1 ELSE 2 END, b.id`;
 
-/** Budget rows `b` matching `where`, locked in id order, with the window rolled to `now`. */
-function lockedBudgets(where: string, now: string): string {
-  return `SELECT b.id, b.scope, b.scope_key, b.period, b.limit_usd, w.window_start,
-           CASE WHEN w.window_start > b.window_start THEN 0 ELSE b.spent_usd END AS spent_usd,
-           b.reserved_usd
-      FROM budgets b
-      CROSS JOIN LATERAL (SELECT ${windowStart(now)} AS window_start) w
-     WHERE ${where}
-     ORDER BY b.id
-       FOR UPDATE OF b`;
+/** The window a budget row `l` is in at `now` (a SQL expression), before any settlement is folded in. */
+function rolledWindow(now: string): string {
+  return `CASE WHEN l.period = 'total' THEN l.window_start ELSE GREATEST(l.window_start, date_trunc(l.period::text, ${now}, 'UTC')) END`;
 }
 
 /**
- * Reserve $2 for attempt $1 against every budget whose scope key is in $4, all or
- * nothing. Idempotent per attempt id (a second call inserts nothing and holds nothing).
- * $1 attempt_id, $2 amount, $3 now, $4 scope keys, $5 tenant, $6 task, $7 step,
- * $8 expires_at, $9 model, $10 attempt, $11 actor, $12 trace id.
+ * Budget rows `b` matching `where`, locked (LOCK_ORDER), then their settlements not yet
+ * folded (taken: deleted), then `<name>`: each budget's figures with those folded in and
+ * its window rolled to `now` (a SQL expression).
  */
-export const RESERVE_SQL = `
-WITH budget AS MATERIALIZED (
-  ${lockedBudgets('b.scope_key = ANY($4::text[])', '$3::timestamptz')}
+function lockAndFold(name: string, where: string, now: string): string {
+  return `${name}_row AS MATERIALIZED (
+  SELECT b.id, b.scope, b.scope_key, b.period, b.limit_usd, b.spent_usd, b.reserved_usd, b.window_start
+    FROM budgets b
+   WHERE ${where}
+   ORDER BY ${LOCK_ORDER}
+     FOR UPDATE OF b
 ),
-verdict AS (
-  SELECT COALESCE(bool_and(spent_usd + reserved_usd + $2::numeric <= limit_usd), true) AS granted,
-         COALESCE(array_agg(id ORDER BY id), '{}'::uuid[]) AS budget_ids
-    FROM budget
+${name}_folded AS (
+  DELETE FROM budget_pending_settlements p
+   WHERE p.budget_id IN (SELECT id FROM ${name}_row)
+  RETURNING p.budget_id, p.spend_usd, p.release_usd, p.window_start
 ),
-reservation AS (
-  INSERT INTO spend_reservations (attempt_id, step_id, task_id, tenant_id, budget_ids, amount_usd, expires_at, model, attempt, actor, trace_id, created_at)
-  SELECT $1, $7::uuid, $6::uuid, $5::uuid, v.budget_ids, $2::numeric, $8::timestamptz, $9, $10::int, $11, $12, $3::timestamptz
-    FROM verdict v
-   WHERE v.granted
-  ON CONFLICT (attempt_id) DO NOTHING
-  RETURNING id
+${name}_fold AS MATERIALIZED (
+  SELECT f.budget_id, f.window_start, sum(f.spend_usd) AS spend, sum(f.release_usd) AS release
+    FROM ${name}_folded f GROUP BY f.budget_id, f.window_start
 ),
-held AS (
-  UPDATE budgets b
-     SET reserved_usd = l.reserved_usd + $2::numeric, spent_usd = l.spent_usd, window_start = l.window_start, updated_at = $3::timestamptz
-    FROM budget l
-   WHERE b.id = l.id AND EXISTS (SELECT 1 FROM reservation)
-  RETURNING b.id
-)
-SELECT v.granted,
-       (SELECT count(*)::int FROM reservation) AS inserted,
-       v.budget_ids::text[] AS budget_ids,
-       COALESCE((SELECT json_agg(json_build_object(
-                   'id', l.id, 'scope', l.scope, 'scopeKey', l.scope_key, 'period', l.period,
-                   'limitUsd', trim_scale(l.limit_usd)::text, 'spentUsd', trim_scale(l.spent_usd)::text,
-                   'reservedUsd', trim_scale(l.reserved_usd)::text,
-                   'fits', l.spent_usd + l.reserved_usd + $2::numeric <= l.limit_usd) ORDER BY l.id)
-                   FROM budget l), '[]'::json) AS budgets,
-       (SELECT count(*)::int FROM held) AS held
-  FROM verdict v`;
+${name} AS MATERIALIZED (
+  SELECT l.id, l.scope, l.scope_key, l.period, l.limit_usd, w.window_start,
+         -- whether the row must be written back even if nothing new is held on it
+         (w.window_start <> l.window_start OR EXISTS (SELECT 1 FROM ${name}_fold f WHERE f.budget_id = l.id)) AS changed,
+         CASE WHEN w.window_start > l.window_start THEN 0 ELSE l.spent_usd END
+           + COALESCE((SELECT sum(f.spend) FROM ${name}_fold f WHERE f.budget_id = l.id AND (f.window_start IS NULL OR f.window_start >= w.window_start)), 0) AS spent_usd,
+         l.reserved_usd - COALESCE((SELECT sum(f.release) FROM ${name}_fold f WHERE f.budget_id = l.id), 0) AS reserved_usd
+    FROM ${name}_row l
+   CROSS JOIN LATERAL (
+         SELECT GREATEST(${rolledWindow(now)}, (SELECT max(f.window_start) FROM ${name}_fold f WHERE f.budget_id = l.id)) AS window_start
+   ) w
+)`;
+}
 
 /**
- * Reserve a group of attempts in one statement, deciding each exactly:
- *  - granted: its budgets still fit when every EARLIER fitting attempt of the group is
- *    counted on them (a running sum in arrival order), so all grants fit together;
- *  - denied: it does not fit even alone (granting others only makes that worse);
- *  - undecided (neither): the caller decides it alone afterwards (RESERVE_SQL).
- * Arrays, one element per attempt: $1 attempt ids (distinct), $2 amounts, $3 tenants,
- * $4 tasks, $5 steps, $6 expiries, $7 models, $8 attempts, $9 actors, $10 trace ids;
- * $11 now. Attempt ids already held are skipped (idempotent) and left undecided.
+ * The group a reserve statement decides: $1 attempt ids (distinct), $2 amounts,
+ * $3 tenants, $4 tasks, $5 steps, $6 expiries, $7 models, $8 attempts, $9 actors,
+ * $10 trace ids (arrays, one element per attempt); `earlier`: those already in the ledger
+ * (replays); `fresh`: the others; `want`: each fresh attempt with each budget that
+ * applies to it (global, its tenant's, its task's).
  */
-export const RESERVE_GROUP_SQL = `
-WITH req AS (
+const REQUESTS = `req AS MATERIALIZED (
   SELECT * FROM unnest($1::text[], $2::numeric[], $3::uuid[], $4::uuid[], $5::uuid[], $6::timestamptz[], $7::text[], $8::int[], $9::text[], $10::text[])
     WITH ORDINALITY AS r(attempt_id, amount, tenant_id, task_id, step_id, expires_at, model, attempt, actor, trace_id, idx)
-   WHERE NOT EXISTS (SELECT 1 FROM spend_reservations s WHERE s.attempt_id = r.attempt_id)
 ),
-want AS (
-  SELECT r.attempt_id, r.idx, b.id AS budget_id, r.amount
-    FROM req r JOIN budgets b ON b.scope_key IN ('global', 'tenant:' || r.tenant_id::text, 'task:' || r.task_id::text)
+earlier AS MATERIALIZED (
+  SELECT s.attempt_id, s.state, s.amount_usd, s.budget_ids FROM spend_reservations s WHERE s.attempt_id IN (SELECT attempt_id FROM req)
 ),
-budget AS MATERIALIZED (
-  ${lockedBudgets('b.id IN (SELECT budget_id FROM want)', '$11::timestamptz')}
+fresh AS MATERIALIZED (
+  SELECT r.* FROM req r WHERE r.attempt_id NOT IN (SELECT attempt_id FROM earlier)
 ),
-alone AS (
-  SELECT w.attempt_id, bool_and(l.spent_usd + l.reserved_usd + w.amount <= l.limit_usd) AS fits,
-         json_agg(json_build_object('id', l.id, 'scope', l.scope, 'scopeKey', l.scope_key, 'period', l.period,
-                                    'limitUsd', trim_scale(l.limit_usd)::text, 'spentUsd', trim_scale(l.spent_usd)::text,
-                                    'reservedUsd', trim_scale(l.reserved_usd)::text, 'fits', false) ORDER BY l.id)
-           FILTER (WHERE l.spent_usd + l.reserved_usd + w.amount > l.limit_usd) AS blocking
-    FROM want w JOIN budget l ON l.id = w.budget_id
-   GROUP BY w.attempt_id
+want AS MATERIALIZED (
+  SELECT r.attempt_id, r.idx, r.amount, b.id AS budget_id, b.scope
+    FROM fresh r JOIN budgets b ON b.scope_key IN ('global', 'tenant:' || r.tenant_id::text, 'task:' || r.task_id::text)
+)`;
+
+/** The reservation rows of `granted` (fresh attempts), each with the ids of its budgets. */
+const INSERT_RESERVATIONS = (granted: string, now: string) => `INSERT INTO spend_reservations (attempt_id, step_id, task_id, tenant_id, budget_ids, amount_usd, expires_at, model, attempt, actor, trace_id, created_at)
+  SELECT r.attempt_id, r.step_id, r.task_id, r.tenant_id, COALESCE(h.budget_ids, '{}'::uuid[]), r.amount, r.expires_at, r.model, r.attempt, r.actor, r.trace_id, ${now}
+    FROM ${granted} r
+    LEFT JOIN (SELECT attempt_id, array_agg(budget_id ORDER BY budget_id) AS budget_ids FROM want GROUP BY attempt_id) h ON h.attempt_id = r.attempt_id
+  ON CONFLICT (attempt_id) DO NOTHING
+  RETURNING attempt_id, budget_ids`;
+
+/** What the statement answers: granted (attempt → budget ids) and earlier (attempt → its state, amount, budgets). */
+const GRANTED_AND_EARLIER = `COALESCE((SELECT json_object_agg(attempt_id, budget_ids::text[]) FROM reservation), '{}'::json) AS granted,
+       COALESCE((SELECT json_object_agg(e.attempt_id, json_build_object('state', e.state, 'amountUsd', trim_scale(e.amount_usd)::text, 'budgetIds', e.budget_ids::text[]))
+                   FROM earlier e), '{}'::json) AS earlier`;
+
+/** A budget's figures as JSON for a refusal (BudgetSnapshot). */
+const SNAPSHOT_JSON = `json_build_object('id', n.id, 'scope', n.scope, 'scopeKey', n.scope_key, 'period', n.period,
+                    'limitUsd', trim_scale(n.limit_usd)::text, 'spentUsd', trim_scale(n.spent_usd)::text,
+                    'reservedUsd', trim_scale(n.reserved_usd)::text, 'fits', false)`;
+
+/**
+ * Reserves a group of attempts (one or more) against every budget that applies to each
+ * (`global`, `tenant:<tenant>`, `task:<task>`), all or nothing per attempt, deciding each
+ * exactly:
+ *  - granted: its budgets still fit when every EARLIER attempt of the group that fits
+ *    alone is counted on them (a running sum in arrival order), so all grants fit together;
+ *  - denied: it does not fit even alone (granting others only makes that worse);
+ *  - earlier: its attempt id is already in the ledger (a replay): its state is returned;
+ *  - undecided (none of these): the caller submits it again, after this statement.
+ * Arrays, one element per attempt: $1 attempt ids (distinct), $2 amounts, $3 tenants,
+ * $4 tasks, $5 steps, $6 expiries, $7 models, $8 attempts, $9 actors, $10 trace ids;
+ * $11 now. A locked budget is written back when it holds more, or had settlements to
+ * fold in or a window to roll.
+ */
+export const RESERVE_SQL = `
+WITH ${REQUESTS},
+${lockAndFold('balance', 'b.id IN (SELECT budget_id FROM want)', '$11::timestamptz')},
+alone AS MATERIALIZED (
+  SELECT r.attempt_id, COALESCE(bool_and(n.spent_usd + n.reserved_usd + w.amount <= n.limit_usd), true) AS fits
+    FROM fresh r LEFT JOIN want w ON w.attempt_id = r.attempt_id LEFT JOIN balance n ON n.id = w.budget_id
+   GROUP BY r.attempt_id
 ),
-running AS (
+running AS MATERIALIZED (
   SELECT w.attempt_id, w.budget_id, sum(w.amount) OVER (PARTITION BY w.budget_id ORDER BY w.idx) AS total
-    FROM want w
-   WHERE NOT EXISTS (SELECT 1 FROM alone a WHERE a.attempt_id = w.attempt_id AND NOT a.fits)
+    FROM want w JOIN alone a ON a.attempt_id = w.attempt_id
+   WHERE a.fits
 ),
-granted AS (
-  SELECT r.* FROM req r
-   WHERE NOT EXISTS (SELECT 1 FROM alone a WHERE a.attempt_id = r.attempt_id AND NOT a.fits)
-     AND NOT EXISTS (SELECT 1 FROM running u JOIN budget l ON l.id = u.budget_id
-                      WHERE u.attempt_id = r.attempt_id AND l.spent_usd + l.reserved_usd + u.total > l.limit_usd)
+crowded AS MATERIALIZED (
+  SELECT DISTINCT u.attempt_id FROM running u JOIN balance n ON n.id = u.budget_id
+   WHERE n.spent_usd + n.reserved_usd + u.total > n.limit_usd
+),
+granted AS MATERIALIZED (
+  SELECT r.* FROM fresh r JOIN alone a ON a.attempt_id = r.attempt_id AND a.fits WHERE r.attempt_id NOT IN (SELECT attempt_id FROM crowded)
 ),
 reservation AS (
-  INSERT INTO spend_reservations (attempt_id, step_id, task_id, tenant_id, budget_ids, amount_usd, expires_at, model, attempt, actor, trace_id, created_at)
-  SELECT g.attempt_id, g.step_id, g.task_id, g.tenant_id,
-         COALESCE((SELECT array_agg(w.budget_id ORDER BY w.budget_id) FROM want w WHERE w.attempt_id = g.attempt_id), '{}'::uuid[]),
-         g.amount, g.expires_at, g.model, g.attempt, g.actor, g.trace_id, $11::timestamptz
-    FROM granted g
-  ON CONFLICT (attempt_id) DO NOTHING
-  RETURNING attempt_id, budget_ids
+  ${INSERT_RESERVATIONS('granted', '$11::timestamptz')}
 ),
 held AS (
   UPDATE budgets b
-     SET reserved_usd = l.reserved_usd + h.total, spent_usd = l.spent_usd, window_start = l.window_start, updated_at = $11::timestamptz
-    FROM budget l
-    JOIN (SELECT w.budget_id, sum(w.amount) AS total FROM want w JOIN reservation s ON s.attempt_id = w.attempt_id GROUP BY w.budget_id) h ON h.budget_id = l.id
-   WHERE b.id = l.id
+     SET spent_usd = n.spent_usd, reserved_usd = n.reserved_usd + COALESCE(h.total, 0), window_start = n.window_start, updated_at = $11::timestamptz
+    FROM balance n
+    LEFT JOIN (SELECT w.budget_id, sum(w.amount) AS total FROM want w JOIN reservation s ON s.attempt_id = w.attempt_id GROUP BY w.budget_id) h ON h.budget_id = n.id
+   WHERE b.id = n.id AND (h.total IS NOT NULL OR n.changed)
   RETURNING b.id
 )
-SELECT COALESCE((SELECT json_object_agg(attempt_id, budget_ids::text[]) FROM reservation), '{}'::json) AS granted,
-       COALESCE((SELECT json_object_agg(attempt_id, blocking) FROM alone WHERE NOT fits), '{}'::json) AS denied,
-       (SELECT count(*)::int FROM held) AS held`;
+SELECT ${GRANTED_AND_EARLIER},
+       COALESCE((SELECT json_object_agg(a.attempt_id, (SELECT json_agg(${SNAPSHOT_JSON} ORDER BY n.id)
+                                                         FROM want w JOIN balance n ON n.id = w.budget_id
+                                                        WHERE w.attempt_id = a.attempt_id AND n.spent_usd + n.reserved_usd + w.amount > n.limit_usd))
+                   FROM alone a WHERE NOT a.fits), '{}'::json) AS denied,
+       (SELECT count(*)::int FROM held) AS budgets`;
+
+/** SQLSTATE of a fast reservation that could not grant its whole group (RESERVE_FAST_SQL). */
+export const RESERVE_FAST_DECLINED = 'AT409';
+
+/**
+ * The common case, holding the budget rows for the shortest time: grants EVERY fresh
+ * attempt of the group, or fails with SQLSTATE AT409 having changed nothing (the caller
+ * then decides the group with RESERVE_SQL, which can also refuse). The reservation rows
+ * are written first, before any budget row is locked; then the budget rows are locked
+ * (the same order as everywhere: tasks, tenants, global), their pending settlements
+ * folded in, and the group's totals checked against them and held. So the row every call
+ * shares is held for little more than its update and the commit. Same parameters as
+ * RESERVE_SQL.
+ */
+export const RESERVE_FAST_SQL = `
+WITH ${REQUESTS},
+reservation AS (
+  ${INSERT_RESERVATIONS('fresh', '$11::timestamptz')}
+),
+held_need AS MATERIALIZED (
+  SELECT w.budget_id, sum(w.amount) AS total FROM want w JOIN reservation s ON s.attempt_id = w.attempt_id GROUP BY w.budget_id
+),
+-- The one-time condition on held_need runs first: every reservation row is written before a budget row is locked.
+${lockAndFold('balance', 'b.id IN (SELECT budget_id FROM want) AND (SELECT count(*) FROM held_need) >= 0', '$11::timestamptz')},
+fits AS MATERIALIZED (
+  SELECT COALESCE(bool_and(n.spent_usd + n.reserved_usd + COALESCE(h.total, 0) <= n.limit_usd), true) AS ok
+    FROM balance n LEFT JOIN held_need h ON h.budget_id = n.id
+),
+held AS (
+  UPDATE budgets b
+     SET spent_usd = n.spent_usd, reserved_usd = n.reserved_usd + COALESCE(h.total, 0), window_start = n.window_start, updated_at = $11::timestamptz
+    FROM balance n
+    LEFT JOIN held_need h ON h.budget_id = n.id
+   WHERE b.id = n.id AND (h.total IS NOT NULL OR n.changed) AND (SELECT ok FROM fits)
+  RETURNING b.id
+)
+SELECT ${GRANTED_AND_EARLIER},
+       (SELECT count(*)::int FROM held) AS budgets,
+       CASE WHEN (SELECT ok FROM fits) THEN true ELSE spend_ledger_decline_fast() END AS ok`;
 
 /** The columns a settlement source yields, one row per attempt to settle. */
 const SETTLEMENT_COLUMNS =
@@ -154,11 +214,12 @@ const SETTLEMENT_COLUMNS =
 /**
  * Settles the attempts `source` yields (SETTLEMENT_COLUMNS): each reservation still held
  * takes its state and cost (NULL cost: its reserved amount, for an outcome nobody knows),
- * every budget it held gets `spent += cost, reserved -= amount`, thresholds the spend
- * crosses write an alert (outbox) and its `budget.alert` audit event, the attempt lands
- * in the ledger (llm_calls, unique attempt id) with its `llm.call` audit event unless its
- * outcome is NULL (a call never sent), and a successful answer is stored in the response
- * cache when it has a key and its task allows it. All of it or none of it.
+ * each budget it held is owed `spent += cost, reserved -= amount` (a pending settlement,
+ * folded in by the budget's next locker), the attempt lands in the ledger (llm_calls,
+ * unique attempt id) with its `llm.call` audit event unless its outcome is NULL (a call
+ * never sent), and a successful answer is stored in the response cache when it has a key
+ * and its task allows it. A cost above the reservation is recorded exactly and named in
+ * the audit event (`overrunUsd`). All of it or none of it. No budget row is locked.
  * `now`, `actor` (NULL: each holder's) and `extra` (audit data) are SQL expressions.
  */
 function settleSql(source: string, p: { now: string; actor: string; extra: string }): string {
@@ -203,6 +264,7 @@ call_audit AS (
                             'cacheReadInputTokens', res.cache_read,
                             'costUsd', trim_scale(c.cost_usd)::text, 'reservedUsd', trim_scale(res.amount_usd)::text,
                             'latencyMs', c.latency_ms, 'outcome', res.outcome, 'errorType', res.error_type)
+         || CASE WHEN c.cost_usd > res.amount_usd THEN jsonb_build_object('overrunUsd', trim_scale(c.cost_usd - res.amount_usd)::text) ELSE '{}'::jsonb END
          || CASE WHEN ${p.actor} IS NULL THEN '{}'::jsonb ELSE jsonb_build_object('heldBy', res.actor) END
          || COALESCE(${p.extra}, '{}'::jsonb)
          || COALESCE(res.audit_data, '{}'::jsonb)
@@ -219,58 +281,24 @@ cached AS (
      SET response = EXCLUDED.response, model = EXCLUDED.model, created_at = EXCLUDED.created_at, expires_at = EXCLUDED.expires_at
   RETURNING 1
 ),
-delta AS (
-  SELECT d.budget_id, sum(res.settled_usd) AS spend, sum(res.amount_usd) AS release
+owed AS (
+  INSERT INTO budget_pending_settlements (budget_id, spend_usd, release_usd, window_start, created_at)
+  SELECT d.budget_id, sum(res.settled_usd), sum(res.amount_usd),
+         -- read without a lock: a budget's period never changes, and a window start read
+         -- a moment stale only puts a spend at a midnight in the window it happened in
+         (SELECT CASE WHEN b.period = 'total' THEN NULL ELSE GREATEST(b.window_start, date_trunc(b.period::text, ${p.now}, 'UTC')) END
+            FROM budgets b WHERE b.id = d.budget_id),
+         ${p.now}
     FROM res CROSS JOIN LATERAL unnest(res.budget_ids) AS d(budget_id)
    GROUP BY d.budget_id
-),
-budget AS MATERIALIZED (
-  ${lockedBudgets('b.id IN (SELECT budget_id FROM delta)', p.now)}
-),
-upd AS (
-  UPDATE budgets b
-     SET spent_usd = l.spent_usd + d.spend,
-         reserved_usd = l.reserved_usd - d.release,
-         window_start = l.window_start,
-         updated_at = ${p.now}
-    FROM budget l JOIN delta d ON d.budget_id = l.id
-   WHERE b.id = l.id
-  RETURNING b.id, b.scope, b.scope_key, b.tenant_id, b.task_id, b.period, b.limit_usd, b.alert_thresholds,
-            b.window_start, l.spent_usd AS spent_before, b.spent_usd AS spent_after
-),
-fired AS (
-  INSERT INTO budget_alerts (budget_id, tenant_id, task_id, scope, scope_key, period, threshold, window_start, limit_usd, spent_usd, created_at, next_attempt_at)
-  SELECT u.id, u.tenant_id, u.task_id, u.scope, u.scope_key, u.period, t.threshold, u.window_start, u.limit_usd, u.spent_after,
-         ${p.now}, ${p.now}
-    FROM upd u CROSS JOIN LATERAL unnest(u.alert_thresholds) AS t(threshold)
-   WHERE u.spent_before * 100 < t.threshold * u.limit_usd
-     AND u.spent_after * 100 >= t.threshold * u.limit_usd
-  ON CONFLICT (budget_id, window_start, threshold) DO NOTHING
-  RETURNING id, budget_id, tenant_id, task_id, scope, scope_key, period, threshold, limit_usd, spent_usd, window_start
-),
-alert_audit AS (
-  INSERT INTO audit_events (tenant_id, actor, action, subject, task_id, trace_id, request_id, data)
-  SELECT f.tenant_id, COALESCE(${p.actor}, (SELECT actor FROM res LIMIT 1), 'service:unknown'), 'budget.alert', 'budget:' || f.budget_id::text,
-         f.task_id, (SELECT trace_id FROM res LIMIT 1), NULL,
-         jsonb_build_object('alertId', f.id, 'scope', f.scope, 'scopeKey', f.scope_key, 'period', f.period,
-                            'threshold', f.threshold, 'limitUsd', trim_scale(f.limit_usd)::text,
-                            'spentUsd', trim_scale(f.spent_usd)::text, 'windowStart', f.window_start)
-    FROM fired f
   RETURNING 1
 )
--- Read in this order on purpose: ledger rows, their audit events and cache entries are
--- written before the budget rows are locked, so the hottest row (the global budget) is
--- held only for its own update and the commit.
 SELECT COALESCE((SELECT json_object_agg(attempt_id, trim_scale(settled_usd)::text) FROM res), '{}'::json) AS settled,
+       COALESCE((SELECT json_object_agg(attempt_id, trim_scale(settled_usd - amount_usd)::text) FROM res WHERE settled_usd > amount_usd), '{}'::json) AS overruns,
        (SELECT count(*)::int FROM call) AS recorded,
        (SELECT count(*)::int FROM call_audit) AS audited,
        (SELECT count(*)::int FROM cached) AS cached,
-       (SELECT count(*)::int FROM upd) AS budgets,
-       COALESCE((SELECT json_agg(json_build_object(
-                   'id', f.id, 'budgetId', f.budget_id, 'scope', f.scope, 'scopeKey', f.scope_key, 'period', f.period,
-                   'threshold', f.threshold, 'limitUsd', trim_scale(f.limit_usd)::text, 'spentUsd', trim_scale(f.spent_usd)::text))
-                   FROM fired f), '[]'::json) AS alerts,
-       (SELECT count(*)::int FROM alert_audit) AS alert_events`;
+       (SELECT count(*)::int FROM owed) AS owed`;
 }
 
 /**
@@ -301,6 +329,64 @@ export const SWEEP_SQL = settleSql(
       FOR UPDATE SKIP LOCKED`,
   { now: '$2::timestamptz', actor: '$3::text', extra: '$4::jsonb' },
 );
+
+/**
+ * Folds the pending settlements of up to $1 budgets into their rows at clock $2, locking
+ * them in the same order as a reservation does. Housekeeping: it makes the rows exact
+ * again when no reservation comes along (budget_balances is exact either way).
+ */
+export const FOLD_SQL = `
+WITH due AS MATERIALIZED (
+  SELECT DISTINCT p.budget_id FROM budget_pending_settlements p LIMIT $1::int
+),
+${lockAndFold('balance', 'b.id IN (SELECT budget_id FROM due)', '$2::timestamptz')},
+upd AS (
+  UPDATE budgets b
+     SET spent_usd = n.spent_usd, reserved_usd = n.reserved_usd, window_start = n.window_start, updated_at = $2::timestamptz
+    FROM balance n
+   WHERE b.id = n.id
+  RETURNING b.id
+)
+SELECT (SELECT count(*)::int FROM upd) AS folded, (SELECT count(*)::int FROM due) AS due`;
+
+/**
+ * Raises the alerts of every budget changed since $2 whose spend in the current window
+ * (at clock $1) has reached one of its thresholds: an outbox row (budget_alerts, once per
+ * budget, window and threshold) and its `budget.alert` audit event by actor $3.
+ * Read from budget_balances, so a threshold counts the moment the money is settled, folded
+ * or not.
+ */
+export const ALERTS_SQL = `
+WITH reached AS MATERIALIZED (
+  SELECT n.id, n.tenant_id, n.task_id, n.scope, n.scope_key, n.period, t.threshold, n.window_start, n.limit_usd, n.spent_usd
+    FROM budget_balances n
+   CROSS JOIN LATERAL unnest(n.alert_thresholds) AS t(threshold)
+   WHERE n.updated_at >= $2::timestamptz
+     AND n.spent_usd > 0
+     AND n.spent_usd * 100 >= t.threshold * n.limit_usd
+     AND (n.period = 'total' OR n.window_start >= date_trunc(n.period::text, $1::timestamptz, 'UTC'))
+),
+fired AS (
+  INSERT INTO budget_alerts (budget_id, tenant_id, task_id, scope, scope_key, period, threshold, window_start, limit_usd, spent_usd, created_at, next_attempt_at)
+  SELECT r.id, r.tenant_id, r.task_id, r.scope, r.scope_key, r.period, r.threshold, r.window_start, r.limit_usd, r.spent_usd, $1::timestamptz, $1::timestamptz
+    FROM reached r
+  ON CONFLICT (budget_id, window_start, threshold) DO NOTHING
+  RETURNING id, budget_id, tenant_id, task_id, scope, scope_key, period, threshold, limit_usd, spent_usd, window_start
+),
+alert_audit AS (
+  INSERT INTO audit_events (tenant_id, actor, action, subject, task_id, data)
+  SELECT f.tenant_id, $3::text, 'budget.alert', 'budget:' || f.budget_id::text, f.task_id,
+         jsonb_build_object('alertId', f.id, 'scope', f.scope, 'scopeKey', f.scope_key, 'period', f.period,
+                            'threshold', f.threshold, 'limitUsd', trim_scale(f.limit_usd)::text,
+                            'spentUsd', trim_scale(f.spent_usd)::text, 'windowStart', f.window_start)
+    FROM fired f
+  RETURNING 1
+)
+SELECT COALESCE((SELECT json_agg(json_build_object(
+                   'id', f.id, 'budgetId', f.budget_id, 'scope', f.scope, 'scopeKey', f.scope_key, 'period', f.period,
+                   'threshold', f.threshold, 'limitUsd', trim_scale(f.limit_usd)::text, 'spentUsd', trim_scale(f.spent_usd)::text))
+                   FROM fired f), '[]'::json) AS alerts,
+       (SELECT count(*)::int FROM alert_audit) AS alert_events`;
 
 /**
  * A response-cache hit, looked up and recorded in one statement: the answer for key $1

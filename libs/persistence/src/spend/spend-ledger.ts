@@ -3,13 +3,7 @@ import type { Actor } from '../audit-writer';
 import type { QueryConfig, QueryResultRow } from 'pg';
 import { type Clock, systemClock } from './clock';
 import { CallGrouper } from './call-grouper';
-import { CACHE_HIT_SQL, RESERVE_GROUP_SQL, RESERVE_SQL, SETTLE_SQL, SWEEP_SQL } from './spend-ledger.sql';
-
-interface SettleRow {
-  /** attempt id → the cost it settled at. */
-  settled: Record<string, string>;
-  alerts: FiredAlert[];
-}
+import { ALERTS_SQL, CACHE_HIT_SQL, FOLD_SQL, RESERVE_FAST_DECLINED, RESERVE_FAST_SQL, RESERVE_SQL, SETTLE_SQL, SWEEP_SQL } from './spend-ledger.sql';
 
 /** A pg pool (PrismaService.pool) or client: the ledger's statements run as named prepared statements on it. */
 export interface SqlPool {
@@ -57,6 +51,17 @@ export type ReserveResult =
   | { granted: true; amountUsd: string; budgetIds: string[]; replayed: boolean }
   | { granted: false; amountUsd: string; blocking: BudgetSnapshot[] };
 
+/** A reservation asked again under an attempt id whose hold is already settled: nothing is held for it, so it is not granted. */
+export class AttemptAlreadySettledError extends Error {
+  override readonly name = 'AttemptAlreadySettledError';
+  constructor(
+    readonly attemptId: string,
+    readonly state: string,
+  ) {
+    super(`attempt ${attemptId} was already settled (${state}): nothing is held for it; a new try needs a new attempt id`);
+  }
+}
+
 export type CallOutcome = 'success' | 'error' | 'unknown';
 
 export interface Settlement {
@@ -88,8 +93,12 @@ export interface SettleResult {
   /** False when the reservation was already settled (by the sweeper, or a replay). */
   settled: boolean;
   costUsd: string;
-  /** Thresholds crossed by the statement that settled this (reported with one of its settlements only). */
-  alerts: FiredAlert[];
+  /**
+   * Set when the cost exceeded the reservation: by how much (also `overrunUsd` in the
+   * `llm.call` audit event). Spent records the exact cost, so the budgets this call held
+   * may end above their cap by this much.
+   */
+  overrunUsd?: string;
 }
 
 export interface CachedResponse {
@@ -139,23 +148,50 @@ type SettlementRow = [
   auditData: string | null,
 ];
 
+interface ReserveRow {
+  granted: Record<string, string[]>;
+  /** The exact statement's refusals (the fast one refuses nothing: it declines the group). */
+  denied?: Record<string, BudgetSnapshot[]>;
+  earlier: Record<string, { state: string; amountUsd: string; budgetIds: string[] }>;
+}
+
+interface SettleRow {
+  /** attempt id → the cost it settled at. */
+  settled: Record<string, string>;
+  /** attempt id → cost − reserved, for those above their reservation. */
+  overruns: Record<string, string>;
+}
+
 export interface SpendLedgerOptions {
   /** Statements of each kind (reserve, settle) a process runs at once; calls beyond wait and go together. */
   maxInFlight?: number;
-  /** Calls per grouped statement at most. */
+  /** Calls per grouped statement at most (1: every call is its own statement and transaction). */
   maxGroup?: number;
 }
+
+/**
+ * After the fast reservation statement declines a group (some budget near its cap), groups
+ * go straight to the exact statement for this long: a declined fast statement wrote its
+ * reservation rows for nothing, and near a cap most would.
+ */
+const EXACT_ONLY_AFTER_DECLINE_MS = 1_000;
+
+const fulfilled = <T>(value: T): PromiseSettledResult<T> => ({ status: 'fulfilled', value });
+const rejected = (reason: unknown): PromiseRejectedResult => ({ status: 'rejected', reason });
 
 /**
  * Hard spend caps: reserve the worst case against every applicable budget before a
  * model call, settle the actual cost after it, and sweep holds whose holder died. Each
  * operation is one SQL statement (see spend-ledger.sql.ts for why that is race-free);
  * concurrent calls of a process are grouped into one statement (group commit), so the
- * budget rows every call shares change hands once per group.
+ * budget rows every call shares change hands once per group. A call of a group that
+ * fails is retried alone, so one bad call never fails the others.
  */
 export class SpendLedger {
   private readonly reserves: CallGrouper<PreparedReservation, ReserveResult>;
   private readonly settles: CallGrouper<SettlementRow, SettleResult>;
+  /** performance.now() of the fast statement's last decline. */
+  private fastDeclinedAt = Number.NEGATIVE_INFINITY;
 
   constructor(
     private readonly pool: SqlPool,
@@ -167,12 +203,17 @@ export class SpendLedger {
     this.settles = new CallGrouper((group) => this.settleGroup(group), grouping);
   }
 
-  reserve(request: ReserveRequest): Promise<ReserveResult> {
+  /**
+   * Holds the amount against every budget of the target, or refuses naming the budgets
+   * that cannot take it. A repeat of a granted attempt id answers `replayed` with what is
+   * held; a repeat of one already settled fails with AttemptAlreadySettledError.
+   */
+  async reserve(request: ReserveRequest): Promise<ReserveResult> {
     const now = this.clock.now();
     return this.reserves.submit({ request, amountUsd: toLedgerAmount(request.amountUsd), now, expiresAt: new Date(now.getTime() + request.ttlMs) });
   }
 
-  settle(settlement: Settlement): Promise<SettleResult> {
+  async settle(settlement: Settlement): Promise<SettleResult> {
     const { outcome, usage } = settlement;
     const cost = outcome === 'unknown' ? null : outcome === 'success' ? toLedgerAmount(settlement.costUsd ?? 0) : '0';
     const cache = outcome === 'success' ? settlement.responseCache : undefined;
@@ -201,11 +242,37 @@ export class SpendLedger {
    * outcomes: the holder died mid-call and the provider may have billed it. Safe to run
    * in every replica at once (SKIP LOCKED).
    */
-  async sweepExpired(limit: number, actor: Actor): Promise<SettleResult & { count: number }> {
-    const [row] = await this.run<SettleRow>('atelier_spend_sweep_v3', SWEEP_SQL, [limit, this.clock.now(), actor, JSON.stringify({ sweptAfterTtl: true })]);
+  async sweepExpired(limit: number, actor: Actor): Promise<{ count: number; costUsd: string }> {
+    const [row] = await this.run<SettleRow>('atelier_spend_sweep_v4', SWEEP_SQL, [limit, this.clock.now(), actor, JSON.stringify({ sweptAfterTtl: true })]);
     if (!row) throw new Error('sweep statement returned no row');
     const costs = Object.values(row.settled);
-    return { settled: costs.length > 0, count: costs.length, costUsd: costs.reduce((sum, cost) => sum.plus(cost), new Decimal(0)).toFixed(), alerts: row.alerts };
+    return { count: costs.length, costUsd: costs.reduce((sum, cost) => sum.plus(cost), new Decimal(0)).toFixed() };
+  }
+
+  /**
+   * Folds settlements into the rows of every budget that has some, `limit` budgets per
+   * statement; returns how many budgets it folded. Only housekeeping: budget_balances is
+   * exact either way.
+   */
+  async foldSettlements(limit = 500): Promise<number> {
+    let folded = 0;
+    for (;;) {
+      const [row] = await this.run<{ folded: number; due: number }>('atelier_spend_fold_v1', FOLD_SQL, [limit, this.clock.now()]);
+      if (!row) throw new Error('fold statement returned no row');
+      folded += row.folded;
+      if (row.due < limit || row.folded === 0) return folded;
+    }
+  }
+
+  /**
+   * Raises the alerts of budgets changed since `since` whose spend in the current window
+   * has reached a threshold (once per budget, window and threshold; outbox row and
+   * `budget.alert` audit event by `actor`). Returns the alerts raised now.
+   */
+  async raiseAlerts(since: Date, actor: Actor): Promise<FiredAlert[]> {
+    const [row] = await this.run<{ alerts: FiredAlert[] }>('atelier_spend_alerts_v1', ALERTS_SQL, [this.clock.now(), since, actor]);
+    if (!row) throw new Error('alerts statement returned no row');
+    return row.alerts;
   }
 
   /** A stored answer for this exact request, recorded as a free ledger entry with `llm.cache_hit`; undefined on a miss. */
@@ -241,21 +308,59 @@ export class SpendLedger {
   }
 
   /**
-   * One statement decides what is certain (granted together, or denied even alone); the
-   * rest, and every call of a group that failed (one bad call), are decided alone, in
-   * arrival order. Grouping never refuses a call that would have fitted on its own.
+   * Decides a group in as few statements as it takes: each grants what fits with every
+   * earlier call counted and refuses what cannot fit even alone; the rest go again, in
+   * arrival order (the first of them always fits or is refused alone, so this ends).
+   * Grouping never refuses a call that would have fitted on its own. If a statement
+   * fails, its calls are decided one by one, so only a call that fails alone fails.
    */
-  private async reserveGroup(group: PreparedReservation[]): Promise<ReserveResult[]> {
-    const distinct = new Set(group.map((call) => call.request.attemptId)).size === group.length;
-    const decided = group.length > 1 && distinct ? await this.reserveTogether(group).catch(() => undefined) : undefined;
-    const results: ReserveResult[] = [];
-    for (const [index, call] of group.entries()) results.push(decided?.[index] ?? (await this.reserveOne(call)));
-    return results;
+  private async reserveGroup(group: PreparedReservation[]): Promise<PromiseSettledResult<ReserveResult>[]> {
+    const outcomes: PromiseSettledResult<ReserveResult>[] = new Array(group.length);
+    let pending = group.map((call, index) => ({ call, index }));
+    while (pending.length > 0) {
+      // One statement takes each attempt id once: a repeat goes in the next, where it reads as a replay.
+      const ids = new Set<string>();
+      const batch = pending.filter(({ call }) => !ids.has(call.request.attemptId) && ids.add(call.request.attemptId));
+      const rest = pending.filter((item) => !batch.includes(item));
+      let decided: (PromiseSettledResult<ReserveResult> | undefined)[];
+      try {
+        decided = await this.reserveStatement(batch.map(({ call }) => call));
+      } catch (error) {
+        if (batch.length === 1) decided = [rejected(error)];
+        else {
+          decided = [];
+          for (const { call } of batch) decided.push(await this.reserveAlone(call));
+        }
+      }
+      const undecided = batch.filter((item, i) => {
+        const outcome = decided[i];
+        if (outcome) outcomes[item.index] = outcome;
+        return !outcome;
+      });
+      pending = [...undecided, ...rest].sort((a, b) => a.index - b.index);
+    }
+    return outcomes;
   }
 
-  private async reserveTogether(group: PreparedReservation[]): Promise<(ReserveResult | undefined)[]> {
+  private async reserveAlone(call: PreparedReservation): Promise<PromiseSettledResult<ReserveResult>> {
+    for (;;) {
+      try {
+        const [outcome] = await this.reserveStatement([call]);
+        if (outcome) return outcome;
+      } catch (error) {
+        return rejected(error);
+      }
+    }
+  }
+
+  /**
+   * One decision on the group: the fast statement grants it whole, or declines having
+   * changed nothing and the exact one decides it. An entry is undefined for a call left
+   * undecided.
+   */
+  private async reserveStatement(group: PreparedReservation[]): Promise<(PromiseSettledResult<ReserveResult> | undefined)[]> {
     const column = <T>(pick: (call: PreparedReservation) => T) => group.map(pick);
-    const [row] = await this.run<{ granted: Record<string, string[]>; denied: Record<string, BudgetSnapshot[]> }>('atelier_spend_reserve_group_v2', RESERVE_GROUP_SQL, [
+    const values = [
       column((c) => c.request.attemptId),
       column((c) => c.amountUsd),
       column((c) => c.request.target.tenantId),
@@ -267,68 +372,52 @@ export class SpendLedger {
       column((c) => c.request.actor),
       column((c) => c.request.traceId ?? null),
       group[0]?.now,
-    ]);
+    ];
+    const tryFast = performance.now() - this.fastDeclinedAt >= EXACT_ONLY_AFTER_DECLINE_MS;
+    const fast = tryFast
+      ? await this.run<ReserveRow>('atelier_spend_reserve_fast_v1', RESERVE_FAST_SQL, values).catch((error: { code?: string }) => {
+          if (error.code !== RESERVE_FAST_DECLINED) throw error;
+          this.fastDeclinedAt = performance.now();
+          return undefined;
+        })
+      : undefined;
+    const [row] = fast ?? (await this.run<ReserveRow>('atelier_spend_reserve_v4', RESERVE_SQL, values));
     if (!row) throw new Error('reserve statement returned no row');
-    return group.map(({ request, amountUsd }): ReserveResult | undefined => {
+    return group.map(({ request, amountUsd }) => {
       const budgetIds = row.granted[request.attemptId];
-      if (budgetIds) return { granted: true, amountUsd, budgetIds, replayed: false };
-      const blocking = row.denied[request.attemptId];
-      return blocking ? { granted: false, amountUsd, blocking } : undefined;
+      if (budgetIds) return fulfilled<ReserveResult>({ granted: true, amountUsd, budgetIds, replayed: false });
+      const blocking = row.denied?.[request.attemptId];
+      if (blocking) return fulfilled<ReserveResult>({ granted: false, amountUsd, blocking });
+      const earlier = row.earlier[request.attemptId];
+      if (!earlier) return undefined;
+      // Only a hold still in place is a grant: a settled one holds nothing.
+      if (earlier.state !== 'reserved') return rejected(new AttemptAlreadySettledError(request.attemptId, earlier.state));
+      return fulfilled<ReserveResult>({ granted: true, amountUsd: earlier.amountUsd, budgetIds: earlier.budgetIds, replayed: true });
     });
-  }
-
-  private async reserveOne({ request, amountUsd, now, expiresAt }: PreparedReservation): Promise<ReserveResult> {
-    const { target } = request;
-    const [row] = await this.run<{ granted: boolean; inserted: number; budget_ids: string[]; budgets: BudgetSnapshot[] }>('atelier_spend_reserve_v1', RESERVE_SQL, [
-      request.attemptId,
-      amountUsd,
-      now,
-      scopeKeysFor(target),
-      target.tenantId,
-      target.taskId,
-      target.stepId,
-      expiresAt,
-      request.model,
-      request.attempt,
-      request.actor,
-      request.traceId ?? null,
-    ]);
-    if (!row) throw new Error('reserve statement returned no row');
-    if (row.granted && row.inserted === 1) return { granted: true, amountUsd, budgetIds: row.budget_ids, replayed: false };
-    const existing = await this.heldAmount(request.attemptId);
-    if (existing) return { granted: true, amountUsd: existing.amountUsd, budgetIds: existing.budgetIds, replayed: true };
-    return { granted: false, amountUsd, blocking: row.budgets.filter((budget) => !budget.fits) };
   }
 
   /** One statement for the group; if it fails, each settlement alone, so only a bad one fails. */
-  private async settleGroup(group: SettlementRow[]): Promise<SettleResult[]> {
-    if (group.length > 1) {
-      const together = await this.settleTogether(group).catch(() => undefined);
-      if (together) return together;
-      const results: SettleResult[] = [];
-      for (const settlement of group) results.push((await this.settleTogether([settlement]))[0] as SettleResult);
-      return results;
+  private async settleGroup(group: SettlementRow[]): Promise<PromiseSettledResult<SettleResult>[]> {
+    try {
+      return (await this.settleStatement(group)).map(fulfilled);
+    } catch (error) {
+      if (group.length === 1) return [rejected(error)];
+      const outcomes: PromiseSettledResult<SettleResult>[] = [];
+      for (const settlement of group) {
+        outcomes.push(await this.settleStatement([settlement]).then(([result]) => fulfilled(result as SettleResult), rejected));
+      }
+      return outcomes;
     }
-    return this.settleTogether(group);
   }
 
-  private async settleTogether(group: SettlementRow[]): Promise<SettleResult[]> {
+  private async settleStatement(group: SettlementRow[]): Promise<SettleResult[]> {
     const columns = Array.from({ length: 16 }, (_, index) => group.map((row) => row[index]));
-    const [row] = await this.run<SettleRow>('atelier_spend_settle_v3', SETTLE_SQL, [...columns, this.clock.now()]);
+    const [row] = await this.run<SettleRow>('atelier_spend_settle_v4', SETTLE_SQL, [...columns, this.clock.now()]);
     if (!row) throw new Error('settle statement returned no row');
-    // Alerts belong to the group's statement: reported once, with its first settlement.
-    return group.map(([attemptId], index) => {
+    return group.map(([attemptId]) => {
       const cost = row.settled[attemptId];
-      return { settled: cost !== undefined, costUsd: cost ?? '0', alerts: index === 0 ? row.alerts : [] };
+      const overrun = row.overruns[attemptId];
+      return { settled: cost !== undefined, costUsd: cost ?? '0', ...(overrun ? { overrunUsd: overrun } : {}) };
     });
-  }
-
-  private async heldAmount(attemptId: string): Promise<{ amountUsd: string; budgetIds: string[] } | undefined> {
-    const [row] = await this.run<{ amount: string; budget_ids: string[] }>(
-      'atelier_spend_held_v1',
-      `SELECT trim_scale(amount_usd)::text AS amount, budget_ids::text[] AS budget_ids FROM spend_reservations WHERE attempt_id = $1`,
-      [attemptId],
-    );
-    return row ? { amountUsd: row.amount, budgetIds: row.budget_ids } : undefined;
   }
 }
