@@ -47,7 +47,7 @@ describe('fault: lost and waiting messages', () => {
     expect(await stepOf(id, 'investigate')).toMatchObject({ status: 'cancelled', attempt: 0 });
     expect(await stack.rows(`SELECT count(*)::int AS n FROM llm_calls WHERE task_id = $1`, [id])).toEqual([{ n: 0 }]);
     expect(await stack.rows(`SELECT count(*)::int AS n FROM spend_reservations WHERE task_id = $1`, [id])).toEqual([{ n: 0 }]);
-    expect(await stack.rows(`SELECT reserved_usd = 0 AS nothing_reserved, spent_usd = 0 AS nothing_spent FROM budgets WHERE task_id = $1`, [id])).toEqual([{ nothing_reserved: true, nothing_spent: true }]);
+    expect(await stack.rows(`SELECT reserved_usd = 0 AS nothing_reserved, spent_usd = 0 AS nothing_spent FROM budget_balances WHERE task_id = $1`, [id])).toEqual([{ nothing_reserved: true, nothing_spent: true }]);
     await stopResearchAgents();
   }, 60_000);
 

@@ -62,7 +62,7 @@ describe('step lifecycle (end to end)', () => {
     // released; nothing stays held for the cancelled task.
     const [hold] = await stack.rows(`SELECT state::text, amount_usd FROM spend_reservations WHERE step_id = $1`, [step.id]);
     expect(hold.state).toBe('unknown_outcome');
-    expect(await stack.rows(`SELECT reserved_usd = 0 AS nothing_held, spent_usd = $2::numeric AS spent_the_hold FROM budgets WHERE task_id = $1`, [id, hold.amount_usd])).toEqual([
+    expect(await stack.rows(`SELECT reserved_usd = 0 AS nothing_held, spent_usd = $2::numeric AS spent_the_hold FROM budget_balances WHERE task_id = $1`, [id, hold.amount_usd])).toEqual([
       { nothing_held: true, spent_the_hold: true },
     ]);
     const [audit] = await stack.rows(`SELECT actor, data FROM audit_events WHERE task_id = $1 AND action = 'task.cancelled'`, [id]);
