@@ -101,8 +101,10 @@ async function startStack(latencyMs) {
     NATS_URL: nats.url,
     LOG_LEVEL: 'warn',
     SHUTDOWN_GRACE_MS: '2000',
+    // The V8 heap limit the chart gives every service (helm/atelier `heapLimitMb`); `--env NODE_OPTIONS=...` replaces it.
+    NODE_OPTIONS: ['--max-old-space-size=160', ...(args['cpu-prof'] ? [`--require ${new URL('./cpu-profile.cjs', import.meta.url).pathname}`] : [])].join(' '),
+    ...(args['cpu-prof'] ? { ATELIER_CPU_PROF_DIR: args['cpu-prof'] } : {}),
     ...Object.fromEntries(args.env.map((pair) => [pair.slice(0, pair.indexOf('=')), pair.slice(pair.indexOf('=') + 1)])),
-    ...(args['cpu-prof'] ? { NODE_OPTIONS: `--require ${new URL('./cpu-profile.cjs', import.meta.url).pathname}`, ATELIER_CPU_PROF_DIR: args['cpu-prof'] } : {}),
   };
   const orchestrator = await startService('orchestrator', { ...common, ATELIER_BOOTSTRAP_API_KEY: ADMIN_KEY, RESULTS_CONCURRENCY: '64' });
   const agentEnv = { ...common, LLM_MODE: 'simulator', ANTHROPIC_BASE_URL: simulator.url, AGENT_CONCURRENCY: '64' };

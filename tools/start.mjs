@@ -88,6 +88,9 @@ async function ensureNats() {
   say(`NATS: none answered at ${first}; STARTED nats-server -js on 127.0.0.1:${port}, data in ${storeDir}`);
 }
 
+/** The V8 heap limit the chart gives every service (helm/atelier `heapLimitMb`): V8 would otherwise size it from this machine's memory. */
+const HEAP_LIMIT = '--max-old-space-size=160';
+
 function start(name, command, args, extraEnv) {
   const log = createWriteStream(join(logDir, `${name}.log`), { flags: 'a' });
   const child = spawn(command, args, { cwd: root, env: { ...process.env, ...env, ...extraEnv }, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -143,7 +146,7 @@ async function main() {
   const agentEnv = {};
   if (!process.env.ANTHROPIC_API_KEY) {
     const simPort = process.env.SIM_PORT ?? '8090';
-    start('llm-simulator', process.execPath, ['dist/apps/llm-simulator/src/main.js'], { PORT: simPort });
+    start('llm-simulator', process.execPath, [HEAP_LIMIT, 'dist/apps/llm-simulator/src/main.js'], { PORT: simPort });
     agentEnv.LLM_MODE = 'simulator';
     agentEnv.ANTHROPIC_BASE_URL = `http://127.0.0.1:${simPort}`;
     await waitFor(`http://127.0.0.1:${simPort}/health`, 'llm-simulator');
@@ -157,9 +160,9 @@ async function main() {
     say('ANTHROPIC_API_KEY is set: agents call the real Anthropic API');
   }
 
-  start('orchestrator', process.execPath, ['dist/apps/orchestrator/src/main.js'], {});
-  start('research-agent', process.execPath, ['dist/apps/research-agent/src/main.js'], { ...agentEnv, PORT: process.env.RESEARCH_AGENT_PORT ?? '8081' });
-  start('writer-agent', process.execPath, ['dist/apps/writer-agent/src/main.js'], { ...agentEnv, PORT: process.env.WRITER_AGENT_PORT ?? '8082' });
+  start('orchestrator', process.execPath, [HEAP_LIMIT, 'dist/apps/orchestrator/src/main.js'], {});
+  start('research-agent', process.execPath, [HEAP_LIMIT, 'dist/apps/research-agent/src/main.js'], { ...agentEnv, PORT: process.env.RESEARCH_AGENT_PORT ?? '8081' });
+  start('writer-agent', process.execPath, [HEAP_LIMIT, 'dist/apps/writer-agent/src/main.js'], { ...agentEnv, PORT: process.env.WRITER_AGENT_PORT ?? '8082' });
   const api = `http://127.0.0.1:${env.PORT}`;
   await Promise.all([
     waitFor(`${api}/health/ready`, 'orchestrator'),

@@ -7,6 +7,7 @@ import {
   autoscalerProblems,
   disruptionProblems,
   gracePeriodProblems,
+  heapProblems,
   migrationLoginProblems,
   networkPolicyProblems,
   probeProblems,
@@ -65,6 +66,16 @@ test('the pristine render passes every check', () => {
   expect(scrapeProblems(pristineLocked, [prometheus], NAMESPACE)).toEqual([]);
   expect(testPodProblems(pristineLocked, NAMESPACE)).toEqual([]);
   expect(migrationLoginProblems(pristineLocked)).toEqual([]);
+  expect(heapProblems(pristine)).toEqual([]);
+});
+
+test('heap check: a service without a V8 heap limit, or with one its memory limit cannot hold', () => {
+  const unlimited = broken('ConfigMap', 'atelier-orchestrator', (object) => {
+    delete object['data'].NODE_OPTIONS;
+  });
+  expect(heapProblems(unlimited)).toEqual(['apps/v1/Deployment/atelier-orchestrator container orchestrator: no V8 heap limit (NODE_OPTIONS=--max-old-space-size)']);
+  const tooBig = helmTemplate(withRequired('heapLimitMb=480')).map(({ object }) => object);
+  expect(heapProblems(tooBig)).toEqual(expect.arrayContaining([expect.stringMatching(/^apps\/v1\/Deployment\/atelier-orchestrator container orchestrator: a 480 MB heap leaves less than 128 MB of its 512Mi memory limit$/)]));
 });
 
 test('schema check: a misspelt field, a wrong type and a missing required field', () => {

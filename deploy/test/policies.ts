@@ -103,6 +103,36 @@ export function restrictedProblems({ object, pod }: Workload): string[] {
   return problems;
 }
 
+/** Room the process needs beside its V8 heap: code, Prisma's wasm engine, buffers. */
+const NON_HEAP_MB = 128;
+
+const MEMORY_UNITS: Record<string, number> = { Ki: 1 / 1024, Mi: 1, Gi: 1024, K: 1 / 1048.576, M: 1 / 1.048576, G: 1000 / 1.048576 };
+
+/**
+ * Every Deployment's containers run with a V8 heap limit (NODE_OPTIONS from their
+ * ConfigMaps) that leaves room below the container's memory limit: without one, V8 sizes
+ * its heap from the node's memory and garbage piles up until the container is killed.
+ */
+export function heapProblems(objects: RenderedObject[]): string[] {
+  const configMaps = new Map(objects.filter((object) => object.kind === 'ConfigMap').map((object) => [object.metadata.name, (object['data'] ?? {}) as Record<string, string>]));
+  return workloads(objects)
+    .filter(({ object }) => object.kind === 'Deployment')
+    .flatMap(({ object, pod }) =>
+      pod.containers.flatMap((container) => {
+        const fromConfig = (container.envFrom ?? []).map((source) => source.configMapRef?.name).filter((name): name is string => name !== undefined);
+        const options = [...fromConfig.map((name) => configMaps.get(name)?.['NODE_OPTIONS']), container.env?.find((variable) => variable.name === 'NODE_OPTIONS')?.value]
+          .filter((value): value is string => value !== undefined)
+          .at(-1);
+        const heap = Number(/--max-old-space-size=(\d+)/.exec(options ?? '')?.[1] ?? NaN);
+        const limit = /^(\d+(?:\.\d+)?)(Ki|Mi|Gi|K|M|G)$/.exec(String(container.resources?.limits?.['memory'] ?? ''));
+        const limitMb = limit ? Number(limit[1]) * (MEMORY_UNITS[limit[2] ?? ''] ?? NaN) : NaN;
+        if (Number.isNaN(heap)) return [`${objectId(object)} container ${container.name}: no V8 heap limit (NODE_OPTIONS=--max-old-space-size)`];
+        if (!(heap + NON_HEAP_MB <= limitMb)) return [`${objectId(object)} container ${container.name}: a ${heap} MB heap leaves less than ${NON_HEAP_MB} MB of its ${container.resources?.limits?.['memory'] ?? 'unset'} memory limit`];
+        return [];
+      }),
+    );
+}
+
 /** Atelier's own images write only to /tmp: it must be a mounted emptyDir. */
 export function tmpProblems({ object, pod }: Workload): string[] {
   const emptyDirs = new Set((pod.volumes ?? []).filter((volume) => 'emptyDir' in volume).map((volume) => volume.name));

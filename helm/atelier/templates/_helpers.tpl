@@ -96,7 +96,7 @@ service's own `config`. dict root, key
 {{- $root := .root -}}
 {{- $values := $root.Values -}}
 {{- $service := get $values .key -}}
-{{- $data := dict "PORT" (toString $service.port) -}}
+{{- $data := dict "PORT" (toString $service.port) "NODE_OPTIONS" (printf "--max-old-space-size=%d" (int64 $values.heapLimitMb)) -}}
 {{- if eq .key "simulator" -}}
 {{- $_ := set $data "HOST" "0.0.0.0" -}}
 {{- else -}}
