@@ -32,12 +32,17 @@ const { values: args } = parseArgs({
     group: { type: 'string', default: '64' },
     seconds: { type: 'string', default: '15' },
     think: { type: 'string', default: '100' },
+    // Think times are drawn from think × (1 ± this): model calls do not all take the same time (0: every caller in step).
+    'think-jitter': { type: 'string', default: '0.5' },
+    // Seconds before measuring starts (connections, prepared statements, JIT); not counted.
+    warmup: { type: 'string', default: '2' },
     scenario: { type: 'string', default: 'all' },
     // ledger | commit | select | none: the harness floors replace each ledger call (see spend-worker.ts)
     mode: { type: 'string', default: 'ledger' },
   },
 });
 const CALLERS = Number(args.callers);
+const WARMUP_SECONDS = Number(args.warmup);
 const WORKERS = Number(args.workers);
 const AMOUNT = '0.002';
 const COST = '0.000734567891';
@@ -128,9 +133,21 @@ async function scenario(name, { thinkMs, seconds, globalLimit }) {
     const started = Date.now();
     const perWorker = Math.ceil(CALLERS / WORKERS);
     const reports = await Promise.all(
-      workers.map((worker, w) => worker.bench({ mode: args.mode, callers: Math.min(perWorker, CALLERS - w * perWorker), durationMs: seconds * 1000, thinkMs, targets, amountUsd: AMOUNT, costUsd: COST })),
+      workers.map((worker, w) =>
+        worker.bench({
+          mode: args.mode,
+          callers: Math.min(perWorker, CALLERS - w * perWorker),
+          durationMs: seconds * 1000,
+          warmupMs: WARMUP_SECONDS * 1000,
+          thinkMs,
+          thinkJitter: Number(args['think-jitter']),
+          targets,
+          amountUsd: AMOUNT,
+          costUsd: COST,
+        }),
+      ),
     );
-    const elapsed = (Date.now() - started) / 1000;
+    const elapsed = (Date.now() - started) / 1000 - WARMUP_SECONDS;
     clearInterval(housekeeping);
     const sampled = await stopSampler();
     const reserve = reports.flatMap((r) => r.reserveMs).sort((a, b) => a - b);
@@ -143,6 +160,7 @@ async function scenario(name, { thinkMs, seconds, globalLimit }) {
       name,
       mode: args.mode,
       thinkMs,
+      thinkJitter: Number(args['think-jitter']),
       callers: CALLERS,
       workers: WORKERS,
       inFlight: Number(args['in-flight']),

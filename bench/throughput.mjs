@@ -219,6 +219,7 @@ async function runLoad(stack, { workflow, latencyMs, tasks, concurrency, warmup 
   pgBefore = pg.reduce((sum, pid) => sum + cpuTicks(pid), 0);
   benchBefore = process.cpuUsage();
   commitsBefore = await commits();
+  const sealDelayBefore = await sealDelayBuckets(stack.services.orchestrator.url);
   await Promise.all(clients);
   const wallSeconds = (performance.now() - measuredFrom) / 1000;
   const cpuAfter = Object.fromEntries(Object.entries(pids).map(([name, pid]) => [name, cpuTicks(pid)]));
@@ -226,6 +227,8 @@ async function runLoad(stack, { workflow, latencyMs, tasks, concurrency, warmup 
   const bench = process.cpuUsage(benchBefore);
   await new Promise((resolve) => setTimeout(resolve, 1_500)); // pg_stat_database is flushed about once a second
   const commitsAfter = await commits();
+  // Every event of the measured tasks has been sealed by now (the sealer runs every 0.5 s).
+  const sealDelayAfter = await sealDelayBuckets(stack.services.orchestrator.url);
 
   const { rows: steps } = await sql.query(
     `SELECT s.id, s.kind, s.status::text AS status, s.queued_at, (SELECT count(*)::int FROM llm_calls c WHERE c.step_id = s.id) AS calls
@@ -266,9 +269,24 @@ async function runLoad(stack, { workflow, latencyMs, tasks, concurrency, warmup 
       'bench client': (bench.user + bench.system) / 1000 / measured.length,
     },
     dbTransactionsPerStep: (commitsAfter - commitsBefore) / stepCount,
+    sealDelaySeconds: sealDelayQuantiles(sealDelayBefore, sealDelayAfter),
     statements,
     stepsPerTask: stepCount / measured.length,
   };
+}
+
+/** The orchestrator's atelier_audit_seal_delay_seconds histogram: cumulative count per upper bound. */
+async function sealDelayBuckets(url) {
+  const text = await (await fetch(`${url}/metrics`)).text();
+  return [...text.matchAll(/^atelier_audit_seal_delay_seconds_bucket\{[^}]*le="([^"]+)"[^}]*\} (\d+)/gm)].map(([, le, count]) => ({ le, count: Number(count) }));
+}
+
+/** The smallest bucket bounds holding 50 % and 99 % of the events sealed between two scrapes. */
+function sealDelayQuantiles(before, after) {
+  const counts = after.map(({ le, count }) => ({ le, count: count - (before.find((bucket) => bucket.le === le)?.count ?? 0) }));
+  const events = counts.find((bucket) => bucket.le === '+Inf')?.count ?? 0;
+  const bound = (share) => counts.find((bucket) => bucket.count >= share * events)?.le ?? 'n/a';
+  return { events, p50: bound(0.5), p99: bound(0.99) };
 }
 
 function print(result) {
@@ -281,6 +299,8 @@ function print(result) {
   console.log(`peak RSS MB         ${Object.entries(result.peakRssMb).map(([name, mb]) => `${name} ${mb}`).join(', ')}`);
   console.log(`CPU ms per task     ${Object.entries(result.cpuMsPerTask).map(([name, ms]) => `${name} ${f(ms, 2)}`).join(', ')}`);
   console.log(`DB transactions per step ${f(result.dbTransactionsPerStep, 2)}`);
+  const seal = result.sealDelaySeconds;
+  console.log(`audit seal delay s  p50 ≤ ${seal.p50}  p99 ≤ ${seal.p99}  (${seal.events} events; upper bucket bounds of atelier_audit_seal_delay_seconds)`);
   for (const statement of result.statements ?? []) {
     console.log(`  ${String(statement.calls).padStart(6)} calls  ${f(statement.mean_ms, 3).padStart(7)} ms mean  ${String(statement.total_ms).padStart(6)} ms total  ${statement.query}`);
   }

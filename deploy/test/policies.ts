@@ -19,6 +19,7 @@ interface Container {
   livenessProbe?: Probe;
   readinessProbe?: Probe;
   volumeMounts?: Array<{ name: string; mountPath: string }>;
+  envFrom?: Array<{ configMapRef?: { name: string }; secretRef?: { name: string } }>;
   env?: Array<{ name: string; value?: string; valueFrom?: { secretKeyRef?: SecretKeyRef } & Json }>;
 }
 

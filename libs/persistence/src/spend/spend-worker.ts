@@ -22,8 +22,13 @@ export interface BenchLoad {
    */
   mode?: 'ledger' | 'commit' | 'select' | 'none';
   callers: number;
+  /** Measured time, after the warm-up. */
   durationMs: number;
+  /** Time before measuring starts (connections, prepared statements, JIT). */
+  warmupMs?: number;
   thinkMs: number;
+  /** Think times are drawn uniformly from thinkMs × (1 ± thinkJitter). */
+  thinkJitter?: number;
   targets: SpendTarget[];
   amountUsd: string;
   costUsd: string;
@@ -58,7 +63,8 @@ export interface WorkerOutcome {
 async function main(): Promise<void> {
   const url = process.env['DATABASE_URL'];
   if (!url) throw new Error('DATABASE_URL is required');
-  const prisma = createPrismaClient({ connectionString: url, poolMax: Number(process.env['POOL_MAX'] ?? 5) });
+  const poolMax = Number(process.env['POOL_MAX'] ?? 5);
+  const prisma = createPrismaClient({ connectionString: url, poolMax });
   await prisma.$connect();
   const statements: Record<string, number> = {};
   const counted: SqlPool = {
@@ -78,7 +84,7 @@ async function main(): Promise<void> {
     if (command.op === 'stats') {
       reply({ op: 'stats', statements });
     } else if (command.op === 'bench') {
-      reply({ op: 'bench', report: await bench(ledger, prisma.pool, command.load) });
+      reply({ op: 'bench', report: await bench(ledger, prisma.pool, command.load, poolMax) });
     } else if (command.op === 'reserve') {
       const outcomes = await Promise.all(
         command.reservations.map(async ({ request, settleUsd }): Promise<WorkerOutcome> => {
@@ -110,64 +116,69 @@ async function main(): Promise<void> {
   await prisma.$disconnect();
 }
 
-/** What stands in for reserve and settle when measuring the harness floor. */
-function floorCall(pool: SqlPool, mode: Exclude<BenchLoad['mode'], 'ledger' | undefined>): () => Promise<unknown> {
-  if (mode === 'none') return () => new Promise(setImmediate);
-  const statement = mode === 'commit' ? { name: 'bench_floor_commit', text: 'SELECT pg_current_xact_id()::text' } : { name: 'bench_floor_select', text: 'SELECT 1' };
-  return () => pool.query(statement);
+/** One caller's reserve and settle (or what stands in for them); `reserve` answers whether to settle. */
+interface CallerOperations {
+  reserve(attemptId: string, target: SpendTarget): Promise<boolean>;
+  settle(attemptId: string): Promise<void>;
 }
 
-async function bench(ledger: SpendLedger, pool: SqlPool, load: BenchLoad): Promise<BenchReport> {
-  if (load.mode && load.mode !== 'ledger') return benchFloor(floorCall(pool, load.mode), load);
+/** What stands in for reserve and settle when measuring the harness floor. */
+function floorOperations(pool: SqlPool, mode: Exclude<BenchLoad['mode'], 'ledger' | undefined>): CallerOperations {
+  const statement = mode === 'commit' ? { name: 'bench_floor_commit', text: 'SELECT pg_current_xact_id()::text' } : { name: 'bench_floor_select', text: 'SELECT 1' };
+  const call = mode === 'none' ? () => new Promise<void>(setImmediate) : async () => void (await pool.query(statement));
+  return { reserve: async () => (await call(), true), settle: call };
+}
+
+function ledgerOperations(ledger: SpendLedger, load: BenchLoad): CallerOperations {
+  const usage = { inputTokens: 100, outputTokens: 50, cacheCreationInputTokens: 0, cacheCreation1hInputTokens: 0, cacheReadInputTokens: 0 };
+  return {
+    reserve: async (attemptId, target) =>
+      (await ledger.reserve({ attemptId, target, amountUsd: load.amountUsd, ttlMs: 60_000, model: 'claude-haiku-5-5', attempt: 1, actor: 'service:bench' })).granted,
+    settle: async (attemptId) => void (await ledger.settle({ attemptId, outcome: 'success', costUsd: load.costUsd, usage, latencyMs: load.thinkMs })),
+  };
+}
+
+/**
+ * Each caller reserves, "calls the model" (waits a think time drawn uniformly within
+ * ±`thinkJitter` of `thinkMs`: model calls do not all take the same time, and a fixed
+ * pause would march every caller in step, 200 reservations at once each round), settles,
+ * and again. The pool's connections are opened first, and nothing measured during the
+ * first `warmupMs` counts (connections, prepared statements, JIT).
+ */
+async function bench(ledger: SpendLedger, pool: SqlPool, load: BenchLoad, poolMax: number): Promise<BenchReport> {
+  await Promise.all(Array.from({ length: poolMax }, () => pool.query({ text: 'SELECT 1' })));
+  const operations = load.mode && load.mode !== 'ledger' ? floorOperations(pool, load.mode) : ledgerOperations(ledger, load);
   const report: BenchReport = { reserveMs: [], settleMs: [], pairs: 0, denied: 0, errors: [] };
-  const until = Date.now() + load.durationMs;
+  const measureFrom = Date.now() + (load.warmupMs ?? 0);
+  const until = measureFrom + load.durationMs;
+  const jitter = load.thinkJitter ?? 0;
+  const think = () => load.thinkMs * (1 - jitter + 2 * jitter * Math.random());
   const caller = async (index: number) => {
     for (let n = 0; Date.now() < until; n++) {
       const target = load.targets[(index + n) % load.targets.length] as SpendTarget;
       const attemptId = `${target.stepId}:${process.pid}:${index}:${n}`;
       try {
         let started = performance.now();
-        const result = await ledger.reserve({ attemptId, target, amountUsd: load.amountUsd, ttlMs: 60_000, model: 'claude-haiku-5-5', attempt: 1, actor: 'service:bench' });
-        report.reserveMs.push(performance.now() - started);
-        if (!result.granted) {
-          report.denied++;
+        const granted = await operations.reserve(attemptId, target);
+        const counted = Date.now() >= measureFrom;
+        if (counted) report.reserveMs.push(performance.now() - started);
+        if (!granted) {
+          if (counted) report.denied++;
           continue;
         }
-        if (load.thinkMs > 0) await new Promise((resolve) => setTimeout(resolve, load.thinkMs));
+        if (load.thinkMs > 0) await new Promise((resolve) => setTimeout(resolve, think()));
         started = performance.now();
-        await ledger.settle({ attemptId, outcome: 'success', costUsd: load.costUsd, usage: { inputTokens: 100, outputTokens: 50, cacheCreationInputTokens: 0, cacheCreation1hInputTokens: 0, cacheReadInputTokens: 0 }, latencyMs: load.thinkMs });
-        report.settleMs.push(performance.now() - started);
-        report.pairs++;
+        await operations.settle(attemptId);
+        if (counted) {
+          report.settleMs.push(performance.now() - started);
+          report.pairs++;
+        }
       } catch (error) {
         report.errors.push(String((error as { code?: string }).code ?? (error as Error).message));
       }
     }
   };
   await Promise.all(Array.from({ length: load.callers }, (_, index) => caller(index)));
-  return report;
-}
-
-async function benchFloor(call: () => Promise<unknown>, load: BenchLoad): Promise<BenchReport> {
-  const report: BenchReport = { reserveMs: [], settleMs: [], pairs: 0, denied: 0, errors: [] };
-  const until = Date.now() + load.durationMs;
-  const timed = async (into: number[]) => {
-    const started = performance.now();
-    await call();
-    into.push(performance.now() - started);
-  };
-  const caller = async () => {
-    while (Date.now() < until) {
-      try {
-        await timed(report.reserveMs);
-        if (load.thinkMs > 0) await new Promise((resolve) => setTimeout(resolve, load.thinkMs));
-        await timed(report.settleMs);
-        report.pairs++;
-      } catch (error) {
-        report.errors.push(String((error as { code?: string }).code ?? (error as Error).message));
-      }
-    }
-  };
-  await Promise.all(Array.from({ length: load.callers }, () => caller()));
   return report;
 }
 
