@@ -120,7 +120,7 @@ async function reconcile(prisma) {
   return { budgets: exact.length, mismatched: mismatched.length + folded.length, globalSpent: exact.find((row) => row.scope_key === 'global').spent };
 }
 
-async function scenario(name, { thinkMs, seconds, globalLimit }) {
+async function scenario(name, { thinkMs, seconds, globalLimit, warmupSeconds = WARMUP_SECONDS }) {
   const db = await createScratchDatabase(process.env.TEST_DATABASE_URL ?? 'postgresql://postgres@127.0.0.1:5432/postgres', join(root, 'prisma', 'migrations'), 'atelier_bench');
   const prisma = createPrismaClient({ connectionString: db.url, poolMax: 2 });
   const workers = [];
@@ -138,7 +138,7 @@ async function scenario(name, { thinkMs, seconds, globalLimit }) {
           mode: args.mode,
           callers: Math.min(perWorker, CALLERS - w * perWorker),
           durationMs: seconds * 1000,
-          warmupMs: WARMUP_SECONDS * 1000,
+          warmupMs: warmupSeconds * 1000,
           thinkMs,
           thinkJitter: Number(args['think-jitter']),
           targets,
@@ -147,7 +147,7 @@ async function scenario(name, { thinkMs, seconds, globalLimit }) {
         }),
       ),
     );
-    const elapsed = (Date.now() - started) / 1000 - WARMUP_SECONDS;
+    const elapsed = (Date.now() - started) / 1000 - warmupSeconds;
     clearInterval(housekeeping);
     const sampled = await stopSampler();
     const reserve = reports.flatMap((r) => r.reserveMs).sort((a, b) => a - b);
@@ -188,7 +188,8 @@ const plans = {
   'llm-paced': { thinkMs: Number(args.think), seconds, globalLimit: '1000000' },
   saturated: { thinkMs: 0, seconds, globalLimit: '1000000' },
   // The global cap runs out mid-run: denials under full contention must still never overspend.
-  exhausted: { thinkMs: 0, seconds: Math.min(seconds, 5), globalLimit: new Decimal(AMOUNT).times(400).toFixed() },
+  // Measured from the start: the cap runs out within the first second.
+  exhausted: { thinkMs: 0, seconds: Math.min(seconds, 5), globalLimit: new Decimal(AMOUNT).times(400).toFixed(), warmupSeconds: 0 },
 };
 for (const [name, plan] of Object.entries(plans)) {
   if (args.scenario !== 'all' && args.scenario !== name) continue;
