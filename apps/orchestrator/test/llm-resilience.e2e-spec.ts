@@ -5,6 +5,43 @@ import { AtelierStack } from '@atelier/testing';
 // against the simulator's injected faults, each attempt in the ledger, the task's outcome
 // through the API.
 
+/** A scripted fault is taken by every request it matches, count_tokens too: leave counting (and the response cache) out. */
+const FAULT_SCRIPTING_ENV = { LLM_COUNT_TOKENS: 'off', LLM_RESPONSE_CACHE_TTL_SECONDS: '0' };
+
+/**
+ * One attempt per call and no fallback: each failure is one step delivery, and the
+ * research agent's only model is claude-sonnet-5-5, so its open breaker blocks every step.
+ */
+const ONE_MODEL_ENV = {
+  ...FAULT_SCRIPTING_ENV,
+  LLM_RETRY_MAX_ATTEMPTS: '1',
+  LLM_ROUTES: JSON.stringify({ 'research.plan': { model: 'claude-sonnet-5-5' } }),
+  LLM_STEP_POLICIES: JSON.stringify({ 'research.investigate': { fallbacks: [] } }),
+  STEP_RETRY_BACKOFF_MS: '100',
+};
+
+/** The stack of one describe block (started before its tests, stopped after), with a task-writing key of tenant acme. */
+function stackFor(agentEnv: Record<string, string>): { readonly stack: AtelierStack; readonly key: string } {
+  let started: { stack: AtelierStack; key: string } | undefined;
+  beforeAll(async () => {
+    const stack = await AtelierStack.start({ agentEnv });
+    started = { stack, key: await stack.mintKey('acme', ['tasks:write', 'tasks:read']) };
+  }, 90_000);
+  afterAll(() => started?.stack.stop());
+  const need = () => {
+    if (!started) throw new Error('the stack did not start');
+    return started;
+  };
+  return {
+    get stack() {
+      return need().stack;
+    },
+    get key() {
+      return need().key;
+    },
+  };
+}
+
 interface CallRow {
   attempt_id: string;
   model: string;
@@ -15,36 +52,20 @@ interface CallRow {
 }
 
 describe('model call resilience (end to end)', () => {
-  let stack: AtelierStack;
-  let key: string;
-
-  beforeAll(async () => {
-    stack = await AtelierStack.start({
-      agentEnv: {
-        // A scripted fault is taken by every request it matches, count_tokens too: leave counting out.
-        LLM_COUNT_TOKENS: 'off',
-        LLM_RESPONSE_CACHE_TTL_SECONDS: '0',
-        LLM_TIMEOUT_MS: '1500',
-        STEP_RETRY_BACKOFF_MS: '200',
-      },
-    });
-    key = await stack.mintKey('acme', ['tasks:write', 'tasks:read']);
-  }, 90_000);
-
-  afterAll(() => stack?.stop());
+  const ctx = stackFor({ ...FAULT_SCRIPTING_ENV, LLM_TIMEOUT_MS: '1500', STEP_RETRY_BACKOFF_MS: '200' });
 
   /** A brief task whose goal carries `marker`: its investigation is the first model call that matches it. */
   async function briefWith(fault: { fault: string; count?: number; retryAfterSeconds?: number }) {
     const marker = randomUUID();
-    await stack.queueFault({ ...fault, match: marker });
-    const id = await stack.submit(key, { workflow: 'brief', input: { goal: `Tidal power ${marker}` } });
-    const task = await stack.waitForTask(id, key, 60_000);
-    const calls = await stack.rows<CallRow>(
+    await ctx.stack.queueFault({ ...fault, match: marker });
+    const id = await ctx.stack.submit(ctx.key, { workflow: 'brief', input: { goal: `Tidal power ${marker}` } });
+    const task = await ctx.stack.waitForTask(id, ctx.key, 60_000);
+    const calls = await ctx.stack.rows<CallRow>(
       `SELECT c.attempt_id, c.model, c.outcome::text, c.error_type, c.latency_ms, c.created_at
        FROM llm_calls c JOIN steps s ON s.id = c.step_id WHERE s.task_id = $1 AND s.key = 'investigate' ORDER BY c.created_at`,
       [id],
     );
-    const [step] = await stack.rows(`SELECT status::text, attempt, error, metadata FROM steps WHERE task_id = $1 AND key = 'investigate'`, [id]);
+    const [step] = await ctx.stack.rows(`SELECT status::text, attempt, error, metadata FROM steps WHERE task_id = $1 AND key = 'investigate'`, [id]);
     return { id, task, calls, step };
   }
 
@@ -73,13 +94,13 @@ describe('model call resilience (end to end)', () => {
     expect(step.metadata).toMatchObject({
       modelCalls: [{ callIndex: 1, model: 'claude-haiku-5-5', fellBack: true, attempts: 2, options: [{ model: 'claude-sonnet-5-5', outcome: 'failed', kind: 'overloaded' }, { model: 'claude-haiku-5-5', outcome: 'served' }] }],
     });
-    const events = await stack.rows(`SELECT data FROM audit_events WHERE task_id = $1 AND action = 'llm.call' ORDER BY seq`, [id]);
+    const events = await ctx.stack.rows(`SELECT data FROM audit_events WHERE task_id = $1 AND action = 'llm.call' ORDER BY seq`, [id]);
     expect(events.map((event) => [event.data.model, event.data.outcome])).toEqual([
       ['claude-sonnet-5-5', 'error'],
       ['claude-haiku-5-5', 'success'],
       ['claude-sonnet-5-5', 'success'], // the draft, on its routed model
     ]);
-    const [completed] = await stack.rows(`SELECT data FROM audit_events WHERE task_id = $1 AND action = 'step.completed' ORDER BY seq LIMIT 1`, [id]);
+    const [completed] = await ctx.stack.rows(`SELECT data FROM audit_events WHERE task_id = $1 AND action = 'step.completed' ORDER BY seq LIMIT 1`, [id]);
     expect(completed.data.modelCalls).toEqual([expect.objectContaining({ model: 'claude-haiku-5-5', fellBack: true })]);
   }, 60_000);
 
@@ -118,39 +139,18 @@ describe('model call resilience (end to end)', () => {
       ['1:1:1', 'claude-sonnet-5-5', 'unknown', 'connection'],
       ['1:1:2', 'claude-sonnet-5-5', 'success', null],
     ]);
-    const [investigate] = await stack.rows(`SELECT output FROM steps WHERE task_id = $1 AND key = 'investigate'`, [id]);
+    const [investigate] = await ctx.stack.rows(`SELECT output FROM steps WHERE task_id = $1 AND key = 'investigate'`, [id]);
     // The simulator's whole answer: three findings and its sources line, not a cut-off half.
     expect(investigate.output.findings).toMatch(/Key point 3: [\s\S]*Sources:/);
   }, 60_000);
 });
 
 describe('circuit breaker (end to end)', () => {
-  let stack: AtelierStack;
-  let key: string;
   const HALF_OPEN_MS = 4_000;
-
-  beforeAll(async () => {
-    stack = await AtelierStack.start({
-      agentEnv: {
-        LLM_COUNT_TOKENS: 'off',
-        LLM_RESPONSE_CACHE_TTL_SECONDS: '0',
-        // One attempt per call and no fallback: each failure is one step delivery, and the
-        // research agent's only model is claude-sonnet-5-5, so its open breaker blocks every step.
-        LLM_RETRY_MAX_ATTEMPTS: '1',
-        LLM_ROUTES: JSON.stringify({ 'research.plan': { model: 'claude-sonnet-5-5' } }),
-        LLM_STEP_POLICIES: JSON.stringify({ 'research.investigate': { fallbacks: [] } }),
-        LLM_BREAKER_FAILURES: '2',
-        LLM_BREAKER_HALF_OPEN_MS: String(HALF_OPEN_MS),
-        STEP_RETRY_BACKOFF_MS: '100',
-      },
-    });
-    key = await stack.mintKey('acme', ['tasks:write', 'tasks:read']);
-  }, 90_000);
-
-  afterAll(() => stack?.stop());
+  const ctx = stackFor({ ...ONE_MODEL_ENV, LLM_BREAKER_FAILURES: '2', LLM_BREAKER_HALF_OPEN_MS: String(HALF_OPEN_MS) });
 
   const research = () => {
-    const agent = stack.agents.find((candidate) => candidate.name === 'research-agent');
+    const agent = ctx.stack.agents.find((candidate) => candidate.name === 'research-agent');
     if (!agent) throw new Error('no research agent in the stack');
     return agent;
   };
@@ -160,14 +160,14 @@ describe('circuit breaker (end to end)', () => {
     return match ? Number(match[1]) : undefined;
   };
   const sonnetCalls = async () => {
-    const [row] = await stack.rows<{ n: number }>(`SELECT count(*)::int AS n FROM llm_calls WHERE model = 'claude-sonnet-5-5'`);
+    const [row] = await ctx.stack.rows<{ n: number }>(`SELECT count(*)::int AS n FROM llm_calls WHERE model = 'claude-sonnet-5-5'`);
     return row?.n ?? 0;
   };
 
   it('opens after the threshold and stops pulling, half-opens after its delay, closes on a good probe; queued work completes', async () => {
     expect(await circuitState()).toBe(0);
-    await stack.queueFault({ fault: '500', count: 2 });
-    const first = await stack.submit(key, { workflow: 'brief', input: { goal: 'Breaker first' } });
+    await ctx.stack.queueFault({ fault: '500', count: 2 });
+    const first = await ctx.stack.submit(ctx.key, { workflow: 'brief', input: { goal: 'Breaker first' } });
 
     // Two failed deliveries open the breaker: the metric says so and the consumer pauses.
     const deadline = Date.now() + 15_000;
@@ -177,20 +177,20 @@ describe('circuit breaker (end to end)', () => {
     expect(research().logs.some((line) => line.includes('stopped pulling steps'))).toBe(true);
 
     // Work queued meanwhile waits in JetStream instead of burning deliveries on refused calls.
-    const second = await stack.submit(key, { workflow: 'brief', input: { goal: 'Breaker second' } });
+    const second = await ctx.stack.submit(ctx.key, { workflow: 'brief', input: { goal: 'Breaker second' } });
     const callsWhileOpen = await sonnetCalls();
     await new Promise((resolve) => setTimeout(resolve, Math.max(0, HALF_OPEN_MS - 1_500 - (Date.now() - openedAt))));
     expect(await sonnetCalls()).toBe(callsWhileOpen);
-    const [waiting] = await stack.rows(`SELECT status::text, attempt FROM steps WHERE task_id = $1 AND key = 'investigate'`, [second]);
+    const [waiting] = await ctx.stack.rows(`SELECT status::text, attempt FROM steps WHERE task_id = $1 AND key = 'investigate'`, [second]);
     expect(waiting).toEqual({ status: 'queued', attempt: 0 });
 
     // Half-open after the delay: the consumer resumes, the probe succeeds, the breaker closes.
-    const [firstTask, secondTask] = await Promise.all([stack.waitForTask(first, key, 30_000), stack.waitForTask(second, key, 30_000)]);
+    const [firstTask, secondTask] = await Promise.all([ctx.stack.waitForTask(first, ctx.key, 30_000), ctx.stack.waitForTask(second, ctx.key, 30_000)]);
     expect(Date.now() - openedAt).toBeGreaterThanOrEqual(HALF_OPEN_MS - 1_500);
     expect([firstTask.status, secondTask.status]).toEqual(['completed', 'completed']);
     expect(await circuitState()).toBe(0);
     expect(research().logs.some((line) => line.includes('a model is available again'))).toBe(true);
-    const calls = await stack.rows(`SELECT outcome::text, count(*)::int AS n FROM llm_calls WHERE model = 'claude-sonnet-5-5' AND step_id IN (SELECT id FROM steps WHERE key = 'investigate') GROUP BY 1 ORDER BY 1`);
+    const calls = await ctx.stack.rows(`SELECT outcome::text, count(*)::int AS n FROM llm_calls WHERE model = 'claude-sonnet-5-5' AND step_id IN (SELECT id FROM steps WHERE key = 'investigate') GROUP BY 1 ORDER BY 1`);
     expect(calls).toEqual([
       { outcome: 'error', n: 2 },
       { outcome: 'success', n: 2 },
@@ -199,45 +199,25 @@ describe('circuit breaker (end to end)', () => {
 });
 
 describe('a step that meets an open breaker (end to end)', () => {
-  let stack: AtelierStack;
-  let key: string;
-
-  beforeAll(async () => {
-    stack = await AtelierStack.start({
-      agentEnv: {
-        LLM_COUNT_TOKENS: 'off',
-        LLM_RESPONSE_CACHE_TTL_SECONDS: '0',
-        LLM_RETRY_MAX_ATTEMPTS: '1',
-        LLM_ROUTES: JSON.stringify({ 'research.plan': { model: 'claude-sonnet-5-5' } }),
-        LLM_STEP_POLICIES: JSON.stringify({ 'research.investigate': { fallbacks: [] } }),
-        // One call at a time: the second step waits for the first call's slot, then meets the breaker it opened.
-        LLM_MAX_CONCURRENT_CALLS: '1',
-        LLM_BREAKER_FAILURES: '1',
-        LLM_BREAKER_HALF_OPEN_MS: '3000',
-        STEP_RETRY_BACKOFF_MS: '100',
-      },
-    });
-    key = await stack.mintKey('acme', ['tasks:write', 'tasks:read']);
-  }, 90_000);
-
-  afterAll(() => stack?.stop());
+  // One call at a time: the second step waits for the first call's slot, then meets the breaker it opened.
+  const ctx = stackFor({ ...ONE_MODEL_ENV, LLM_MAX_CONCURRENT_CALLS: '1', LLM_BREAKER_FAILURES: '1', LLM_BREAKER_HALF_OPEN_MS: '3000' });
 
   it('hands the step back without using an attempt, and runs it once a breaker half-opens', async () => {
     const marker = randomUUID();
-    await stack.queueFault({ fault: '500', count: 1, match: marker });
-    const failing = await stack.submit(key, { workflow: 'brief', input: { goal: `Slow then failing ${marker} [[sim:latency=1500]]` } });
+    await ctx.stack.queueFault({ fault: '500', count: 1, match: marker });
+    const failing = await ctx.stack.submit(ctx.key, { workflow: 'brief', input: { goal: `Slow then failing ${marker} [[sim:latency=1500]]` } });
     // The second task is submitted while the first one's call holds the only slot.
-    expect(await waitForRows(stack, `SELECT id FROM steps WHERE task_id = $1 AND key = 'investigate' AND status = 'running'`, [failing])).toHaveLength(1);
-    const waiting = await stack.submit(key, { workflow: 'brief', input: { goal: 'Waiting for a slot' } });
+    expect(await waitForRows(ctx.stack, `SELECT id FROM steps WHERE task_id = $1 AND key = 'investigate' AND status = 'running'`, [failing])).toHaveLength(1);
+    const waiting = await ctx.stack.submit(ctx.key, { workflow: 'brief', input: { goal: 'Waiting for a slot' } });
 
-    const [failingTask, waitingTask] = await Promise.all([stack.waitForTask(failing, key, 30_000), stack.waitForTask(waiting, key, 30_000)]);
+    const [failingTask, waitingTask] = await Promise.all([ctx.stack.waitForTask(failing, ctx.key, 30_000), ctx.stack.waitForTask(waiting, ctx.key, 30_000)]);
     expect([failingTask.status, waitingTask.status]).toEqual(['completed', 'completed']);
-    const steps = await stack.rows(`SELECT task_id, attempt, attempt_base FROM steps WHERE task_id = ANY($1) AND key = 'investigate'`, [[failing, waiting]]);
+    const steps = await ctx.stack.rows(`SELECT task_id, attempt, attempt_base FROM steps WHERE task_id = ANY($1) AND key = 'investigate'`, [[failing, waiting]]);
     const stepOf = (task: string) => steps.find((step) => step.task_id === task);
     // The failing step used two attempts; the waiting one was handed back once, which did not count.
     expect(stepOf(failing)).toMatchObject({ attempt: 2, attempt_base: 0 });
     expect(stepOf(waiting)).toMatchObject({ attempt: 2, attempt_base: 1 });
-    const calls = await stack.rows(`SELECT s.task_id, c.outcome::text FROM llm_calls c JOIN steps s ON s.id = c.step_id WHERE s.key = 'investigate' ORDER BY c.created_at`);
+    const calls = await ctx.stack.rows(`SELECT s.task_id, c.outcome::text FROM llm_calls c JOIN steps s ON s.id = c.step_id WHERE s.key = 'investigate' ORDER BY c.created_at`);
     expect(calls.filter((call) => call.task_id === waiting).map((call) => call.outcome)).toEqual(['success']);
     expect(calls.filter((call) => call.task_id === failing).map((call) => call.outcome)).toEqual(['error', 'success']);
   }, 60_000);
