@@ -126,7 +126,7 @@ export class ModelCaller {
     };
   }
 
-  prepare(scope: ModelCallScope, request: LlmRequest): PreparedCall {
+  private prepare(scope: ModelCallScope, request: LlmRequest): PreparedCall {
     const route = this.config.routes(scope.kind);
     return {
       scope,
