@@ -147,8 +147,12 @@ describe(ModelCaller.name, () => {
     const scope = await scopeWithBudget();
     const controller = new AbortController();
     const cancelled = new Error('cancelled');
-    setTimeout(() => controller.abort(cancelled), 200);
-    await expect(caller.call(scope, request('Goal: slow [[sim:latency=3000]]'), controller.signal)).rejects.toBe(cancelled);
+    // Abort once the request is at the simulator (held there 3 s): a call aborted before it went out is released, not billed.
+    const sent = (await stats()).messages;
+    const call = caller.call(scope, request('Goal: slow [[sim:latency=3000]]'), controller.signal);
+    while ((await stats()).messages === sent) await new Promise((resolve) => setTimeout(resolve, 20));
+    controller.abort(cancelled);
+    await expect(call).rejects.toBe(cancelled);
     const calls = await callsOf(scope);
     expect(calls.map((call) => [call.outcome, call.errorType])).toEqual([['UNKNOWN', 'aborted']]);
     const { reservation, spent } = await ledgerOf(scope);
