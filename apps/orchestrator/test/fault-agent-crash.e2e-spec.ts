@@ -13,7 +13,11 @@ describe('fault: agents crash, run long, shut down', () => {
   let key: string;
 
   beforeAll(async () => {
-    stack = await AtelierStack.start({ env: { STEP_ACK_WAIT_MS: String(ACK_WAIT_MS), SHUTDOWN_GRACE_MS: '1000' } });
+    stack = await AtelierStack.start({
+      env: { STEP_ACK_WAIT_MS: String(ACK_WAIT_MS), SHUTDOWN_GRACE_MS: '1000' },
+      // A scripted fault is taken by the first request it matches, count_tokens too: leave counting out.
+      agentEnv: { LLM_COUNT_TOKENS: 'off' },
+    });
     key = await stack.mintKey('acme', ['tasks:write', 'tasks:read']);
   }, 90_000);
 
@@ -29,7 +33,8 @@ describe('fault: agents crash, run long, shut down', () => {
     const messagesBefore = (await stack.simulatorStats()).messages;
     const id = await stack.submit(key, { workflow: 'brief', input: { goal: 'Crash mid-call [[sim:latency=3000]]' } });
     const investigate = await running(id);
-    await sleep(500); // the model call is out; the simulator holds its reply for 3 s
+    // The model call is out once the simulator has it (it holds the reply for 3 s).
+    await waitFor('the model call at the simulator', () => stack.simulatorStats(), (stats) => stats.messages > messagesBefore);
     const [victim] = research();
     await victim?.kill();
     await stack.startAgent('research-agent');
@@ -71,9 +76,11 @@ describe('fault: agents crash, run long, shut down', () => {
   }, 60_000);
 
   it('SIGTERM mid-step: the agent hands the step back within its grace period, without using up an attempt, and another replica takes it over at once', async () => {
-    // The call must outlast starting a second agent plus the 1 s grace even on a loaded
-    // machine (a replica can take seconds to start), or the step rightly completes first.
-    const id = await stack.submit(key, { workflow: 'brief', input: { goal: 'Shut down mid-call [[sim:latency=10000]]' } });
+    // The first call hangs until its agent gives up on it, however long starting a second
+    // agent takes on a loaded machine; the replica's call then answers at once.
+    const marker = crypto.randomUUID();
+    await stack.queueFault({ fault: 'hang', count: 1, match: marker });
+    const id = await stack.submit(key, { workflow: 'brief', input: { goal: `Shut down mid-call ${marker}` } });
     const investigate = await running(id);
     const [leaving] = research();
     // The replica allows a step one attempt: it still runs this one, the hand-back used none.
