@@ -26,11 +26,6 @@ export function extractTraceContext(header: HeaderGetter): Context {
   return propagation.extract(ROOT_CONTEXT, header, headerGetter);
 }
 
-/** The context a stored `traceparent` names (e.g. a step row's), or the root context when it is missing or malformed. */
-export function contextFromTraceparent(traceparent: string | null | undefined): Context {
-  return extractTraceContext((name) => (name === 'traceparent' && traceparent ? traceparent : undefined));
-}
-
 /** Runs `fn` in trace `traceId` (see contextForTraceId): work picked up later, such as a relay, rejoins its task's trace. */
 export function inTraceOf<T>(traceId: string | null | undefined, fn: () => T): T {
   return context.with(contextForTraceId(traceId), fn);
