@@ -6,8 +6,9 @@ import { waitFor } from './support/wait-for';
 
 // Messages the broker lost (a crash within its fsync interval) or that waited a long time
 // in a backlog: Postgres is the record, and the relay makes good what was lost without
-// ever publishing twice what still waits. A message is presumed lost after 2 × the ack
-// wait (here 4 s), and only when its agent's stream holds nothing.
+// ever publishing twice what still waits. A step is suspected after 2 × the ack wait
+// (here 4 s), and its message presumed lost only when the broker no longer holds it at
+// the stream sequence its publish was acknowledged with (or the stream holds nothing).
 
 const ACK_WAIT_MS = 2_000;
 const LOST_AFTER_MS = 2 * ACK_WAIT_MS;
@@ -51,27 +52,30 @@ describe('fault: lost and waiting messages', () => {
     await stopResearchAgents();
   }, 60_000);
 
-  it('never publishes a backlog twice, and publishes a lost step message again once its stream has drained', async () => {
+  it('publishes a lost step message again while the backlog still waits, and never publishes the backlog twice', async () => {
     const ids = await Promise.all(Array.from({ length: 4 }, (_, n) => stack.submit(key, { workflow: 'brief', input: { goal: `Backlog ${n}` } })));
-    await waitFor('every step dispatched', () => stack.rows(`SELECT dispatched_at FROM steps WHERE task_id = ANY($1::uuid[])`, [ids]), (rows) => rows.every((row) => row.dispatched_at !== null));
+    await waitFor('every step marked dispatched where it is stored', () => stack.rows(`SELECT dispatch_stream_seq FROM steps WHERE task_id = ANY($1::uuid[])`, [ids]), (rows) => rows.every((row) => row.dispatch_stream_seq !== null));
     const before = await researchStream();
     expect(before.messages).toBe(4);
 
-    // The broker loses one of them.
+    // Each step's mark names the message that carries it.
     const lost = await stepOf(ids[1] as string, 'investigate');
-    let lostSeq: number | undefined;
-    for (let seq = before.first_seq; seq <= before.last_seq && !lostSeq; seq++) {
-      const message = await jsm.streams.getMessage(STREAMS.research.stream, { seq }).catch(() => undefined);
-      if (message && StepDispatchV1.parse(message.json()).stepId === lost.id) lostSeq = seq;
-    }
-    expect(await jsm.streams.deleteMessage(STREAMS.research.stream, lostSeq as number)).toBe(true);
+    const stored = await jsm.streams.getMessage(STREAMS.research.stream, { seq: Number(lost.dispatch_stream_seq) });
+    expect(StepDispatchV1.parse(stored?.json()).stepId).toBe(lost.id);
 
-    // Long past the point where a step counts as lost, nothing is published again: the stream is not empty.
+    // The broker loses it; the other three still wait, as no agent consumes them.
+    expect(await jsm.streams.deleteMessage(STREAMS.research.stream, Number(lost.dispatch_stream_seq))).toBe(true);
+    await waitFor('the lost step published again', researchStream, (state) => state.last_seq === before.last_seq + 1, LOST_AFTER_MS + 10 * RELAY_INTERVAL_MS);
+    const republished = await stepOf(ids[1] as string, 'investigate');
+    expect(republished).toMatchObject({ status: 'queued', dispatch_seq: 2 });
+
+    // Long past the point where a step is suspected again, nothing more is published: every message is where its mark says.
+    await waitFor('the new message marked', () => stepOf(ids[1] as string, 'investigate'), (step) => step.dispatch_stream_seq === String(before.last_seq + 1));
     await sleep(LOST_AFTER_MS + 4 * RELAY_INTERVAL_MS);
-    expect((await researchStream()).last_seq).toBe(before.last_seq);
-    expect(await stack.rows(`SELECT DISTINCT dispatch_seq FROM steps WHERE task_id = ANY($1::uuid[])`, [ids])).toEqual([{ dispatch_seq: 1 }]);
+    expect(await researchStream()).toMatchObject({ messages: 4, last_seq: before.last_seq + 1 });
+    expect((await stack.rows(`SELECT dispatch_seq FROM steps WHERE task_id = ANY($1::uuid[]) AND id <> $2`, [ids, lost.id])).map((row) => row.dispatch_seq)).toEqual([1, 1, 1]);
 
-    // An agent drains the backlog; then the lost one is published again, under a new message id.
+    // An agent drains the queue: every task completes, each step ran once.
     await stack.startAgent('research-agent');
     const tasks = await Promise.all(ids.map((id) => stack.waitForTask(id, key, 30_000)));
     expect(tasks.map((task) => task.status)).toEqual(['completed', 'completed', 'completed', 'completed']);
@@ -83,6 +87,21 @@ describe('fault: lost and waiting messages', () => {
       [false, 1, 1],
       [true, 2, 1],
     ]);
+    await stopResearchAgents();
+  }, 60_000);
+
+  it('publishes a lost step message again once its stream has drained, when where it was stored is unknown', async () => {
+    const id = await stack.submit(key, { workflow: 'brief', input: { goal: 'Stored where nobody noted' } });
+    await waitFor('the step marked dispatched', () => stepOf(id, 'investigate'), (step) => step.dispatch_stream_seq !== null);
+    // As for a step dispatched before stream sequences were recorded: only an empty stream tells its message is gone.
+    await stack.rows(`UPDATE steps SET dispatch_stream_seq = NULL WHERE task_id = $1`, [id]);
+    const before = await researchStream();
+    await jsm.streams.purge(STREAMS.research.stream);
+
+    await waitFor('the lost step published again', researchStream, (state) => state.last_seq === before.last_seq + 1, LOST_AFTER_MS + 10 * RELAY_INTERVAL_MS);
+    await stack.startAgent('research-agent');
+    expect((await stack.waitForTask(id, key, 30_000)).status).toBe('completed');
+    expect(await stepOf(id, 'investigate')).toMatchObject({ dispatch_seq: 2, attempt: 1 });
   }, 60_000);
 
   it('moves a task on whose step result was lost', async () => {

@@ -5,16 +5,35 @@ import { namedStatement, PrismaService } from '@atelier/persistence';
 /** Marks are written at most this long after the publish they confirm. */
 const FLUSH_AFTER_MS = 100;
 const MAX_BATCH = 1_000;
-const MARK_DISPATCHED = namedStatement('step.mark-dispatched', `UPDATE steps SET dispatched_at = now() WHERE id = ANY($1::uuid[]) AND dispatched_at IS NULL`);
+/**
+ * A mark names the publication it confirms (`dispatch_seq`): one of an earlier
+ * publication, arriving late, must not overwrite where the current message is stored.
+ * Rows already marked with the same sequence are left alone (no new row version).
+ */
+const MARK_DISPATCHED = namedStatement(
+  'step.mark-dispatched.v2',
+  `UPDATE steps s SET dispatched_at = COALESCE(s.dispatched_at, now()), dispatch_stream_seq = m.stream_seq
+     FROM unnest($1::uuid[], $2::int[], $3::bigint[]) AS m(id, dispatch_seq, stream_seq)
+    WHERE s.id = m.id AND s.dispatch_seq = m.dispatch_seq
+      AND (s.dispatched_at IS NULL OR s.dispatch_stream_seq IS DISTINCT FROM m.stream_seq)`,
+);
+
+/** A publication the broker acknowledged: message `<stepId>:<dispatchSeq>`, stored at `streamSeq` of its agent stream. */
+export interface DispatchMark {
+  stepId: string;
+  dispatchSeq: number;
+  streamSeq: number;
+}
 
 /**
- * `steps.dispatched_at` only tells the relay which steps it need not publish again, so
- * the marks of many publishes share one UPDATE. A mark lost in a crash costs one
- * re-publish that the broker drops as a duplicate.
+ * `steps.dispatched_at` tells the relay which steps it need not publish again, and
+ * `dispatch_stream_seq` where to look for a message it suspects lost, so the marks of many
+ * publishes share one UPDATE. A mark lost in a crash costs one re-publish that the broker
+ * drops as a duplicate.
  */
 @Injectable()
 export class DispatchMarks implements BeforeApplicationShutdown {
-  private pending = new Set<string>();
+  private pending = new Map<string, DispatchMark>();
   private timer?: NodeJS.Timeout;
   private flushing: Promise<void> = Promise.resolve();
 
@@ -23,8 +42,8 @@ export class DispatchMarks implements BeforeApplicationShutdown {
     @Inject(LOGGER) private readonly logger: Logger,
   ) {}
 
-  mark(stepIds: readonly string[]): void {
-    for (const id of stepIds) this.pending.add(id);
+  mark(marks: readonly DispatchMark[]): void {
+    for (const mark of marks) this.pending.set(mark.stepId, mark);
     if (this.pending.size >= MAX_BATCH) void this.flush();
     else this.timer ??= setTimeout(() => void this.flush(), FLUSH_AFTER_MS);
   }
@@ -38,15 +57,14 @@ export class DispatchMarks implements BeforeApplicationShutdown {
     clearTimeout(this.timer);
     this.timer = undefined;
     if (this.pending.size === 0) return this.flushing;
-    const ids = [...this.pending];
-    this.pending = new Set();
+    const marks = [...this.pending.values()];
+    this.pending = new Map();
+    const values = [marks.map((mark) => mark.stepId), marks.map((mark) => mark.dispatchSeq), marks.map((mark) => mark.streamSeq)];
     this.flushing = this.flushing.then(() =>
-      this.prisma.pool
-        .query({ ...MARK_DISPATCHED, values: [ids] })
-        .then(
-          () => undefined,
-          (error: unknown) => this.logger.warn({ err: error, steps: ids.length }, 'could not mark steps dispatched; the relay may publish them again'),
-        ),
+      this.prisma.pool.query({ ...MARK_DISPATCHED, values }).then(
+        () => undefined,
+        (error: unknown) => this.logger.warn({ err: error, steps: marks.length }, 'could not mark steps dispatched; the relay may publish them again'),
+      ),
     );
     return this.flushing;
   }

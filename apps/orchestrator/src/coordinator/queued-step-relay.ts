@@ -1,5 +1,5 @@
 import { Inject, Injectable } from '@nestjs/common';
-import { AGENTS, type AgentName, agentStream, CONSUMERS } from '@atelier/contracts';
+import { AGENTS, type AgentName, agentStream, CONSUMERS, messageIds } from '@atelier/contracts';
 import { JetStreamClient } from '@atelier/messaging';
 import { inTraceOf, LOGGER, type Logger } from '@atelier/observability';
 import { PrismaService } from '@atelier/persistence';
@@ -10,6 +10,17 @@ import { TaskProgress } from './task-progress';
 
 const BATCH = 500;
 const STALLED_BATCH = 100;
+/**
+ * Suspects whose message is looked up in the broker per agent and run. The oldest are
+ * looked at first: a backlog drains in order, so a lost message soon becomes its agent's
+ * oldest waiting step, and a few lookups per run find it.
+ */
+const SUSPECTS_PER_AGENT = 20;
+
+/** A step out longer than $2 ms: its message, if the broker still holds it, has been waiting rather than travelling. */
+const OVERDUE = `(
+     (s.status = 'queued' AND s.dispatched_at < now() - $2 * interval '1 millisecond')
+  OR (s.status = 'running' AND greatest(s.lease_until, s.dispatched_at) < now() - $2 * interval '1 millisecond'))`;
 
 interface RelayRow extends DispatchableStep {
   traceId: string | null;
@@ -20,11 +31,12 @@ interface RelayRow extends DispatchableStep {
  * - queued steps never marked dispatched after the grace period ($1: the publish after
  *   commit failed, or the process died between commit and publish), under their message
  *   id, which the broker drops if the first publish did land;
- * - steps of the agents in $3 (those whose stream holds no message at all, or lost its
- *   tail) whose message must have been lost: queued ones dispatched more than $2 ago,
- *   running ones whose lease lapsed more than $2 ago without a redelivery taking them
- *   over. These get a new message id (dispatch_seq + 1): the broker may still remember
- *   the old one. Each is re-stamped, so it is published at most once per $2.
+ * - overdue steps (queued ones dispatched more than $2 ago, running ones whose lease
+ *   lapsed more than $2 ago without a redelivery taking them over) whose message must
+ *   have been lost: those of the agents in $3 (whose stream holds no message at all, or
+ *   lost its tail) and those in $4 (whose message the broker no longer holds). These get
+ *   a new message id (dispatch_seq + 1): the broker may still remember the old one. Each
+ *   is re-stamped, so it is published at most once per $2.
  * A step whose message still waits in its stream (a backlog) is never published again.
  */
 const RELAY_SQL = `
@@ -33,15 +45,35 @@ WITH due AS (
   FROM steps s JOIN tasks t ON t.id = s.task_id
   WHERE t.status IN ('queued', 'running') AND (
         (s.status = 'queued' AND s.dispatched_at IS NULL AND s.queued_at < now() - $1 * interval '1 millisecond')
-     OR (s.agent = ANY($3::text[]) AND (
-            (s.status = 'queued' AND s.dispatched_at < now() - $2 * interval '1 millisecond')
-         OR (s.status = 'running' AND greatest(s.lease_until, s.dispatched_at) < now() - $2 * interval '1 millisecond'))))
+     OR ((s.agent = ANY($3::text[]) OR s.id = ANY($4::uuid[])) AND ${OVERDUE}))
   ORDER BY s.queued_at LIMIT ${BATCH}
   FOR UPDATE OF s SKIP LOCKED
 )
 UPDATE steps s SET dispatched_at = CASE WHEN due.lost THEN now() END, dispatch_seq = s.dispatch_seq + CASE WHEN due.lost THEN 1 ELSE 0 END
 FROM due, tasks t WHERE s.id = due.id AND t.id = s.task_id
 RETURNING s.id, s.task_id AS "taskId", t.tenant_id AS "tenantId", s.kind, s.agent, s.dispatch_seq AS "dispatchSeq", t.trace_id AS "traceId"`;
+
+/**
+ * The oldest overdue steps ($2) of each agent in $1 whose message is known by its stream
+ * sequence: the suspects whose message the relay looks up in the broker.
+ */
+const SUSPECTS_SQL = `
+SELECT s.id, s.agent, s.dispatch_seq AS "dispatchSeq", s.dispatch_stream_seq::text AS "streamSeq"
+FROM unnest($1::text[]) AS a(agent)
+CROSS JOIN LATERAL (
+  SELECT s.id, s.agent, s.dispatch_seq, s.dispatch_stream_seq
+  FROM steps s JOIN tasks t ON t.id = s.task_id
+  WHERE s.agent = a.agent AND s.dispatch_stream_seq IS NOT NULL
+    AND t.status IN ('queued', 'running') AND ${OVERDUE}
+  ORDER BY s.dispatched_at LIMIT ${SUSPECTS_PER_AGENT}
+) s`;
+
+interface SuspectRow {
+  id: string;
+  agent: AgentName;
+  dispatchSeq: number;
+  streamSeq: string;
+}
 
 /**
  * Running tasks none of whose steps is unfinished or changed within $1: the result that
@@ -68,9 +100,10 @@ export interface RelayRun {
  * - Publish-after-commit can fail (NATS down, process killed between commit and publish);
  *   the relay publishes what was left behind.
  * - A broker can lose acknowledged messages (a crash within its fsync interval). A step
- *   message is presumed lost only when its agent's stream holds nothing at all (every
- *   message delivered and acknowledged) or its sequence went backwards (the stream lost
- *   its tail); a backlog is never published twice.
+ *   message is presumed lost only when the broker no longer holds it at the stream
+ *   sequence its publish was acknowledged with, or when its agent's stream holds nothing
+ *   at all (every message delivered and acknowledged) or its sequence went backwards (the
+ *   stream lost its tail); a backlog is never published twice.
  * - A lost step result leaves its task running with every step finished: the safety net
  *   advances such tasks, unless results are still waiting to be handled.
  * Safe on every replica at once: SKIP LOCKED, message ids the broker de-duplicates, agents
@@ -102,11 +135,35 @@ export class QueuedStepRelay extends PeriodicJob {
 
   private async relaySteps(lostAfterMs: number): Promise<number> {
     const drained = await this.agentsWithNothingQueued();
-    const { rows } = await this.prisma.pool.query<RelayRow>(RELAY_SQL, [this.config.RELAY_INTERVAL_MS, lostAfterMs, drained]);
+    const gone = await this.stepsWhoseMessageIsGone(drained, lostAfterMs);
+    const { rows } = await this.prisma.pool.query<RelayRow>(RELAY_SQL, [this.config.RELAY_INTERVAL_MS, lostAfterMs, drained, gone]);
     // Back in its task's trace: the relayed step's spans join the rest of the task.
     await Promise.all(rows.map(({ traceId, ...step }) => inTraceOf(traceId, () => this.dispatcher.dispatch([step]))));
     if (rows.length > 0) this.logger.info({ steps: rows.length, drainedAgents: drained }, 'relayed steps left unpublished or lost');
     return rows.length;
+  }
+
+  /**
+   * Overdue steps of agents whose stream still holds messages (a backlog, so none of it is
+   * presumed lost) whose own message the broker no longer holds: nothing at its stream
+   * sequence, or another message there (the stream lost its tail and refilled).
+   */
+  private async stepsWhoseMessageIsGone(drained: readonly AgentName[], lostAfterMs: number): Promise<string[]> {
+    const busy = AGENTS.filter((agent) => !drained.includes(agent));
+    if (busy.length === 0) return [];
+    const { rows } = await this.prisma.pool.query<SuspectRow>(SUSPECTS_SQL, [busy, lostAfterMs]);
+    const gone = await Promise.all(
+      rows.map(async (step) => {
+        try {
+          const stored = await this.nats.jsm.streams.getMessage(agentStream(step.agent).stream, { seq: Number(step.streamSeq) });
+          return stored?.header?.get('Nats-Msg-Id') === messageIds.dispatch(step.id, step.dispatchSeq) ? undefined : step.id;
+        } catch (error) {
+          this.logger.warn({ err: error, agent: step.agent }, 'cannot look up a step message; not relaying it this time');
+          return undefined;
+        }
+      }),
+    );
+    return gone.filter((id): id is string => id !== undefined);
   }
 
   /** Agents whose stream holds no message (nothing pending, unacknowledged or waiting for redelivery) or lost its tail. */

@@ -1,7 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { HEADERS, messageIds, SUBJECTS, type AgentName, type StepDispatch, type StepKind } from '@atelier/contracts';
 import { JetStreamClient } from '@atelier/messaging';
-import { DispatchMarks } from './dispatch-marks';
+import { type DispatchMark, DispatchMarks } from './dispatch-marks';
 
 export interface DispatchableStep {
   id: string;
@@ -14,8 +14,8 @@ export interface DispatchableStep {
 }
 
 /**
- * Publishes committed steps to their agent's stream, then has them marked dispatched so
- * the relay leaves them alone. Called after the transaction that created them commits;
+ * Publishes committed steps to their agent's stream, then has them marked dispatched (and
+ * where the broker stored each message) so the relay leaves them alone. Called after the transaction that created them commits;
  * the broker de-duplicates on `<stepId>:<n>`, so a second publish of the same step
  * (retry, relay, crash before the mark) is harmless. The messages carry the active
  * trace (the API request's, or the step result's that made them ready).
@@ -29,8 +29,8 @@ export class StepDispatcher {
 
   async dispatch(steps: readonly DispatchableStep[]): Promise<void> {
     if (steps.length === 0) return;
-    await Promise.all(
-      steps.map((step) => {
+    const marks = await Promise.all(
+      steps.map(async (step): Promise<DispatchMark> => {
         const message: StepDispatch = {
           type: 'step.dispatch',
           version: 1,
@@ -40,12 +40,14 @@ export class StepDispatcher {
           kind: step.kind as StepKind,
           agent: step.agent as AgentName,
         };
-        return this.nats.publishJson(SUBJECTS.agentSteps(message.agent), message, {
+        const ack = await this.nats.publishJson(SUBJECTS.agentSteps(message.agent), message, {
           msgId: messageIds.dispatch(step.id, step.dispatchSeq),
           headers: { [HEADERS.tenant]: step.tenantId },
         });
+        // A duplicate's acknowledgement carries the sequence of the message first stored.
+        return { stepId: step.id, dispatchSeq: step.dispatchSeq, streamSeq: ack.seq };
       }),
     );
-    this.marks.mark(steps.map((step) => step.id));
+    this.marks.mark(marks);
   }
 }
