@@ -120,6 +120,11 @@ describe('workflows (end to end)', () => {
     expect(steps.find((step) => step.key === 'plan')).toMatchObject({ status: 'completed', attempt: 1, output: { questions } });
     const planCalls = await stack.rows(`SELECT count(*)::int AS n FROM llm_calls c JOIN steps s ON s.id = c.step_id WHERE s.task_id = $1 AND s.key = 'plan'`, [id]);
     expect(planCalls).toEqual([{ n: 1 }]);
+    // Its progress read from the start runs through the revival to the end that counts: the failed end is not sent.
+    const events = await readEvents(`/v1/tasks/${id}/events`);
+    expect(events.filter((event) => event.event === 'task.finished').map((event) => event.data.status)).toEqual(['completed']);
+    expect(events.at(-1)).toMatchObject({ event: 'task.finished', id: expect.any(String), data: { status: 'completed' } });
+    expect(events.filter((event) => event.data.stepId === replayed.id).map((event) => event.event)).toEqual(expect.arrayContaining(['step.failed', 'step.completed']));
     const [audit] = await stack.rows(`SELECT actor, data FROM audit_events WHERE subject = $1 AND action = 'step.replayed'`, [`step:${replayed.id}`]);
     expect(audit).toMatchObject({ actor: expect.stringMatching(/^apikey:/), data: { taskRevived: true, requeuedSteps: ['investigate.1'] } });
 

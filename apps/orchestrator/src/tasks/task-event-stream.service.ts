@@ -32,8 +32,9 @@ interface StreamState {
 /**
  * `GET /v1/tasks/{id}/events`: the task's progress as Server-Sent Events, read from
  * TASK_EVENTS through an ordered consumer per client. An event's `id` is its stream
- * sequence, so `Last-Event-ID` resumes right after it. The stream ends after
- * `task.finished`.
+ * sequence, so `Last-Event-ID` resumes right after it. The stream ends after the task's
+ * last `task.finished`: a task revived after an end (a dead letter replayed) has two, and
+ * the first, followed by the revived task's events, is not sent.
  *
  * Events are published after the database commits (and are kept an hour), so a client
  * can find a task finished in Postgres whose last events are not in the stream yet, or
@@ -94,7 +95,9 @@ export class TaskEventStreamService implements BeforeApplicationShutdown {
             if (message.streamSequence <= after) {
               if (event.event === 'task.finished') state.finishedBefore = true;
             } else if (event.event === 'task.finished') {
-              return finish([event], message.streamSequence);
+              // Events after it: the task was revived (a dead letter replayed) and went on; its last end is the one that counts.
+              if (message.pending > 0) return;
+              return void this.finishUnlessRevived(taskId, state, event, message.streamSequence, finish);
             } else {
               write(response, event, message.streamSequence);
             }
@@ -118,6 +121,18 @@ export class TaskEventStreamService implements BeforeApplicationShutdown {
 
   beforeApplicationShutdown(): void {
     for (const close of [...this.open]) close();
+  }
+
+  /**
+   * Ends the stream with the `task.finished` just read, unless the task's row says it runs
+   * again (revived after this end, its next events not published yet): then the stream
+   * goes on to the next end. The database away, this end is taken as it stands.
+   */
+  private async finishUnlessRevived(taskId: string, state: StreamState, event: TaskEvent, sequence: number, finish: (events: readonly TaskEvent[], id?: number) => void): Promise<void> {
+    const task = await this.prisma.task.findUnique({ where: { id: taskId }, select: { status: true } }).catch(() => undefined);
+    const status = task ? taskStatusToApi(task.status) : undefined;
+    if (status && !TERMINAL_TASK_STATUSES.includes(status)) return;
+    finish([event], sequence);
   }
 
   /** Ends the stream when the task's row says it is over (see the class comment); the database away, the next look decides. */
