@@ -27,6 +27,10 @@ export function connectNats(options: NatsConnectionOptions): Promise<NatsConnect
     // second (plus jitter, so a fleet does not reconnect in lockstep) finds it quickly.
     reconnectTimeWait: 1_000,
     reconnectJitter: 500,
+    // Otherwise every request (each JetStream publish is one) builds an Error up front, to
+    // name its caller should it fail: 1.7 % of the orchestrator's CPU under load
+    // (bench/RESULTS.md). Our own spans and log fields say where an operation started.
+    noAsyncTraces: true,
   });
 }
 
