@@ -139,7 +139,7 @@ export class QueuedStepRelay extends PeriodicJob {
     const { rows } = await this.prisma.pool.query<RelayRow>(RELAY_SQL, [this.config.RELAY_INTERVAL_MS, lostAfterMs, drained, gone]);
     // Back in its task's trace: the relayed step's spans join the rest of the task.
     await Promise.all(rows.map(({ traceId, ...step }) => inTraceOf(traceId, () => this.dispatcher.dispatch([step]))));
-    if (rows.length > 0) this.logger.info({ steps: rows.length, drainedAgents: drained }, 'relayed steps left unpublished or lost');
+    if (rows.length > 0) this.logger.info({ steps: rows.length, drainedAgents: drained, messagesGone: gone.length }, 'relayed steps left unpublished or lost');
     return rows.length;
   }
 

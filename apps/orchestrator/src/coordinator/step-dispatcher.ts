@@ -15,10 +15,11 @@ export interface DispatchableStep {
 
 /**
  * Publishes committed steps to their agent's stream, then has them marked dispatched (and
- * where the broker stored each message) so the relay leaves them alone. Called after the transaction that created them commits;
- * the broker de-duplicates on `<stepId>:<n>`, so a second publish of the same step
- * (retry, relay, crash before the mark) is harmless. The messages carry the active
- * trace (the API request's, or the step result's that made them ready).
+ * where the broker stored each message) so the relay leaves them alone. Called after the
+ * transaction that created them commits; the broker de-duplicates on `<stepId>:<n>`, so a
+ * second publish of the same step (retry, relay, crash before the mark) is harmless. The
+ * messages carry the active trace (the API request's, or the step result's that made
+ * them ready).
  */
 @Injectable()
 export class StepDispatcher {
