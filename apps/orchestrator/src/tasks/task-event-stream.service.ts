@@ -97,7 +97,7 @@ export class TaskEventStreamService implements BeforeApplicationShutdown {
             } else if (event.event === 'task.finished') {
               // Events after it: the task was revived (a dead letter replayed) and went on; its last end is the one that counts.
               if (message.pending > 0) return;
-              return void this.finishUnlessRevived(taskId, state, event, message.streamSequence, finish);
+              return void this.finishUnlessRevived(taskId, event, message.streamSequence, finish);
             } else {
               write(response, event, message.streamSequence);
             }
@@ -128,7 +128,7 @@ export class TaskEventStreamService implements BeforeApplicationShutdown {
    * again (revived after this end, its next events not published yet): then the stream
    * goes on to the next end. The database away, this end is taken as it stands.
    */
-  private async finishUnlessRevived(taskId: string, state: StreamState, event: TaskEvent, sequence: number, finish: (events: readonly TaskEvent[], id?: number) => void): Promise<void> {
+  private async finishUnlessRevived(taskId: string, event: TaskEvent, sequence: number, finish: (events: readonly TaskEvent[], id?: number) => void): Promise<void> {
     const task = await this.prisma.task.findUnique({ where: { id: taskId }, select: { status: true } }).catch(() => undefined);
     const status = task ? taskStatusToApi(task.status) : undefined;
     if (status && !TERMINAL_TASK_STATUSES.includes(status)) return;
