@@ -1,4 +1,4 @@
-// npm run bench:throughput [-- --tasks 2000 --concurrency 64 --only brief@0,brief@50 --overhead-tasks 300]
+// npm run bench:throughput [-- --tasks 2000 --concurrency 64 --only brief@0,brief@50 --overhead-tasks 300 --repeat 3]
 //
 // Runs tasks through the BUILT services as separate processes (orchestrator, research and
 // writer agents, llm-simulator) on a fresh database of the Postgres at TEST_DATABASE_URL
@@ -39,6 +39,12 @@ const { values: args } = parseArgs({
     'private-postgres': { type: 'boolean', default: false },
     /** Extra environment for every service, e.g. `--env LLM_COUNT_TOKENS=off` (repeatable). */
     env: { type: 'string', multiple: true, default: [] },
+    /**
+     * Runs the whole plan this many times, round after round, and ends with each workload's
+     * median and range: on a VM whose speed drifts ±20 % between runs (bench/RESULTS.md),
+     * one run cannot tell a smaller change from the drift.
+     */
+    repeat: { type: 'string', default: '1' },
   },
 });
 
@@ -315,14 +321,34 @@ console.log(`# bench:throughput ${new Date().toISOString()} on ${cpus().length} 
 console.log(`load average at start: ${execFileSync('cat', ['/proc/loadavg']).toString().trim()}`);
 if (args.env.length > 0) console.log(`service environment: ${args.env.join(' ')}`);
 const results = [];
-for (const run of plan) {
-  const stack = await startStack(run.latencyMs);
-  try {
-    const result = await runLoad(stack, { ...run, warmup: Number(args.warmup) });
-    results.push(result);
-    print(result);
-  } finally {
-    await stack.stop();
+const rounds = Number(args.repeat);
+for (let round = 1; round <= rounds; round++) {
+  for (const run of plan) {
+    const stack = await startStack(run.latencyMs);
+    try {
+      const result = await runLoad(stack, { ...run, warmup: Number(args.warmup) });
+      results.push({ ...result, round });
+      print(result);
+    } finally {
+      await stack.stop();
+    }
   }
 }
+if (rounds > 1) printSpread(results);
 console.log(`\nJSON ${JSON.stringify(results)}`);
+
+/** Each workload's median and range over the rounds. */
+function printSpread(all) {
+  console.log(`\n## ${rounds} rounds: median (min-max)`);
+  const spread = (values) => {
+    const sorted = [...values].sort((a, b) => a - b);
+    return `${percentile(sorted, 50).toFixed(1)} (${sorted[0].toFixed(1)}-${sorted.at(-1).toFixed(1)})`;
+  };
+  for (const run of plan) {
+    const mine = all.filter((result) => result.workflow === run.workflow && result.latencyMs === run.latencyMs && result.concurrency === run.concurrency);
+    console.log(
+      `${run.workflow} @ ${run.latencyMs} ms, concurrency ${run.concurrency}: tasks/s ${spread(mine.map((r) => r.tasksPerSecond))}, ` +
+        `task p99 ms ${spread(mine.map((r) => r.taskMs.p99))}, overhead/step p50 ms ${spread(mine.map((r) => r.overheadMs.p50))}`,
+    );
+  }
+}
