@@ -44,13 +44,14 @@ const defaultRunbookBase = (parse(read(`${CHART_DIR}/values.yaml`)) as { metrics
 const unknownMetrics = (expr: string) => readPromql(expr).metrics.filter((metric) => !EXPORTED_SERIES.has(metric));
 
 describe('alert rules (helm/atelier/files/prometheus-rules.yaml)', () => {
-  test('cover what the platform promises: errors, model latency, cost, budgets, audit seal, dead letters, circuits', () => {
+  test('cover what the platform promises: errors, model latency, cost, budgets, audit seal, dead letters, lost messages, circuits', () => {
     expect(alert('AtelierApiErrorRateHigh').expr).toMatch(/status=~"5\.\."[\s\S]*> 0\.05/);
     expect(alert('AtelierLlmLatencyP95High').expr).toMatch(/histogram_quantile\(0\.95,[\s\S]*gen_ai_client_operation_duration_seconds_bucket/);
     expect(alert('AtelierLlmCostAnomaly').expr).toContain('atelier_llm_cost_usd_total');
     expect(alert('AtelierBudgetNearlySpent').expr).toMatch(/atelier_budget_utilization_ratio\) >= 0\.8$/);
     expect(alert('AtelierAuditSealLagHigh').expr).toContain('atelier_audit_seal_lag_seconds');
     expect(alert('AtelierDeadLettersGrowing').expr).toMatch(/increase\(atelier_dead_letters_total\[\w+\]\)\) > 0/);
+    expect(alert('AtelierMessagesLost').expr).toMatch(/increase\(atelier_relay_recoveries_total\{what=~"lost_step\|lost_result"\}\[\w+\]\)\) > 0/);
     expect(alert('AtelierLlmCircuitOpen').expr).toMatch(/atelier_circuit_state\) == 1/);
   });
 

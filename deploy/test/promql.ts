@@ -38,5 +38,6 @@ export const EXPORTED_SERIES: ReadonlySet<string> = new Set([
   'atelier_tasks_total',
   'atelier_audit_seal_lag_seconds',
   'atelier_dead_letters_total',
+  'atelier_relay_recoveries_total',
   'process_start_time_seconds',
 ]);

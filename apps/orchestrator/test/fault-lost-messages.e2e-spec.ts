@@ -34,6 +34,7 @@ describe('fault: lost and waiting messages', () => {
 
   const researchStream = async () => (await jsm.streams.info(STREAMS.research.stream)).state;
   const stepOf = async (taskId: string, stepKey: string) => (await stack.rows(`SELECT * FROM steps WHERE task_id = $1 AND key = $2`, [taskId, stepKey]))[0];
+  const orchestratorMetrics = async () => (await fetch(`${stack.orchestrators.find((orchestrator) => orchestrator.running)?.url}/metrics`)).text();
   const stopResearchAgents = () => Promise.all(stack.agents.filter((agent) => agent.name === 'research-agent' && agent.running).map((agent) => agent.stop()));
 
   it('cancels a step still queued: the agent later drops its message without running it, and no money is held', async () => {
@@ -68,6 +69,8 @@ describe('fault: lost and waiting messages', () => {
     await waitFor('the lost step published again', researchStream, (state) => state.last_seq === before.last_seq + 1, LOST_AFTER_MS + 10 * RELAY_INTERVAL_MS);
     const republished = await stepOf(ids[1] as string, 'investigate');
     expect(republished).toMatchObject({ status: 'queued', dispatch_seq: 2 });
+    // Operators see it: the loss counts on the metric AtelierMessagesLost alerts on.
+    await waitFor('the loss counted', orchestratorMetrics, (text) => /atelier_relay_recoveries_total\{[^}]*what="lost_step"[^}]*\} 1\n/.test(text));
 
     // Long past the point where a step is suspected again, nothing more is published: every message is where its mark says.
     await waitFor('the new message marked', () => stepOf(ids[1] as string, 'investigate'), (step) => step.dispatch_stream_seq === String(before.last_seq + 1));
@@ -119,6 +122,7 @@ describe('fault: lost and waiting messages', () => {
     const task = await stack.waitForTask(id, key, 30_000);
     expect(task.status).toBe('completed');
     expect(restarted.logs.some((line) => line.includes('advanced running tasks whose step results were lost'))).toBe(true);
+    expect(await orchestratorMetrics()).toMatch(/atelier_relay_recoveries_total\{[^}]*what="lost_result"[^}]*\} 1\n/);
     expect((await jsm.consumers.info(CONSUMERS.stepResults.stream, CONSUMERS.stepResults.durable)).num_pending).toBe(0);
     expect(await stack.rows(`SELECT key, attempt FROM steps WHERE task_id = $1 ORDER BY key`, [id])).toEqual([
       { key: 'draft', attempt: 1 },

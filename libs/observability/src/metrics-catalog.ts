@@ -83,6 +83,12 @@ export const METRIC_DEFINITIONS = {
   auditSealDelay: histogram('atelier_audit_seal_delay_seconds', 'Time from an audit event\'s insert to its seal, per sealed event', [], [0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 300], true),
   auditSealFailures: counter('atelier_audit_seal_failures_total', 'Sealing attempts that failed: error (the batch rolled back), unhashable_event (a poisoned event blocks the chain)', ['reason'], true),
   deadLetters: counter('atelier_dead_letters_total', 'Steps dead-lettered after their last delivery failed', ['agent'], true),
+  relayRecoveries: counter(
+    'atelier_relay_recoveries_total',
+    'What the relay made good from Postgres: unpublished_step (a publish after commit never confirmed), lost_step (the broker lost a step message), lost_result (a step result never handled)',
+    ['what'],
+    true,
+  ),
 } as const;
 
 type MetricDefinitions = typeof METRIC_DEFINITIONS;

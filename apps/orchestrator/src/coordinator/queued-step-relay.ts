@@ -1,7 +1,7 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { AGENTS, type AgentName, agentStream, CONSUMERS, messageIds } from '@atelier/contracts';
 import { JetStreamClient } from '@atelier/messaging';
-import { inTraceOf, LOGGER, type Logger } from '@atelier/observability';
+import { inTraceOf, LOGGER, type Logger, METRICS_CATALOG, type MetricsCatalog } from '@atelier/observability';
 import { PrismaService } from '@atelier/persistence';
 import { ORCHESTRATOR_CONFIG, type OrchestratorConfig } from '../config';
 import { PeriodicJob } from '../budgets/periodic-job';
@@ -24,6 +24,8 @@ const OVERDUE = `(
 
 interface RelayRow extends DispatchableStep {
   traceId: string | null;
+  /** Published again under a new message id: the broker lost the first (else: never confirmed published). */
+  lost: boolean;
 }
 
 /**
@@ -51,7 +53,7 @@ WITH due AS (
 )
 UPDATE steps s SET dispatched_at = CASE WHEN due.lost THEN now() END, dispatch_seq = s.dispatch_seq + CASE WHEN due.lost THEN 1 ELSE 0 END
 FROM due, tasks t WHERE s.id = due.id AND t.id = s.task_id
-RETURNING s.id, s.task_id AS "taskId", t.tenant_id AS "tenantId", s.kind, s.agent, s.dispatch_seq AS "dispatchSeq", t.trace_id AS "traceId"`;
+RETURNING s.id, s.task_id AS "taskId", t.tenant_id AS "tenantId", s.kind, s.agent, s.dispatch_seq AS "dispatchSeq", t.trace_id AS "traceId", due.lost`;
 
 /**
  * The oldest overdue steps ($2) of each agent in $1 whose message is known by its stream
@@ -121,6 +123,7 @@ export class QueuedStepRelay extends PeriodicJob {
     private readonly nats: JetStreamClient,
     @Inject(ORCHESTRATOR_CONFIG) private readonly config: OrchestratorConfig,
     @Inject(LOGGER) private readonly logger: Logger,
+    @Inject(METRICS_CATALOG) private readonly metrics: MetricsCatalog,
   ) {
     super(config.RELAY_INTERVAL_MS, logger, 'relay of queued steps failed; will retry');
   }
@@ -138,7 +141,12 @@ export class QueuedStepRelay extends PeriodicJob {
     const gone = await this.stepsWhoseMessageIsGone(drained, lostAfterMs);
     const { rows } = await this.prisma.pool.query<RelayRow>(RELAY_SQL, [this.config.RELAY_INTERVAL_MS, lostAfterMs, drained, gone]);
     // Back in its task's trace: the relayed step's spans join the rest of the task.
-    await Promise.all(rows.map(({ traceId, ...step }) => inTraceOf(traceId, () => this.dispatcher.dispatch([step]))));
+    await Promise.all(
+      rows.map(({ traceId, lost, ...step }) => {
+        this.metrics.relayRecoveries.inc({ what: lost ? 'lost_step' : 'unpublished_step' });
+        return inTraceOf(traceId, () => this.dispatcher.dispatch([step]));
+      }),
+    );
     if (rows.length > 0) this.logger.info({ steps: rows.length, drainedAgents: drained, messagesGone: gone.length }, 'relayed steps left unpublished or lost');
     return rows.length;
   }
@@ -191,7 +199,10 @@ export class QueuedStepRelay extends PeriodicJob {
     if (results.num_pending > 0) return 0;
     const { rows } = await this.prisma.pool.query<{ id: string; traceId: string | null }>(STALLED_SQL, [lostAfterMs]);
     for (const { id, traceId } of rows) await inTraceOf(traceId, () => this.progress.advance(id));
-    if (rows.length > 0) this.logger.warn({ tasks: rows.length }, 'advanced running tasks whose step results were lost');
+    if (rows.length > 0) {
+      this.metrics.relayRecoveries.inc({ what: 'lost_result' }, rows.length);
+      this.logger.warn({ tasks: rows.length }, 'advanced running tasks whose step results were lost');
+    }
     return rows.length;
   }
 }
