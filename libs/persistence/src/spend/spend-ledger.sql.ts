@@ -232,8 +232,10 @@ res AS (
      SET state = x.state, settled_usd = COALESCE(x.cost, r.amount_usd), settled_at = ${p.now}
     FROM x
    WHERE r.attempt_id = x.attempt_id
+     -- state compared as text: through the (state, expires_at) index the planner would
+     -- visit every hold in flight, since statistics count few; each is found by attempt id
      AND r.id IN (SELECT s.id FROM spend_reservations s
-                   WHERE s.attempt_id IN (SELECT attempt_id FROM x) AND s.state = 'reserved'
+                   WHERE s.attempt_id IN (SELECT attempt_id FROM x) AND s.state::text = 'reserved'
                    ORDER BY s.id FOR UPDATE)
   RETURNING r.id, r.attempt_id, r.budget_ids, r.amount_usd, r.settled_usd, r.step_id, r.task_id, r.tenant_id,
             r.model, r.attempt, r.actor, r.trace_id, r.created_at,
