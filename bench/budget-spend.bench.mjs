@@ -8,10 +8,11 @@
 // three budgets (global, tenant, task), as a real model call does. Scenarios:
 //  - "llm-paced": each caller reserves, waits --think ms (the model call), settles;
 //  - "saturated": no wait, every caller hammers the ledger (the ceiling).
-// A sampler reads every budget throughout (its exact money and its row) and counts any
-// with spent + reserved > limit; at the end each budget's spent must equal its ledger
-// rows exactly, as read and again once settlements are folded into the rows. The ledger
-// starts with --history settled calls in it, analyzed, as a running installation's is.
+// A sampler reads every budget the callers hold throughout (its exact money and its row)
+// and counts any with spent + reserved > limit; at the end each of them must have spent
+// exactly its ledger rows, as read and again once settlements are folded into the rows.
+// The ledger starts with history, analyzed, as a running installation's does:
+// --history-tasks finished tasks with their budgets and --history settled calls.
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -40,17 +41,20 @@ const { values: args } = parseArgs({
     scenario: { type: 'string', default: 'all' },
     // ledger | commit | select | none: the harness floors replace each ledger call (see spend-worker.ts)
     mode: { type: 'string', default: 'ledger' },
-    // Settled calls already in the ledger before the run (a production ledger is never empty).
+    // Finished tasks (each with its step and task budget) and settled calls over them,
+    // already in the ledger before the run: a production ledger is never empty.
+    'history-tasks': { type: 'string', default: '20000' },
     history: { type: 'string', default: '200000' },
     // Pause between the overspend sampler's reads. Each read sums every budget's pending
-    // settlements and reads pg_stat_activity: at 5 ms it took ~0.4 of the 2 cores itself.
-    'sample-ms': { type: 'string', default: '25' },
+    // settlements and reads pg_stat_activity: at 25 ms it took 15-25 % of a core itself
+    // (pg_stat_statements: 3.7-5.8 ms a read), next to the ledger it measures.
+    'sample-ms': { type: 'string', default: '100' },
   },
 });
 const CALLERS = Number(args.callers);
 const WARMUP_SECONDS = Number(args.warmup);
 const WORKERS = Number(args.workers);
-const HISTORY_ROWS = Number(args.history);
+const HISTORY = { tasks: Number(args['history-tasks']), rows: Number(args.history) };
 const SAMPLE_MS = Number(args['sample-ms']);
 const AMOUNT = '0.002';
 const COST = '0.000734567891';
@@ -58,7 +62,10 @@ const COST = '0.000734567891';
 const percentile = (sorted, p) => (sorted.length ? sorted[Math.min(sorted.length - 1, Math.ceil(p * sorted.length) - 1)] : NaN);
 const fmt = (ms) => (Number.isNaN(ms) ? '–' : ms.toFixed(2));
 
-function startSampler(url) {
+/** The budgets the callers hold (global, their tenants', their tasks'), not the history's: SQL over budgets `n`, their ids in $1. */
+const IN_PLAY = `n.id = ANY($1::uuid[])`;
+
+function startSampler(url, budgetIds) {
   const client = new Client({ connectionString: url });
   let running = true;
   let samples = 0;
@@ -72,7 +79,9 @@ function startSampler(url) {
     while (running) {
       // The exact money (budget_balances) and the rows themselves (which may only over-state), in one snapshot.
       const { rows } = await client.query(
-        `SELECT (spent_usd + reserved_usd > limit_usd) AS over FROM budget_balances UNION ALL SELECT (spent_usd + reserved_usd > limit_usd) FROM budgets`,
+        `SELECT (spent_usd + reserved_usd > limit_usd) AS over FROM budget_balances n WHERE ${IN_PLAY}
+         UNION ALL SELECT (spent_usd + reserved_usd > limit_usd) FROM budgets n WHERE ${IN_PLAY}`,
+        [budgetIds],
       );
       violations += rows.filter((row) => row.over).length;
       const waits = await client.query(
@@ -111,20 +120,37 @@ async function setUp(prisma, globalLimit) {
 }
 
 /**
- * A ledger with history, as in production: `rows` settled reservations and their
- * llm_calls rows, then ANALYZE (autovacuum's job in production). On empty, never-analyzed
- * tables the planner sizes them at 10 pages and every prepared statement keeps a
- * sequential-scan plan for the connection's life, so the run would measure plans
- * that a running installation does not have.
+ * A ledger with history, as in production: `tasks` finished tasks, each with its step and
+ * its task budget (a task's budgetUsd creates one), `rows` settled reservations and their
+ * llm_calls rows spread over them, then ANALYZE (autovacuum's job in production). On
+ * tables of a few dozen rows the planner sizes them at a page or two, and every prepared
+ * statement (the ledger's, and the foreign-key checks') keeps a sequential-scan plan for
+ * the connection's life, re-reading every row version of the hot budget rows on each
+ * call: the run would measure plans that a running installation does not have.
  */
-async function seedHistory(prisma, targets, rows) {
-  const steps = `ARRAY[${targets.map((t) => `'${t.stepId}'`).join(',')}]::uuid[]`;
+async function seedHistory(prisma, targets, { tasks, rows }) {
+  const tenants = `ARRAY[${[...new Set(targets.map((t) => `'${t.tenantId}'`))].join(',')}]::uuid[]`;
   await prisma.$executeRawUnsafe(`
-    WITH s AS (SELECT g, (${steps})[1 + g % ${targets.length}] AS step_id FROM generate_series(1, ${rows}) g),
+    WITH t AS (
+           INSERT INTO tasks (tenant_id, workflow, status, input, created_at, updated_at, completed_at)
+           SELECT (${tenants})[1 + g % cardinality(${tenants})], 'research-report', 'completed', '{"goal":"history"}', now() - interval '1 day', now() - interval '1 day', now() - interval '1 day'
+             FROM generate_series(1, ${tasks}) g
+           RETURNING id, tenant_id),
+         b AS (
+           INSERT INTO budgets (scope, scope_key, tenant_id, task_id, period, limit_usd)
+           SELECT 'task', 'task:' || t.id, t.tenant_id, t.id, 'total', 1 FROM t RETURNING id)
+    INSERT INTO steps (task_id, key, kind, agent, status, input, completed_at)
+    SELECT t.id, 'investigate', 'research.investigate', 'research', 'completed', '{}', now() - interval '1 day' FROM t`);
+  await prisma.$executeRawUnsafe(`
+    WITH h AS MATERIALIZED (SELECT array_agg(id) AS ids FROM steps WHERE status = 'completed'),
+         s AS (SELECT g, st.id AS step_id, st.task_id, t.tenant_id
+                 FROM h CROSS JOIN generate_series(1, ${rows}) g
+                 JOIN steps st ON st.id = h.ids[1 + g % cardinality(h.ids)]
+                 JOIN tasks t ON t.id = st.task_id),
          r AS (
            INSERT INTO spend_reservations (attempt_id, step_id, task_id, tenant_id, budget_ids, amount_usd, settled_usd, state, expires_at, created_at, settled_at, model, attempt, actor)
-           SELECT 'history:' || s.g, s.step_id, st.task_id, t.tenant_id, '{}', 0.002, 0.0007, 'settled', now() - interval '1 day', now() - interval '1 day', now() - interval '1 day', 'claude-haiku-5-5', 1, 'service:bench'
-             FROM s JOIN steps st ON st.id = s.step_id JOIN tasks t ON t.id = st.task_id
+           SELECT 'history:' || s.g, s.step_id, s.task_id, s.tenant_id, '{}', 0.002, 0.0007, 'settled', now() - interval '1 day', now() - interval '1 day', now() - interval '1 day', 'claude-haiku-5-5', 1, 'service:bench'
+             FROM s
            RETURNING attempt_id, step_id, task_id, tenant_id)
     INSERT INTO llm_calls (attempt_id, step_id, task_id, tenant_id, model, attempt, cost_usd, reserved_usd, latency_ms, outcome, created_at)
     SELECT attempt_id, step_id, task_id, tenant_id, 'claude-haiku-5-5', 1, 0.0007, 0.002, 100, 'success', now() - interval '1 day' FROM r`);
@@ -132,14 +158,16 @@ async function seedHistory(prisma, targets, rows) {
 }
 
 /** Every budget's exact money (budget_balances) against its ledger rows; then the rows themselves, once the settlements are folded in. */
-async function reconcile(prisma) {
+async function reconcile(prisma, budgetIds) {
   const read = () =>
     prisma.$queryRawUnsafe(
       `SELECT n.scope_key, n.spent_usd::text AS spent, n.reserved_usd::text AS reserved, n.limit_usd::text AS limit,
               b.spent_usd::text AS row_spent, b.reserved_usd::text AS row_reserved,
               COALESCE((SELECT sum(c.cost_usd) FROM llm_calls c
                  WHERE c.attempt_id NOT LIKE 'history:%' AND (n.scope = 'global' OR (n.scope = 'tenant' AND c.tenant_id = n.tenant_id) OR (n.scope = 'task' AND c.task_id = n.task_id))), 0)::text AS ledger
-         FROM budget_balances n JOIN budgets b ON b.id = n.id`,
+         FROM budget_balances n JOIN budgets b ON b.id = n.id
+        WHERE ${IN_PLAY}`,
+      budgetIds,
     );
   const off = (spent, reserved, row) => !new Decimal(spent).equals(row.ledger) || !new Decimal(reserved).isZero() || new Decimal(spent).greaterThan(row.limit);
   const exact = await read();
@@ -155,9 +183,12 @@ async function scenario(name, { thinkMs, seconds, globalLimit, warmupSeconds = W
   const workers = [];
   try {
     const targets = await setUp(prisma, globalLimit);
-    await seedHistory(prisma, targets, HISTORY_ROWS);
+    await seedHistory(prisma, targets, HISTORY);
     for (let w = 0; w < WORKERS; w++) workers.push(await startSpendWorker(db.url, { poolMax: Number(args.pool), maxInFlight: Number(args['in-flight']), maxGroup: Number(args.group) }));
-    const stopSampler = startSampler(db.url);
+    const budgetIds = (
+      await prisma.$queryRawUnsafe(`SELECT id::text FROM budgets WHERE scope <> 'task' OR task_id = ANY($1::uuid[])`, targets.map((target) => target.taskId))
+    ).map((row) => row.id);
+    const stopSampler = startSampler(db.url, budgetIds);
     // The orchestrator's ledger housekeeping, at its default interval (SPEND_SWEEP_INTERVAL_MS).
     const housekeeping = setInterval(() => void new SpendLedger(prisma.pool).foldSettlements().catch((error) => console.error(`housekeeping: ${error.message}`)), 5_000);
     const started = Date.now();
@@ -185,7 +216,7 @@ async function scenario(name, { thinkMs, seconds, globalLimit, warmupSeconds = W
     const pairs = reports.reduce((sum, r) => sum + r.pairs, 0);
     const denied = reports.reduce((sum, r) => sum + r.denied, 0);
     const errors = reports.flatMap((r) => r.errors);
-    const ledger = await reconcile(prisma);
+    const ledger = await reconcile(prisma, budgetIds);
     return {
       name,
       mode: args.mode,
