@@ -1,6 +1,7 @@
 // Reservation + settlement throughput and latency under 200 concurrent callers.
 //
-//   npm run bench:budget                       # both scenarios, 15 s each
+//   npm run bench:budget                       # every scenario, 15 s each, 4 processes
+//   npm run bench:budget -- --scenario llm-paced --workers 1 --think 180   # the issue 3 target run
 //   npm run bench:budget -- --seconds 30 --workers 4 --callers 200 --in-flight 1 --history 200000
 //
 // Callers are spread over several OS processes (like agent replicas), each with its own
