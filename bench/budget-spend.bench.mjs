@@ -104,20 +104,22 @@ function startSampler(url, budgetIds) {
   };
 }
 
+/** The callers' targets and the ids of the budgets they hold (global, 4 tenants', 100 tasks'). */
 async function setUp(prisma, globalLimit) {
-  await prisma.budget.create({ data: { scope: 'GLOBAL', scopeKey: 'global', period: 'MONTH', limitUsd: globalLimit } });
+  const budget = async (data) => (await prisma.budget.create({ data })).id;
+  const budgetIds = [await budget({ scope: 'GLOBAL', scopeKey: 'global', period: 'MONTH', limitUsd: globalLimit })];
   const targets = [];
   for (let t = 0; t < 4; t++) {
     const tenant = await prisma.tenant.create({ data: { name: `bench-${t}-${Date.now()}` } });
-    await prisma.budget.create({ data: { scope: 'TENANT', scopeKey: `tenant:${tenant.id}`, tenantId: tenant.id, period: 'DAY', limitUsd: '1000000' } });
+    budgetIds.push(await budget({ scope: 'TENANT', scopeKey: `tenant:${tenant.id}`, tenantId: tenant.id, period: 'DAY', limitUsd: '1000000' }));
     for (let k = 0; k < 25; k++) {
       const task = await prisma.task.create({ data: { tenantId: tenant.id, workflow: 'research-report', input: { goal: 'bench' } } });
       const step = await prisma.step.create({ data: { taskId: task.id, key: 'investigate', kind: 'research.investigate', agent: 'research', input: {} } });
-      await prisma.budget.create({ data: { scope: 'TASK', scopeKey: `task:${task.id}`, tenantId: tenant.id, taskId: task.id, period: 'TOTAL', limitUsd: '1000000' } });
+      budgetIds.push(await budget({ scope: 'TASK', scopeKey: `task:${task.id}`, tenantId: tenant.id, taskId: task.id, period: 'TOTAL', limitUsd: '1000000' }));
       targets.push({ tenantId: tenant.id, taskId: task.id, stepId: step.id });
     }
   }
-  return targets;
+  return { targets, budgetIds };
 }
 
 /**
@@ -183,12 +185,9 @@ async function scenario(name, { thinkMs, seconds, globalLimit, warmupSeconds = W
   const prisma = createPrismaClient({ connectionString: db.url, poolMax: 2 });
   const workers = [];
   try {
-    const targets = await setUp(prisma, globalLimit);
+    const { targets, budgetIds } = await setUp(prisma, globalLimit);
     await seedHistory(prisma, targets, HISTORY);
     for (let w = 0; w < WORKERS; w++) workers.push(await startSpendWorker(db.url, { poolMax: Number(args.pool), maxInFlight: Number(args['in-flight']), maxGroup: Number(args.group) }));
-    const budgetIds = (
-      await prisma.$queryRawUnsafe(`SELECT id::text FROM budgets WHERE scope <> 'task' OR task_id = ANY($1::uuid[])`, targets.map((target) => target.taskId))
-    ).map((row) => row.id);
     const stopSampler = startSampler(db.url, budgetIds);
     // The orchestrator's ledger housekeeping, at its default interval (SPEND_SWEEP_INTERVAL_MS).
     const housekeeping = setInterval(() => void new SpendLedger(prisma.pool).foldSettlements().catch((error) => console.error(`housekeeping: ${error.message}`)), 5_000);
