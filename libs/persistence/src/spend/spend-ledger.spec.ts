@@ -410,4 +410,32 @@ describe(SpendLedger.name, () => {
     await ledger.settle({ attemptId: noStore.attemptId, outcome: 'success', costUsd: '0.001', responseCache: { key: `k-${randomUUID()}`, ttlSeconds: 600, response: {} } });
     expect(await prisma.llmResponseCacheEntry.count({ where: { tenantId: optedOut.tenantId } })).toBe(0);
   });
+
+  it('answers concurrent cache lookups each on its own, recording one hit per attempt id', async () => {
+    const target = await newTask();
+    const cached = request(target, '0.01');
+    await ledger.reserve(cached);
+    const key = `key-${randomUUID()}`;
+    await ledger.settle({ attemptId: cached.attemptId, outcome: 'success', costUsd: '0.002', responseCache: { key, ttlSeconds: 600, response: { text: 'shared answer' } } });
+    const optedOut = await newTask({ responseCache: false });
+    const lookup = (attemptId: string, over: { key?: string; target?: typeof target } = {}) =>
+      ledger.takeCachedResponse({ key: over.key ?? key, attemptId, target: over.target ?? target, attempt: 1, actor: 'service:writer-agent', traceId: null });
+
+    // Issued together, they share statements (the ledger groups what arrives while one runs).
+    const answers = await Promise.all([
+      lookup(`${target.stepId}:1:1:1`),
+      lookup(`${target.stepId}:1:2:1`, { key: `missing-${randomUUID()}` }),
+      lookup(`${target.stepId}:1:3:1`),
+      lookup(`${target.stepId}:1:3:1`),
+      lookup('opted-out:1:1:1', { target: { ...optedOut, tenantId: target.tenantId } }),
+    ]);
+
+    const hit = { model: 'claude-haiku-5-5', response: { text: 'shared answer' } };
+    expect(answers).toEqual([hit, undefined, hit, hit, undefined]);
+    const hits = await prisma.llmCall.findMany({ where: { taskId: target.taskId, cacheHit: true }, orderBy: { attemptId: 'asc' } });
+    expect(hits.map((call) => call.attemptId)).toEqual([`${target.stepId}:1:1:1`, `${target.stepId}:1:3:1`]);
+    const events = await prisma.auditEvent.findMany({ where: { taskId: target.taskId, action: 'llm.cache_hit' } });
+    expect(events.map((event) => (event.data as { attemptId: string }).attemptId).sort()).toEqual([`${target.stepId}:1:1:1`, `${target.stepId}:1:3:1`]);
+    expect(events.every((event) => event.actor === 'service:writer-agent' && event.traceId === null)).toBe(true);
+  });
 });

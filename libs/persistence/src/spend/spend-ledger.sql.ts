@@ -391,30 +391,35 @@ SELECT COALESCE((SELECT json_agg(json_build_object(
        (SELECT count(*)::int FROM alert_audit) AS alert_events`;
 
 /**
- * A response-cache hit, looked up and recorded in one statement: the answer for key $1
- * (unexpired at $2, and only if task $5 allows the cache) lands in the ledger at cost 0
- * under attempt id $3, with its `llm.cache_hit` audit event.
- * $4 tenant, $5 task, $6 step, $7 attempt, $8 actor, $9 trace id.
+ * Response-cache lookups of a group of calls, and the hits recorded, in one statement:
+ * each call's answer for its key (unexpired at $9, and only if its task allows the cache)
+ * lands in the ledger at cost 0 under its attempt id, with its `llm.cache_hit` audit
+ * event (once per attempt id, however often the group names it). Arrays, one entry per
+ * call: $1 key, $2 attempt id, $3 tenant, $4 task, $5 step, $6 attempt, $7 actor, $8 trace id.
  */
 export const CACHE_HIT_SQL = `
-WITH hit AS MATERIALIZED (
-  SELECT c.key, c.model, c.response
-    FROM llm_response_cache c
-   WHERE c.key = $1 AND c.tenant_id = $4::uuid AND c.expires_at > $2::timestamptz
-     AND EXISTS (SELECT 1 FROM tasks t WHERE t.id = $5::uuid AND t.response_cache)
+WITH req AS MATERIALIZED (
+  SELECT * FROM unnest($1::text[], $2::text[], $3::uuid[], $4::uuid[], $5::uuid[], $6::int[], $7::text[], $8::text[])
+    AS r(key, attempt_id, tenant_id, task_id, step_id, attempt, actor, trace_id)
+),
+hit AS MATERIALIZED (
+  SELECT r.*, c.model, c.response
+    FROM req r
+    JOIN llm_response_cache c ON c.key = r.key AND c.tenant_id = r.tenant_id AND c.expires_at > $9::timestamptz
+   WHERE EXISTS (SELECT 1 FROM tasks t WHERE t.id = r.task_id AND t.response_cache)
 ),
 call AS (
   INSERT INTO llm_calls (attempt_id, step_id, task_id, tenant_id, model, attempt, cost_usd, latency_ms, outcome, cache_hit, created_at)
-  SELECT $3, $6::uuid, $5::uuid, $4::uuid, hit.model, $7::int, 0, 0, 'success', true, $2::timestamptz
-    FROM hit
+  SELECT h.attempt_id, h.step_id, h.task_id, h.tenant_id, h.model, h.attempt, 0, 0, 'success', true, $9::timestamptz
+    FROM hit h
   ON CONFLICT (attempt_id) DO NOTHING
-  RETURNING attempt_id, model
+  RETURNING attempt_id
 ),
 audit AS (
   INSERT INTO audit_events (tenant_id, actor, action, subject, task_id, trace_id, data)
-  SELECT $4::uuid, $8, 'llm.cache_hit', 'step:' || $6::text, $5::uuid, $9,
-         jsonb_build_object('model', c.model, 'attempt', $7::int, 'attemptId', c.attempt_id, 'costUsd', '0', 'cacheKey', $1)
-    FROM call c
+  SELECT h.tenant_id, h.actor, 'llm.cache_hit', 'step:' || h.step_id::text, h.task_id, h.trace_id,
+         jsonb_build_object('model', h.model, 'attempt', h.attempt, 'attemptId', h.attempt_id, 'costUsd', '0', 'cacheKey', h.key)
+    FROM call c CROSS JOIN LATERAL (SELECT * FROM hit WHERE hit.attempt_id = c.attempt_id LIMIT 1) h
   RETURNING 1
 )
-SELECT hit.model, hit.response, (SELECT count(*)::int FROM call) AS recorded FROM hit`;
+SELECT h.attempt_id, h.model, h.response FROM hit h`;

@@ -101,6 +101,16 @@ export interface SettleResult {
   overrunUsd?: string;
 }
 
+/** A response-cache lookup for one call: `key` is the request's cache key, `attemptId` the ledger entry a hit is recorded under. */
+export interface CacheLookup {
+  key: string;
+  attemptId: string;
+  target: SpendTarget;
+  attempt: number;
+  actor: Actor;
+  traceId?: string | null;
+}
+
 export interface CachedResponse {
   model: string;
   response: Record<string, unknown>;
@@ -163,7 +173,7 @@ interface SettleRow {
 }
 
 export interface SpendLedgerOptions {
-  /** Statements of each kind (reserve, settle) a process runs at once; calls beyond wait and go together. */
+  /** Statements of each kind (reserve, settle, cache lookup) a process runs at once; calls beyond wait and go together. */
   maxInFlight?: number;
   /** Calls per grouped statement at most (1: every call is its own statement and transaction). */
   maxGroup?: number;
@@ -179,6 +189,18 @@ const EXACT_ONLY_AFTER_DECLINE_MS = 1_000;
 const fulfilled = <T>(value: T): PromiseSettledResult<T> => ({ status: 'fulfilled', value });
 const rejected = (reason: unknown): PromiseRejectedResult => ({ status: 'rejected', reason });
 
+/** One statement for the whole group; if it fails, one for each call alone, so only a call that fails alone fails. */
+async function groupOrEachAlone<I, O>(group: I[], statement: (inputs: I[]) => Promise<O[]>): Promise<PromiseSettledResult<O>[]> {
+  try {
+    return (await statement(group)).map(fulfilled);
+  } catch (error) {
+    if (group.length === 1) return [rejected(error)];
+    const outcomes: PromiseSettledResult<O>[] = [];
+    for (const input of group) outcomes.push(await statement([input]).then(([output]) => fulfilled(output as O), rejected));
+    return outcomes;
+  }
+}
+
 /**
  * Hard spend caps: reserve the worst case against every applicable budget before a
  * model call, settle the actual cost after it, and sweep holds whose holder died. Each
@@ -190,6 +212,7 @@ const rejected = (reason: unknown): PromiseRejectedResult => ({ status: 'rejecte
 export class SpendLedger {
   private readonly reserves: CallGrouper<PreparedReservation, ReserveResult>;
   private readonly settles: CallGrouper<SettlementRow, SettleResult>;
+  private readonly cacheLookups: CallGrouper<CacheLookup, CachedResponse | undefined>;
   /** performance.now() of the fast statement's last decline. */
   private fastDeclinedAt = Number.NEGATIVE_INFINITY;
 
@@ -200,7 +223,8 @@ export class SpendLedger {
   ) {
     const grouping = { maxInFlight: options.maxInFlight ?? 1, maxGroup: options.maxGroup ?? 64 };
     this.reserves = new CallGrouper((group) => this.reserveGroup(group), grouping);
-    this.settles = new CallGrouper((group) => this.settleGroup(group), grouping);
+    this.settles = new CallGrouper((group) => groupOrEachAlone(group, (settlements) => this.settleStatement(settlements)), grouping);
+    this.cacheLookups = new CallGrouper((group) => groupOrEachAlone(group, (lookups) => this.cacheLookupStatement(lookups)), grouping);
   }
 
   /**
@@ -276,27 +300,8 @@ export class SpendLedger {
   }
 
   /** A stored answer for this exact request, recorded as a free ledger entry with `llm.cache_hit`; undefined on a miss. */
-  async takeCachedResponse(request: {
-    key: string;
-    attemptId: string;
-    target: SpendTarget;
-    attempt: number;
-    actor: Actor;
-    traceId?: string | null;
-  }): Promise<CachedResponse | undefined> {
-    const { target } = request;
-    const [row] = await this.run<{ model: string; response: Record<string, unknown> }>('atelier_spend_cache_hit_v1', CACHE_HIT_SQL, [
-      request.key,
-      this.clock.now(),
-      request.attemptId,
-      target.tenantId,
-      target.taskId,
-      target.stepId,
-      request.attempt,
-      request.actor,
-      request.traceId ?? null,
-    ]);
-    return row ? { model: row.model, response: row.response } : undefined;
+  async takeCachedResponse(request: CacheLookup): Promise<CachedResponse | undefined> {
+    return this.cacheLookups.submit(request);
   }
 
   /**
@@ -396,18 +401,21 @@ export class SpendLedger {
     });
   }
 
-  /** One statement for the group; if it fails, each settlement alone, so only a bad one fails. */
-  private async settleGroup(group: SettlementRow[]): Promise<PromiseSettledResult<SettleResult>[]> {
-    try {
-      return (await this.settleStatement(group)).map(fulfilled);
-    } catch (error) {
-      if (group.length === 1) return [rejected(error)];
-      const outcomes: PromiseSettledResult<SettleResult>[] = [];
-      for (const settlement of group) {
-        outcomes.push(await this.settleStatement([settlement]).then(([result]) => fulfilled(result as SettleResult), rejected));
-      }
-      return outcomes;
-    }
+  private async cacheLookupStatement(group: CacheLookup[]): Promise<(CachedResponse | undefined)[]> {
+    const column = <T>(pick: (lookup: CacheLookup) => T) => group.map(pick);
+    const rows = await this.run<{ attempt_id: string; model: string; response: Record<string, unknown> }>('atelier_spend_cache_hit_v2', CACHE_HIT_SQL, [
+      column((l) => l.key),
+      column((l) => l.attemptId),
+      column((l) => l.target.tenantId),
+      column((l) => l.target.taskId),
+      column((l) => l.target.stepId),
+      column((l) => l.attempt),
+      column((l) => l.actor),
+      column((l) => l.traceId ?? null),
+      this.clock.now(),
+    ]);
+    const hits = new Map(rows.map((row) => [row.attempt_id, { model: row.model, response: row.response }]));
+    return group.map((lookup) => hits.get(lookup.attemptId));
   }
 
   private async settleStatement(group: SettlementRow[]): Promise<SettleResult[]> {
