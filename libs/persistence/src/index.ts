@@ -15,3 +15,4 @@ export * from './spend/budget-balances';
 
 export * from './database-unavailable';
 export * from './sql-statements';
+export * from './call-grouper';

@@ -2,7 +2,7 @@ import Decimal from 'decimal.js';
 import type { Actor } from '../audit-writer';
 import type { QueryConfig, QueryResultRow } from 'pg';
 import { type Clock, systemClock } from './clock';
-import { CallGrouper } from './call-grouper';
+import { CallGrouper, groupOrEachAlone } from '../call-grouper';
 import { ALERTS_SQL, CACHE_HIT_SQL, FOLD_SQL, RESERVE_FAST_DECLINED, RESERVE_FAST_SQL, RESERVE_SQL, SETTLE_SQL, SWEEP_SQL } from './spend-ledger.sql';
 
 /** A pg pool (PrismaService.pool) or client: the ledger's statements run as named prepared statements on it. */
@@ -188,18 +188,6 @@ const EXACT_ONLY_AFTER_DECLINE_MS = 1_000;
 
 const fulfilled = <T>(value: T): PromiseSettledResult<T> => ({ status: 'fulfilled', value });
 const rejected = (reason: unknown): PromiseRejectedResult => ({ status: 'rejected', reason });
-
-/** One statement for the whole group; if it fails, one for each call alone, so only a call that fails alone fails. */
-async function groupOrEachAlone<I, O>(group: I[], statement: (inputs: I[]) => Promise<O[]>): Promise<PromiseSettledResult<O>[]> {
-  try {
-    return (await statement(group)).map(fulfilled);
-  } catch (error) {
-    if (group.length === 1) return [rejected(error)];
-    const outcomes: PromiseSettledResult<O>[] = [];
-    for (const input of group) outcomes.push(await statement([input]).then(([output]) => fulfilled(output as O), rejected));
-    return outcomes;
-  }
-}
 
 /**
  * Hard spend caps: reserve the worst case against every applicable budget before a

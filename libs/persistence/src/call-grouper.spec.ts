@@ -1,4 +1,4 @@
-import { CallGrouper } from './call-grouper';
+import { CallGrouper, groupOrEachAlone } from './call-grouper';
 
 describe(CallGrouper.name, () => {
   it('runs a lone call at once and groups the calls that arrive while groups are in flight', async () => {
@@ -45,5 +45,31 @@ describe(CallGrouper.name, () => {
     await expect(two).rejects.toThrow('boom');
     await expect(three).rejects.toThrow('boom');
     expect(await grouper.submit(4)).toBe(4);
+  });
+});
+
+describe(groupOrEachAlone.name, () => {
+  it('runs one statement for the group, and after a failure one per call, so only the call that fails alone fails', async () => {
+    const statements: number[][] = [];
+    const statement = async (inputs: number[]) => {
+      statements.push(inputs);
+      if (inputs.includes(2)) throw new Error('2 is bad');
+      return inputs.map((n) => n * 10);
+    };
+    expect(await groupOrEachAlone([1, 3], statement)).toEqual([{ status: 'fulfilled', value: 10 }, { status: 'fulfilled', value: 30 }]);
+    const outcomes = await groupOrEachAlone([1, 2, 3], statement);
+    expect(outcomes.map((outcome) => outcome.status)).toEqual(['fulfilled', 'rejected', 'fulfilled']);
+    expect(statements).toEqual([[1, 3], [1, 2, 3], [1], [2], [3]]);
+  });
+
+  it('fails the whole group at once when the database is unreachable', async () => {
+    const statements: number[][] = [];
+    const unreachable = Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:5432'), { code: 'ECONNREFUSED' });
+    const outcomes = await groupOrEachAlone([1, 2, 3], async (inputs: number[]) => {
+      statements.push(inputs);
+      throw unreachable;
+    });
+    expect(outcomes).toEqual([1, 2, 3].map(() => ({ status: 'rejected', reason: unreachable })));
+    expect(statements).toEqual([[1, 2, 3]]);
   });
 });

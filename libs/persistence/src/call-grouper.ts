@@ -1,3 +1,5 @@
+import { isDatabaseUnavailable } from './database-unavailable';
+
 export interface CallGrouperOptions {
   /** Groups executing at once; calls arriving meanwhile wait and leave together as the next group. */
   maxInFlight: number;
@@ -46,5 +48,25 @@ export class CallGrouper<I, O> {
           this.drain();
         });
     }
+  }
+}
+
+const fulfilled = <T>(value: T): PromiseFulfilledResult<T> => ({ status: 'fulfilled', value });
+const rejected = (reason: unknown): PromiseRejectedResult => ({ status: 'rejected', reason });
+
+/**
+ * A CallGrouper's `execute` for statements that take a whole group: one statement for the
+ * group; if it fails, one for each call alone, so only a call that fails alone fails. An
+ * unreachable database fails the whole group at once: alone, each call would only wait to
+ * fail the same way.
+ */
+export async function groupOrEachAlone<I, O>(group: I[], statement: (inputs: I[]) => Promise<O[]>): Promise<PromiseSettledResult<O>[]> {
+  try {
+    return (await statement(group)).map(fulfilled);
+  } catch (error) {
+    if (group.length === 1 || isDatabaseUnavailable(error)) return group.map(() => rejected(error));
+    const outcomes: PromiseSettledResult<O>[] = [];
+    for (const input of group) outcomes.push(await statement([input]).then(([output]) => fulfilled(output as O), rejected));
+    return outcomes;
   }
 }
