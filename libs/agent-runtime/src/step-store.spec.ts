@@ -110,4 +110,22 @@ describe(StepStore.name, () => {
     await store.endAttempt(id, 'research', 'owner-1', { type: 'completed', output: { findings: 'F' } });
     await expect(store.claim(id, 'research', 'owner-2', LEASE_MS, 5)).resolves.toEqual({ type: 'finished', status: 'completed', error: null, dispatchSeq: 3 });
   });
+
+  it('ends concurrent attempts together, each by its own lease: only the holder ends a step, once, with one audit event', async () => {
+    const [a, b, c] = await Promise.all([queuedStep(), queuedStep(), queuedStep()]);
+    for (const [id, owner] of [[a, 'owner-a'], [b, 'owner-b'], [c, 'owner-c']] as const) await store.claim(id, 'research', owner, LEASE_MS, 5);
+    const completed = (id: StepIdentity, owner: string, findings: string) => store.endAttempt(id, 'research', owner, { type: 'completed', output: { findings } });
+
+    // Issued together, they share statements; b is ended twice at once and by a stranger.
+    const results = await Promise.all([completed(a, 'owner-a', 'A'), completed(b, 'owner-b', 'B'), completed(b, 'owner-b', 'B again'), completed(c, 'stranger', 'C'), completed(b, 'stranger', 'B?')]);
+
+    expect(results.map((result) => result.applied)).toEqual([true, true, false, false, false]);
+    const steps = await prisma.step.findMany({ where: { id: { in: [a.stepId, b.stepId, c.stepId] } } });
+    const byId = new Map(steps.map((step) => [step.id, step]));
+    expect(byId.get(a.stepId)).toMatchObject({ status: 'COMPLETED', output: { findings: 'A' } });
+    expect(byId.get(b.stepId)).toMatchObject({ status: 'COMPLETED', output: { findings: 'B' } });
+    expect(byId.get(c.stepId)).toMatchObject({ status: 'RUNNING', output: null });
+    const events = await prisma.auditEvent.findMany({ where: { action: 'step.completed', subject: { in: [a, b, c].map((id) => `step:${id.stepId}`) } } });
+    expect(events.map((event) => [event.subject, event.taskId]).sort()).toEqual([[`step:${a.stepId}`, a.taskId], [`step:${b.stepId}`, b.taskId]].sort());
+  });
 });

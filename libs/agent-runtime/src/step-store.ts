@@ -1,7 +1,19 @@
 import { Injectable } from '@nestjs/common';
 import type { AgentName, StepError, StepKind } from '@atelier/contracts';
 import type { ModelCallSummary } from './model-caller';
-import { appendAudit, AuditContentCapture, auditJson, insertAuditFrom, type NamedStatement, namedStatement, PrismaService, type Prisma } from '@atelier/persistence';
+import {
+  appendAudit,
+  AUDIT_COLUMNS,
+  AuditContentCapture,
+  auditJson,
+  auditRowsFrom,
+  CallGrouper,
+  groupOrEachAlone,
+  type NamedStatement,
+  namedStatement,
+  PrismaService,
+  type Prisma,
+} from '@atelier/persistence';
 
 export interface StepIdentity {
   taskId: string;
@@ -118,32 +130,56 @@ WITH task_lock AS (
 SELECT c.*, cl.attempt AS claimed_attempt, cl.input, cl.previous_status FROM current c LEFT JOIN claimed cl ON true`);
 
 /** Who may end an attempt: its lease holder, or (no owner) anyone once no live lease is left. */
-const FENCE = `(($2::text IS NOT NULL AND lease_owner = $2 AND status = 'running')
-  OR ($2::text IS NULL AND status IN ('queued', 'running') AND (lease_until IS NULL OR lease_until <= now())))`;
+const FENCE = `((r.owner IS NOT NULL AND s.lease_owner = r.owner AND s.status = 'running')
+  OR (r.owner IS NULL AND s.status IN ('queued', 'running') AND (s.lease_until IS NULL OR s.lease_until <= now())))`;
 
+/** Each end's transition; `r.value` is the output (completed), the error, or null (handed back). */
 const STEP_UPDATES: Record<AttemptEnd['type'], string> = {
-  completed: `status = 'completed', output = $3::jsonb, metadata = $5::jsonb, error = NULL, completed_at = now(), lease_until = NULL`,
-  failed: `status = 'failed', error = $3::jsonb, metadata = $5::jsonb, completed_at = now(), lease_until = NULL`,
-  dead_lettered: `status = 'dead_lettered', error = $3::jsonb, metadata = $5::jsonb, completed_at = now(), dead_lettered_at = now(), lease_until = NULL`,
-  released: `status = 'queued', error = $3::jsonb, lease_owner = NULL, lease_until = NULL`,
+  completed: `status = 'completed', output = r.value, metadata = r.metadata, error = NULL, completed_at = now(), lease_until = NULL`,
+  failed: `status = 'failed', error = r.value, metadata = r.metadata, completed_at = now(), lease_until = NULL`,
+  dead_lettered: `status = 'dead_lettered', error = r.value, metadata = r.metadata, completed_at = now(), dead_lettered_at = now(), lease_until = NULL`,
+  released: `status = 'queued', error = r.value, lease_owner = NULL, lease_until = NULL`,
   // attempt_base counts the attempts the retry bound ignores (see ClaimedStep.attemptsUsed).
-  handed_back: `status = 'queued', error = coalesce($3::jsonb, error), lease_owner = NULL, lease_until = NULL, attempt_base = attempt_base + 1`,
+  handed_back: `status = 'queued', error = coalesce(r.value, s.error), lease_owner = NULL, lease_until = NULL, attempt_base = attempt_base + 1`,
 };
 
 /**
- * Ends an attempt: the step's transition and its audit event, in one statement. (The
- * attempt's model calls were settled into the ledger, `llm_calls` and `llm.call`, by the
- * ModelCaller as each call ended.)
+ * Ends the attempts of a group of steps (each step once), each transition with its audit
+ * events, in one statement: arrays $1 step id, $2 lease owner, $3 value, $4 audit events,
+ * $5 metadata. Answers the ids of the steps it ended. (The attempts' model calls were
+ * settled into the ledger, `llm_calls` and `llm.call`, by the ModelCaller as each call
+ * ended.)
  */
-function endAttemptSql(type: AttemptEnd['type']): string {
+function endAttemptsSql(type: AttemptEnd['type']): string {
   return `
-WITH step AS (UPDATE steps SET ${STEP_UPDATES[type]}, updated_at = now() WHERE id = $1 AND ${FENCE} RETURNING id),
-audit AS (${insertAuditFrom('$4', 'EXISTS (SELECT 1 FROM step)')})
-SELECT (SELECT count(*) FROM step)::int AS applied`;
+WITH req AS MATERIALIZED (
+  SELECT * FROM unnest($1::uuid[], $2::text[], $3::jsonb[], $4::jsonb[], $5::jsonb[]) WITH ORDINALITY AS r(step_id, owner, value, events, metadata, ord)
+), step AS (
+  UPDATE steps s SET ${STEP_UPDATES[type]}, updated_at = now()
+  FROM req r WHERE s.id = r.step_id AND ${FENCE}
+  RETURNING s.id
+), audit AS (
+  INSERT INTO audit_events (${AUDIT_COLUMNS})
+  SELECT e.actor, e.action, e.subject, e.tenant_id, e.task_id, e.trace_id, e.request_id, e.data
+    FROM req r JOIN step ON step.id = r.step_id CROSS JOIN LATERAL (${auditRowsFrom('r.events')}) e
+   ORDER BY r.ord, e.ord
+)
+SELECT coalesce(array_agg(id::text), '{}') AS ended FROM step`;
 }
 
-const END_ATTEMPT = Object.fromEntries(
-  (['completed', 'failed', 'dead_lettered', 'released', 'handed_back'] as const).map((type) => [type, namedStatement(`step.end.${type}`, endAttemptSql(type))]),
+const END_TYPES = ['completed', 'failed', 'dead_lettered', 'released', 'handed_back'] as const;
+
+/** One attempt's end as the statement's arrays take it. */
+interface EndRow {
+  stepId: string;
+  owner: string | null;
+  value: string | null;
+  events: string;
+  metadata: string | null;
+}
+
+const END_ATTEMPTS = Object.fromEntries(
+  END_TYPES.map((type) => [type, namedStatement(`step.end.${type}`, endAttemptsSql(type))]),
 ) as Record<AttemptEnd['type'], NamedStatement>;
 
 const RENEW_LEASE = namedStatement(
@@ -159,6 +195,10 @@ const END_ACTION = { completed: 'step.completed', failed: 'step.failed', dead_le
  */
 @Injectable()
 export class StepStore {
+  private readonly ends = Object.fromEntries(
+    END_TYPES.map((type) => [type, new CallGrouper<EndRow, boolean>((group) => this.endGroup(type, group), { maxInFlight: 1, maxGroup: 64 })]),
+  ) as Record<AttemptEnd['type'], CallGrouper<EndRow, boolean>>;
+
   constructor(
     private readonly prisma: PrismaService,
     private readonly audit: AuditContentCapture,
@@ -217,7 +257,8 @@ export class StepStore {
 
   /**
    * Ends an attempt. `owner` is the lease holder; null ends a step nobody holds (its
-   * attempts ran out while each of its processes died).
+   * attempts ran out while each of its processes died). Ends of the same kind that arrive
+   * while one is being written go together in the next statement (group commit).
    */
   async endAttempt(id: StepIdentity, agent: AgentName, owner: string | null, end: AttemptEnd): Promise<AttemptEndResult> {
     const stepValue = end.type === 'completed' ? end.output : end.type === 'handed_back' ? null : end.error;
@@ -240,17 +281,14 @@ export class StepStore {
             },
           },
         ]);
-    const { rows } = await this.prisma.pool.query<{ applied: number }>({
-      ...END_ATTEMPT[end.type],
-      values: [
-        id.stepId,
-        owner,
-        stepValue === null ? null : JSON.stringify(stepValue),
-        events,
-        ...(end.type === 'released' || end.type === 'handed_back' ? [] : [metadata ? JSON.stringify(metadata) : null]),
-      ],
+    const applied = await this.ends[end.type].submit({
+      stepId: id.stepId,
+      owner,
+      value: stepValue === null ? null : JSON.stringify(stepValue),
+      events,
+      metadata: metadata ? JSON.stringify(metadata) : null,
     });
-    return { applied: (rows[0]?.applied ?? 0) > 0 };
+    return { applied };
   }
 
   /**
@@ -260,6 +298,33 @@ export class StepStore {
    */
   async recordRejected(agent: AgentName, details: Prisma.InputJsonObject): Promise<void> {
     await appendAudit(this.prisma, { action: 'message.rejected', actor: actor(agent), subject: `message:${String(details['stream'])}/${String(details['streamSequence'])}`, data: details });
+  }
+
+  /** Each step once per statement: a second end of the same step (two deliveries ending at once) goes in the next, where its fence decides. */
+  private async endGroup(type: AttemptEnd['type'], group: EndRow[]): Promise<PromiseSettledResult<boolean>[]> {
+    const outcomes: PromiseSettledResult<boolean>[] = new Array(group.length);
+    let pending = group.map((row, index) => ({ row, index }));
+    while (pending.length > 0) {
+      const steps = new Set<string>();
+      const batch = pending.filter(({ row }) => !steps.has(row.stepId) && steps.add(row.stepId));
+      pending = pending.filter((item) => !batch.includes(item));
+      const decided = await groupOrEachAlone(
+        batch.map(({ row }) => row),
+        (rows) => this.endStatement(type, rows),
+      );
+      batch.forEach(({ index }, i) => (outcomes[index] = decided[i] as PromiseSettledResult<boolean>));
+    }
+    return outcomes;
+  }
+
+  private async endStatement(type: AttemptEnd['type'], rows: EndRow[]): Promise<boolean[]> {
+    const column = <T>(pick: (row: EndRow) => T) => rows.map(pick);
+    const { rows: result } = await this.prisma.pool.query<{ ended: string[] }>({
+      ...END_ATTEMPTS[type],
+      values: [column((r) => r.stepId), column((r) => r.owner), column((r) => r.value), column((r) => r.events), column((r) => r.metadata)],
+    });
+    const ended = new Set(result[0]?.ended ?? []);
+    return rows.map((row) => ended.has(row.stepId));
   }
 }
 
