@@ -1,6 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import type { AgentName, StepKind, StepStatus, TaskStatus } from '@atelier/contracts';
-import { type AuditEventInput, auditJson, auditRowsFrom, insertAuditFrom, namedStatement, PrismaService } from '@atelier/persistence';
+import { type AuditEventInput, auditJson, auditRowsFrom, CallGrouper, groupOrEachAlone, insertAuditFrom, namedStatement, PrismaService } from '@atelier/persistence';
 import { stepRowsFrom, stepRowsJson } from './step-rows';
 
 export interface StepSnapshot {
@@ -46,6 +46,7 @@ export interface TaskEnd {
   audit: AuditEventInput;
 }
 
+/** The tasks of $1 (ids), each with all its steps. */
 const LOAD = namedStatement('task.load', `
 SELECT t.id, t.tenant_id AS "tenantId", t.workflow, t.status::text AS status, t.input, t.version, t.trace_id AS "traceId",
        t.deadline_at AS "deadlineAt",
@@ -54,7 +55,7 @@ SELECT t.id, t.tenant_id AS "tenantId", t.workflow, t.status::text AS status, t.
                   'output', s.output, 'error', s.error, 'completedAt', s.completed_at,
                   'dispatched', s.dispatched_at IS NOT NULL, 'dispatchSeq', s.dispatch_seq) ORDER BY s.queued_at, s.key)
                  FROM steps s WHERE s.task_id = t.id), '[]') AS steps
-FROM tasks t WHERE t.id = $1`);
+FROM tasks t WHERE t.id = ANY($1::uuid[])`);
 
 /** Only a task still at the version the plan was made from moves on: a concurrent advance makes this one look again. */
 const INSERT_STEPS = namedStatement('task.insert-steps', `
@@ -95,11 +96,20 @@ SELECT (SELECT count(*) FROM ended)::int AS applied`);
  */
 @Injectable()
 export class TaskStore {
+  private readonly loads = new CallGrouper<string, TaskSnapshot | undefined>((ids) => groupOrEachAlone(ids, (group) => this.loadStatement(group)), { maxInFlight: 1, maxGroup: 64 });
+
   constructor(private readonly prisma: PrismaService) {}
 
-  async load(taskId: string): Promise<TaskSnapshot | undefined> {
-    const { rows } = await this.prisma.pool.query<TaskSnapshot>({ ...LOAD, values: [taskId] });
-    return rows[0];
+  /** Loads that arrive while one runs go together in the next statement. */
+  load(taskId: string): Promise<TaskSnapshot | undefined> {
+    return this.loads.submit(taskId);
+  }
+
+  private async loadStatement(ids: string[]): Promise<(TaskSnapshot | undefined)[]> {
+    const { rows } = await this.prisma.pool.query<TaskSnapshot>({ ...LOAD, values: [ids] });
+    const byId = new Map(rows.map((task) => [task.id, task]));
+    // Postgres answers uuids in lower case, whatever case they were asked in.
+    return ids.map((id) => byId.get(id.toLowerCase()));
   }
 
   /** Inserts the steps that became ready, with their audit events; false when the task moved on meanwhile. */
