@@ -129,9 +129,13 @@ WITH task_lock AS (
 )
 SELECT c.*, cl.attempt AS claimed_attempt, cl.input, cl.previous_status FROM current c LEFT JOIN claimed cl ON true`);
 
-/** Who may end an attempt: its lease holder, or (no owner) anyone once no live lease is left. */
-const FENCE = `((r.owner IS NOT NULL AND s.lease_owner = r.owner AND s.status = 'running')
-  OR (r.owner IS NULL AND s.status IN ('queued', 'running') AND (s.lease_until IS NULL OR s.lease_until <= now())))`;
+/**
+ * Who may end an attempt: its lease holder, or (no owner) anyone once no live lease is
+ * left. The status is compared as text: compared as the enum, the planner finds the
+ * group's steps through the status index, reading every step in flight, instead of by id.
+ */
+const FENCE = `((r.owner IS NOT NULL AND s.lease_owner = r.owner AND s.status::text = 'running')
+  OR (r.owner IS NULL AND s.status::text IN ('queued', 'running') AND (s.lease_until IS NULL OR s.lease_until <= now())))`;
 
 /** Each end's transition; `r.value` is the output (completed), the error, or null (handed back). */
 const STEP_UPDATES: Record<AttemptEnd['type'], string> = {
