@@ -128,4 +128,37 @@ describe(StepStore.name, () => {
     const events = await prisma.auditEvent.findMany({ where: { action: 'step.completed', subject: { in: [a, b, c].map((id) => `step:${id.stepId}`) } } });
     expect(events.map((event) => [event.subject, event.taskId]).sort()).toEqual([[`step:${a.stepId}`, a.taskId], [`step:${b.stepId}`, b.taskId]].sort());
   });
+
+  it('claims concurrent deliveries together, each on its own terms: one claim per step, its task started, one step.started each', async () => {
+    const [lone, first, second, cancelled] = await Promise.all([queuedStep(), queuedStep(), queuedStep(), queuedStep()]);
+    await prisma.task.update({ where: { id: cancelled.taskId }, data: { status: 'CANCELLED' } });
+    const claim = (id: StepIdentity, owner: string) => store.claim(id, 'research', owner, LEASE_MS, 5);
+
+    // The first runs alone; the rest arrive while it runs and share statements.
+    const claims = await Promise.all([
+      claim(lone, 'owner-0'),
+      claim(first, 'owner-1'),
+      claim(second, 'owner-2'),
+      claim(first, 'owner-3'),
+      claim({ ...second, stepId: randomUUID() }, 'owner-4'),
+      claim(cancelled, 'owner-5'),
+    ]);
+
+    expect(claims.map((outcome) => outcome.type)).toEqual(['claimed', 'claimed', 'claimed', 'busy', 'missing', 'stopped']);
+    expect(claims[1]).toMatchObject({ step: { key: 'investigate', attempt: 1, input: { question: 'q' } } });
+    const steps = await prisma.step.findMany({ where: { id: { in: [first.stepId, second.stepId, cancelled.stepId] } } });
+    expect(new Map(steps.map((step) => [step.id, [step.status, step.leaseOwner, step.attempt]]))).toEqual(
+      new Map([
+        [first.stepId, ['RUNNING', 'owner-1', 1]],
+        [second.stepId, ['RUNNING', 'owner-2', 1]],
+        [cancelled.stepId, ['QUEUED', null, 0]],
+      ]),
+    );
+    const tasks = await prisma.task.findMany({ where: { id: { in: [first.taskId, second.taskId] } } });
+    expect(tasks.map((task) => task.status)).toEqual(['RUNNING', 'RUNNING']);
+    const started = await prisma.auditEvent.findMany({ where: { action: 'step.started', taskId: { in: [first.taskId, second.taskId, cancelled.taskId] } } });
+    expect(started.map((event) => [event.subject, event.tenantId, event.traceId]).sort()).toEqual(
+      [[`step:${first.stepId}`, first.tenantId, 'trace'], [`step:${second.stepId}`, second.tenantId, 'trace']].sort(),
+    );
+  });
 });

@@ -74,6 +74,7 @@ export interface AttemptEndResult {
 }
 
 interface ClaimRow {
+  step_id: string;
   status: string;
   attempt: number;
   attempt_base: number;
@@ -95,39 +96,52 @@ const FINISHED = ['completed', 'failed', 'dead_lettered'];
 /** When the snapshot and the update disagree (a concurrent change), look again shortly. */
 const RACE_RETRY_MS = 200;
 
+// Claims of a group of steps (each step once), in one statement: arrays $1 step id, $2
+// task id, $3 lease owner, $4 tenant, $5 trace id; $6 agent, $7 lease ms, $8 attempt
+// bound, $9 actor. One row per step found.
+//
 // Lock order: the first claim of a task also starts it (task_started), so it locks the
 // task row BEFORE the step row, the order in which the end of a task (cancel, deadline:
 // the orchestrator's task.end) takes them; the other way round a cancel racing a first
-// claim deadlocks. Later claims (the task already running) leave the task row alone.
-const CLAIM = namedStatement('step.claim', `
-WITH task_lock AS (
-  SELECT id FROM tasks WHERE id = $2 AND status = 'queued' FOR NO KEY UPDATE
+// claim deadlocks. The group's task rows are locked in id order, so two groups cannot
+// deadlock on them either. Later claims (the task already running) leave the task row
+// alone. Statuses are compared as text where steps are updated, so the planner finds
+// them by id, not through the status index (every step in flight).
+const CLAIM = namedStatement('step.claim.v2', `
+WITH req AS MATERIALIZED (
+  SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::uuid[], $5::text[]) AS r(step_id, task_id, owner, tenant_id, trace_id)
+), task_lock AS (
+  SELECT id FROM tasks WHERE id IN (SELECT task_id FROM req) AND status = 'queued' ORDER BY id FOR NO KEY UPDATE
 ), current AS (
-  SELECT s.status::text AS status, s.attempt, s.attempt_base, s.dispatch_seq, s.error, s.key, s.kind,
+  SELECT r.step_id, r.task_id, r.owner, r.tenant_id, r.trace_id,
+         s.status::text AS status, s.attempt, s.attempt_base, s.dispatch_seq, s.error, s.key, s.kind,
          coalesce(s.lease_until > now(), false) AS leased,
          greatest(0, coalesce(extract(epoch FROM s.lease_until - now()) * 1000, 0))::int AS lease_left_ms,
          t.status::text AS task_status, t.deadline_at, coalesce(t.deadline_at <= now(), false) AS past_deadline
-  FROM steps s JOIN tasks t ON t.id = s.task_id LEFT JOIN task_lock ON task_lock.id = t.id
-  WHERE s.id = $1 AND s.task_id = $2 AND s.agent = $3
+  FROM req r JOIN steps s ON s.id = r.step_id AND s.task_id = r.task_id AND s.agent = $6
+       JOIN tasks t ON t.id = s.task_id LEFT JOIN task_lock ON task_lock.id = t.id
 ), claimed AS (
   UPDATE steps s SET status = 'running', attempt = s.attempt + 1, started_at = now(), updated_at = now(),
-         lease_owner = $4, lease_until = now() + $5 * interval '1 millisecond'
+         lease_owner = c.owner, lease_until = now() + $7 * interval '1 millisecond'
   FROM current c
-  WHERE s.id = $1
-    AND (s.status = 'queued' OR (s.status = 'running' AND (s.lease_until IS NULL OR s.lease_until <= now())))
-    AND s.attempt - s.attempt_base < $6
+  WHERE s.id = c.step_id
+    AND (s.status::text = 'queued' OR (s.status::text = 'running' AND (s.lease_until IS NULL OR s.lease_until <= now())))
+    AND s.attempt - s.attempt_base < $8
     AND c.task_status IN ('queued', 'running') AND NOT c.past_deadline
-  RETURNING s.attempt, s.input, c.status AS previous_status
+  RETURNING s.id, s.attempt, s.input, c.status AS previous_status
 ), task_started AS (
-  UPDATE tasks SET status = 'running', updated_at = now() WHERE id = $2 AND status = 'queued' AND EXISTS (SELECT 1 FROM claimed)
+  UPDATE tasks SET status = 'running', updated_at = now()
+  WHERE id IN (SELECT c.task_id FROM current c JOIN claimed cl ON cl.id = c.step_id) AND status = 'queued'
 ), audit AS (
   INSERT INTO audit_events (actor, action, subject, tenant_id, task_id, trace_id, data)
-  SELECT $7, 'step.started', 'step:' || $1::text, $8::uuid, $2::uuid, $9,
+  SELECT $9, 'step.started', 'step:' || c.step_id::text, c.tenant_id, c.task_id, c.trace_id,
          jsonb_build_object('key', c.key, 'kind', c.kind, 'attempt', cl.attempt)
            || CASE WHEN cl.previous_status = 'running' THEN jsonb_build_object('interruptedAttempt', cl.attempt - 1) ELSE '{}'::jsonb END
-  FROM claimed cl CROSS JOIN current c
+  FROM claimed cl JOIN current c ON c.step_id = cl.id
 )
-SELECT c.*, cl.attempt AS claimed_attempt, cl.input, cl.previous_status FROM current c LEFT JOIN claimed cl ON true`);
+SELECT c.step_id::text AS step_id, c.status, c.attempt, c.attempt_base, c.dispatch_seq, c.error, c.key, c.kind, c.leased, c.lease_left_ms,
+       c.task_status, c.deadline_at, c.past_deadline, cl.attempt AS claimed_attempt, cl.input, cl.previous_status
+FROM current c LEFT JOIN claimed cl ON cl.id = c.step_id`);
 
 /**
  * Who may end an attempt: its lease holder, or (no owner) anyone once no live lease is
@@ -173,6 +187,14 @@ SELECT coalesce(array_agg(id::text), '{}') AS ended FROM step`;
 
 const END_TYPES = ['completed', 'failed', 'dead_lettered', 'released', 'handed_back'] as const;
 
+/** One statement in flight per kind; what arrives meanwhile goes in the next, up to 64 together. */
+const GROUPING = { maxInFlight: 1, maxGroup: 64 };
+
+interface ClaimRequest {
+  id: StepIdentity;
+  owner: string;
+}
+
 /** One attempt's end as the statement's arrays take it. */
 interface EndRow {
   stepId: string;
@@ -200,8 +222,10 @@ const END_ACTION = { completed: 'step.completed', failed: 'step.failed', dead_le
 @Injectable()
 export class StepStore {
   private readonly ends = Object.fromEntries(
-    END_TYPES.map((type) => [type, new CallGrouper<EndRow, boolean>((group) => this.endGroup(type, group), { maxInFlight: 1, maxGroup: 64 })]),
+    END_TYPES.map((type) => [type, new CallGrouper<EndRow, boolean>((group) => this.endGroup(type, group), GROUPING)]),
   ) as Record<AttemptEnd['type'], CallGrouper<EndRow, boolean>>;
+  /** By agent, lease and attempt bound (one set per process in practice). */
+  private readonly claims = new Map<string, CallGrouper<ClaimRequest, ClaimRow | undefined>>();
 
   constructor(
     private readonly prisma: PrismaService,
@@ -212,24 +236,17 @@ export class StepStore {
    * Takes a step for this delivery under a lease of `leaseMs`. A queued step is claimed; so
    * is a running one whose lease lapsed (its delivery died), which records the lapsed
    * attempt as interrupted. A live lease, a finished step, a stopped task or a used-up
-   * attempt budget each say so instead.
+   * attempt budget each say so instead. Claims that arrive while one is being written go
+   * together in the next statement (group commit).
    */
   async claim(id: StepIdentity, agent: AgentName, owner: string, leaseMs: number, maxAttempts: number): Promise<Claim> {
-    const { rows } = await this.prisma.pool.query<ClaimRow>({
-      ...CLAIM,
-      values: [
-      id.stepId,
-      id.taskId,
-      agent,
-      owner,
-      leaseMs,
-      maxAttempts,
-      actor(agent),
-      id.tenantId,
-      id.traceId,
-      ],
-    });
-    const row = rows[0];
+    const terms = `${agent}/${leaseMs}/${maxAttempts}`;
+    let claims = this.claims.get(terms);
+    if (!claims) {
+      claims = new CallGrouper<ClaimRequest, ClaimRow | undefined>((group) => this.claimGroup(group, agent, leaseMs, maxAttempts), GROUPING);
+      this.claims.set(terms, claims);
+    }
+    const row = await claims.submit({ id, owner });
     if (!row) return { type: 'missing' };
     if (row.claimed_attempt !== null) {
       return {
@@ -304,21 +321,33 @@ export class StepStore {
     await appendAudit(this.prisma, { action: 'message.rejected', actor: actor(agent), subject: `message:${String(details['stream'])}/${String(details['streamSequence'])}`, data: details });
   }
 
-  /** Each step once per statement: a second end of the same step (two deliveries ending at once) goes in the next, where its fence decides. */
-  private async endGroup(type: AttemptEnd['type'], group: EndRow[]): Promise<PromiseSettledResult<boolean>[]> {
-    const outcomes: PromiseSettledResult<boolean>[] = new Array(group.length);
-    let pending = group.map((row, index) => ({ row, index }));
-    while (pending.length > 0) {
-      const steps = new Set<string>();
-      const batch = pending.filter(({ row }) => !steps.has(row.stepId) && steps.add(row.stepId));
-      pending = pending.filter((item) => !batch.includes(item));
-      const decided = await groupOrEachAlone(
-        batch.map(({ row }) => row),
-        (rows) => this.endStatement(type, rows),
-      );
-      batch.forEach(({ index }, i) => (outcomes[index] = decided[i] as PromiseSettledResult<boolean>));
-    }
-    return outcomes;
+  private endGroup(type: AttemptEnd['type'], group: EndRow[]): Promise<PromiseSettledResult<boolean>[]> {
+    return oncePerStatement(group, (row) => row.stepId.toLowerCase(), (rows) => this.endStatement(type, rows));
+  }
+
+  private claimGroup(group: ClaimRequest[], agent: AgentName, leaseMs: number, maxAttempts: number): Promise<PromiseSettledResult<ClaimRow | undefined>[]> {
+    return oncePerStatement(group, (request) => request.id.stepId.toLowerCase(), (requests) => this.claimStatement(requests, agent, leaseMs, maxAttempts));
+  }
+
+  private async claimStatement(requests: ClaimRequest[], agent: AgentName, leaseMs: number, maxAttempts: number): Promise<(ClaimRow | undefined)[]> {
+    const column = <T>(pick: (request: ClaimRequest) => T) => requests.map(pick);
+    const { rows } = await this.prisma.pool.query<ClaimRow>({
+      ...CLAIM,
+      values: [
+        column((r) => r.id.stepId),
+        column((r) => r.id.taskId),
+        column((r) => r.owner),
+        column((r) => r.id.tenantId),
+        column((r) => r.id.traceId),
+        agent,
+        leaseMs,
+        maxAttempts,
+        actor(agent),
+      ],
+    });
+    const byStep = new Map(rows.map((row) => [row.step_id, row]));
+    // Postgres answers uuids in lower case, whatever case they were asked in.
+    return requests.map((request) => byStep.get(request.id.stepId.toLowerCase()));
   }
 
   private async endStatement(type: AttemptEnd['type'], rows: EndRow[]): Promise<boolean[]> {
@@ -328,10 +357,31 @@ export class StepStore {
       values: [column((r) => r.stepId), column((r) => r.owner), column((r) => r.value), column((r) => r.events), column((r) => r.metadata)],
     });
     const ended = new Set(result[0]?.ended ?? []);
-    return rows.map((row) => ended.has(row.stepId));
+    return rows.map((row) => ended.has(row.stepId.toLowerCase()));
   }
 }
 
 function actor(agent: AgentName) {
   return `service:${agent}-agent` as const;
+}
+
+/**
+ * Runs a group's statements so each step is in a statement once: a second request for the
+ * same step (two deliveries at once) goes in the next statement, which sees what the first
+ * did. Each statement is retried call by call if it fails (groupOrEachAlone).
+ */
+async function oncePerStatement<I, O>(group: I[], stepOf: (input: I) => string, statement: (inputs: I[]) => Promise<O[]>): Promise<PromiseSettledResult<O>[]> {
+  const outcomes: PromiseSettledResult<O>[] = new Array(group.length);
+  let pending = group.map((input, index) => ({ input, index }));
+  while (pending.length > 0) {
+    const steps = new Set<string>();
+    const batch = pending.filter(({ input }) => !steps.has(stepOf(input)) && steps.add(stepOf(input)));
+    pending = pending.filter((item) => !batch.includes(item));
+    const decided = await groupOrEachAlone(
+      batch.map(({ input }) => input),
+      statement,
+    );
+    batch.forEach(({ index }, i) => (outcomes[index] = decided[i] as PromiseSettledResult<O>));
+  }
+  return outcomes;
 }
