@@ -8,7 +8,7 @@ import {
   auditJson,
   auditRowsFrom,
   CallGrouper,
-  groupOrEachAlone,
+  eachKeyOncePerStatement,
   type NamedStatement,
   namedStatement,
   PrismaService,
@@ -322,11 +322,11 @@ export class StepStore {
   }
 
   private endGroup(type: AttemptEnd['type'], group: EndRow[]): Promise<PromiseSettledResult<boolean>[]> {
-    return oncePerStatement(group, (row) => row.stepId.toLowerCase(), (rows) => this.endStatement(type, rows));
+    return eachKeyOncePerStatement(group, (row) => row.stepId.toLowerCase(), (rows) => this.endStatement(type, rows));
   }
 
   private claimGroup(group: ClaimRequest[], agent: AgentName, leaseMs: number, maxAttempts: number): Promise<PromiseSettledResult<ClaimRow | undefined>[]> {
-    return oncePerStatement(group, (request) => request.id.stepId.toLowerCase(), (requests) => this.claimStatement(requests, agent, leaseMs, maxAttempts));
+    return eachKeyOncePerStatement(group, (request) => request.id.stepId.toLowerCase(), (requests) => this.claimStatement(requests, agent, leaseMs, maxAttempts));
   }
 
   private async claimStatement(requests: ClaimRequest[], agent: AgentName, leaseMs: number, maxAttempts: number): Promise<(ClaimRow | undefined)[]> {
@@ -363,25 +363,4 @@ export class StepStore {
 
 function actor(agent: AgentName) {
   return `service:${agent}-agent` as const;
-}
-
-/**
- * Runs a group's statements so each step is in a statement once: a second request for the
- * same step (two deliveries at once) goes in the next statement, which sees what the first
- * did. Each statement is retried call by call if it fails (groupOrEachAlone).
- */
-async function oncePerStatement<I, O>(group: I[], stepOf: (input: I) => string, statement: (inputs: I[]) => Promise<O[]>): Promise<PromiseSettledResult<O>[]> {
-  const outcomes: PromiseSettledResult<O>[] = new Array(group.length);
-  let pending = group.map((input, index) => ({ input, index }));
-  while (pending.length > 0) {
-    const steps = new Set<string>();
-    const batch = pending.filter(({ input }) => !steps.has(stepOf(input)) && steps.add(stepOf(input)));
-    pending = pending.filter((item) => !batch.includes(item));
-    const decided = await groupOrEachAlone(
-      batch.map(({ input }) => input),
-      statement,
-    );
-    batch.forEach(({ index }, i) => (outcomes[index] = decided[i] as PromiseSettledResult<O>));
-  }
-  return outcomes;
 }

@@ -1,4 +1,4 @@
-import { CallGrouper, groupOrEachAlone } from './call-grouper';
+import { CallGrouper, eachKeyOncePerStatement, groupOrEachAlone } from './call-grouper';
 
 describe(CallGrouper.name, () => {
   it('runs a lone call at once and groups the calls that arrive while groups are in flight', async () => {
@@ -71,5 +71,17 @@ describe(groupOrEachAlone.name, () => {
     });
     expect(outcomes).toEqual([1, 2, 3].map(() => ({ status: 'rejected', reason: unreachable })));
     expect(statements).toEqual([[1, 2, 3]]);
+  });
+});
+
+describe(eachKeyOncePerStatement.name, () => {
+  it('puts each key in a statement once, a repeat in the next, and answers every call in its place', async () => {
+    const statements: string[][] = [];
+    const outcomes = await eachKeyOncePerStatement(['a1', 'b1', 'a2', 'c1', 'a3', 'b2'], (input) => input[0]!, async (inputs) => {
+      statements.push(inputs);
+      return inputs.map((input) => input.toUpperCase());
+    });
+    expect(statements).toEqual([['a1', 'b1', 'c1'], ['a2', 'b2'], ['a3']]);
+    expect(outcomes.map((outcome) => (outcome.status === 'fulfilled' ? outcome.value : 'failed'))).toEqual(['A1', 'B1', 'A2', 'C1', 'A3', 'B2']);
   });
 });

@@ -70,3 +70,24 @@ export async function groupOrEachAlone<I, O>(group: I[], statement: (inputs: I[]
     return outcomes;
   }
 }
+
+/**
+ * A CallGrouper's `execute` for statements that must see each key (a step, a task) once:
+ * a second call for the same key (two deliveries at once) goes in the next statement,
+ * which sees what the first did. Each statement falls back as groupOrEachAlone does.
+ */
+export async function eachKeyOncePerStatement<I, O>(group: I[], keyOf: (input: I) => string, statement: (inputs: I[]) => Promise<O[]>): Promise<PromiseSettledResult<O>[]> {
+  const outcomes: PromiseSettledResult<O>[] = new Array(group.length);
+  let pending = group.map((input, index) => ({ input, index }));
+  while (pending.length > 0) {
+    const keys = new Set<string>();
+    const batch = pending.filter(({ input }) => !keys.has(keyOf(input)) && keys.add(keyOf(input)));
+    pending = pending.filter((item) => !batch.includes(item));
+    const decided = await groupOrEachAlone(
+      batch.map(({ input }) => input),
+      statement,
+    );
+    batch.forEach(({ index }, i) => (outcomes[index] = decided[i] as PromiseSettledResult<O>));
+  }
+  return outcomes;
+}

@@ -1,6 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import type { AgentName, StepKind, StepStatus, TaskStatus } from '@atelier/contracts';
-import { type AuditEventInput, auditJson, auditRowsFrom, CallGrouper, groupOrEachAlone, insertAuditFrom, namedStatement, PrismaService } from '@atelier/persistence';
+import { AUDIT_COLUMNS, type AuditEventInput, auditJson, auditRowsFrom, CallGrouper, eachKeyOncePerStatement, groupOrEachAlone, type NamedStatement, namedStatement, PrismaService } from '@atelier/persistence';
 import { stepRowsFrom, stepRowsJson } from './step-rows';
 
 export interface StepSnapshot {
@@ -46,6 +46,9 @@ export interface TaskEnd {
   audit: AuditEventInput;
 }
 
+/** One statement in flight per kind; what arrives meanwhile goes in the next, up to 64 together. */
+const GROUPING = { maxInFlight: 1, maxGroup: 64 };
+
 /** The tasks of $1 (ids), each with all its steps. */
 const LOAD = namedStatement('task.load', `
 SELECT t.id, t.tenant_id AS "tenantId", t.workflow, t.status::text AS status, t.input, t.version, t.trace_id AS "traceId",
@@ -57,37 +60,68 @@ SELECT t.id, t.tenant_id AS "tenantId", t.workflow, t.status::text AS status, t.
                  FROM steps s WHERE s.task_id = t.id), '[]') AS steps
 FROM tasks t WHERE t.id = ANY($1::uuid[])`);
 
-/** Only a task still at the version the plan was made from moves on: a concurrent advance makes this one look again. */
-const INSERT_STEPS = namedStatement('task.insert-steps', `
-WITH bumped AS (
-  UPDATE tasks SET version = version + 1, updated_at = now()
-  WHERE id = $1 AND version = $2 AND status IN ('queued', 'running') RETURNING id
+/**
+ * The task rows of a group's statement ($1: their ids), locked in id order before anything
+ * else: every statement that locks several tasks takes them in this order (the agents'
+ * first claims too), so none can deadlock with another. Statuses are compared as text:
+ * as the enum, the planner may find the group's tasks through the status index (every
+ * task in flight) instead of by id.
+ */
+const LOCKED_TASKS = `locked AS (SELECT id FROM tasks WHERE id IN (SELECT task_id FROM req) ORDER BY id FOR NO KEY UPDATE)`;
+
+/**
+ * Advances of a group of tasks: only a task still at the version its plan was made from
+ * moves on (a concurrent advance makes this one look again). Arrays: $1 task id, $2
+ * version, $3 its new steps, $4 their audit events. Answers the ids of the tasks advanced.
+ */
+const INSERT_STEPS = namedStatement('task.insert-steps.v2', `
+WITH req AS MATERIALIZED (
+  SELECT * FROM unnest($1::uuid[], $2::int[], $3::jsonb[], $4::jsonb[]) WITH ORDINALITY AS r(task_id, version, steps, events, ord)
+), ${LOCKED_TASKS}, bumped AS (
+  UPDATE tasks t SET version = t.version + 1, updated_at = now()
+  FROM req r JOIN locked l ON l.id = r.task_id
+  WHERE t.id = r.task_id AND t.version = r.version AND t.status::text IN ('queued', 'running') RETURNING t.id
 ), inserted AS (
   INSERT INTO steps (id, task_id, key, kind, agent, depends_on, input)
-  SELECT s.id, $1, s.key, s.kind, s.agent, s.depends_on, s.input
-  FROM bumped CROSS JOIN ${stepRowsFrom('$3')}
+  SELECT s.id, r.task_id, s.key, s.kind, s.agent, s.depends_on, s.input
+  FROM req r JOIN bumped b ON b.id = r.task_id CROSS JOIN LATERAL ${stepRowsFrom('r.steps')}
   ON CONFLICT (task_id, key) DO NOTHING
   RETURNING id
-), audit AS (${insertAuditFrom('$4', 'EXISTS (SELECT 1 FROM bumped)')})
-SELECT (SELECT count(*) FROM bumped)::int AS applied`);
-
-const END = namedStatement('task.end', `
-WITH ended AS (
-  UPDATE tasks SET status = $3::task_status, result = $4::jsonb, error = $5::jsonb, completed_at = now(), updated_at = now(),
-                   version = version + 1
-  WHERE id = $1 AND version = $2 AND status IN ('queued', 'running') RETURNING id
-), stopped AS (
-  UPDATE steps SET status = 'cancelled', lease_until = NULL, updated_at = now()
-  WHERE task_id = $1 AND status IN ('queued', 'running') AND EXISTS (SELECT 1 FROM ended)
-  RETURNING key
 ), audit AS (
-  INSERT INTO audit_events (actor, action, subject, tenant_id, task_id, trace_id, request_id, data)
-  SELECT a.actor, a.action, a.subject, a.tenant_id, a.task_id, a.trace_id, a.request_id,
-         a.data || jsonb_build_object('stoppedSteps', (SELECT coalesce(jsonb_agg(key ORDER BY key), '[]'::jsonb) FROM stopped))
-  FROM (${auditRowsFrom('$6')}) a
-  WHERE EXISTS (SELECT 1 FROM ended)
+  INSERT INTO audit_events (${AUDIT_COLUMNS})
+  SELECT e.actor, e.action, e.subject, e.tenant_id, e.task_id, e.trace_id, e.request_id, e.data
+    FROM req r JOIN bumped b ON b.id = r.task_id CROSS JOIN LATERAL (${auditRowsFrom('r.events')}) e
+   ORDER BY r.ord, e.ord
 )
-SELECT (SELECT count(*) FROM ended)::int AS applied`);
+SELECT coalesce(array_agg(id::text), '{}') AS applied FROM bumped`);
+
+/**
+ * Ends of a group of tasks, each at the version it was read at, cancelling their
+ * unfinished steps (task rows first, then steps: the lock order). Arrays: $1 task id, $2
+ * version, $3 status, $4 result, $5 error, $6 audit events (`stoppedSteps` is added to
+ * their data). Answers the ids of the tasks ended.
+ */
+const END = namedStatement('task.end.v2', `
+WITH req AS MATERIALIZED (
+  SELECT * FROM unnest($1::uuid[], $2::int[], $3::text[], $4::jsonb[], $5::jsonb[], $6::jsonb[]) WITH ORDINALITY AS r(task_id, version, status, result, error, events, ord)
+), ${LOCKED_TASKS}, ended AS (
+  UPDATE tasks t SET status = r.status::task_status, result = r.result, error = r.error, completed_at = now(), updated_at = now(),
+                     version = t.version + 1
+  FROM req r JOIN locked l ON l.id = r.task_id
+  WHERE t.id = r.task_id AND t.version = r.version AND t.status::text IN ('queued', 'running') RETURNING t.id
+), stopped AS (
+  UPDATE steps s SET status = 'cancelled', lease_until = NULL, updated_at = now()
+  FROM ended e
+  WHERE s.task_id = e.id AND s.status::text IN ('queued', 'running')
+  RETURNING s.task_id, s.key
+), audit AS (
+  INSERT INTO audit_events (${AUDIT_COLUMNS})
+  SELECT a.actor, a.action, a.subject, a.tenant_id, a.task_id, a.trace_id, a.request_id,
+         a.data || jsonb_build_object('stoppedSteps', (SELECT coalesce(jsonb_agg(st.key ORDER BY st.key), '[]'::jsonb) FROM stopped st WHERE st.task_id = r.task_id))
+    FROM req r JOIN ended e ON e.id = r.task_id CROSS JOIN LATERAL (${auditRowsFrom('r.events')}) a
+   ORDER BY r.ord, a.ord
+)
+SELECT coalesce(array_agg(id::text), '{}') AS applied FROM ended`);
 
 /**
  * The coordinator's reads and writes of a task: one read of the task with all its steps,
@@ -96,7 +130,9 @@ SELECT (SELECT count(*) FROM ended)::int AS applied`);
  */
 @Injectable()
 export class TaskStore {
-  private readonly loads = new CallGrouper<string, TaskSnapshot | undefined>((ids) => groupOrEachAlone(ids, (group) => this.loadStatement(group)), { maxInFlight: 1, maxGroup: 64 });
+  private readonly loads = new CallGrouper<string, TaskSnapshot | undefined>((ids) => groupOrEachAlone(ids, (group) => this.loadStatement(group)), GROUPING);
+  private readonly advances = this.groupedWrite<[taskId: string, version: number, steps: string, events: string]>(INSERT_STEPS);
+  private readonly ends = this.groupedWrite<[taskId: string, version: number, status: string, result: string | null, error: string | null, events: string]>(END);
 
   constructor(private readonly prisma: PrismaService) {}
 
@@ -113,9 +149,8 @@ export class TaskStore {
   }
 
   /** Inserts the steps that became ready, with their audit events; false when the task moved on meanwhile. */
-  async insertSteps(task: TaskSnapshot, steps: readonly StepToInsert[], audit: readonly AuditEventInput[]): Promise<boolean> {
-    const { rows: result } = await this.prisma.pool.query<{ applied: number }>({ ...INSERT_STEPS, values: [task.id, task.version, stepRowsJson(steps), auditJson(audit)] });
-    return result[0]?.applied === 1;
+  insertSteps(task: TaskSnapshot, steps: readonly StepToInsert[], audit: readonly AuditEventInput[]): Promise<boolean> {
+    return this.advances.submit([task.id, task.version, stepRowsJson(steps), auditJson(audit)]);
   }
 
   /**
@@ -124,18 +159,25 @@ export class TaskStore {
    * both takes them in this order (a first step claim too), so none can deadlock with it.
    * The ended task is at `task.version + 1`.
    */
-  async end(task: TaskSnapshot, end: TaskEnd): Promise<boolean> {
-    const { rows } = await this.prisma.pool.query<{ applied: number }>({
-      ...END,
-      values: [
+  end(task: TaskSnapshot, end: TaskEnd): Promise<boolean> {
+    return this.ends.submit([
       task.id,
       task.version,
       end.status,
       end.result === undefined ? null : JSON.stringify(end.result),
       end.error === undefined ? null : JSON.stringify(end.error),
       auditJson([end.audit]),
-      ],
-    });
-    return rows[0]?.applied === 1;
+    ]);
+  }
+
+  /** A grouped write: a task once per statement (a second write of the same task goes in the next, where its version decides); answers which tasks it changed. */
+  private groupedWrite<R extends [taskId: string, ...unknown[]]>(statement: NamedStatement): CallGrouper<R, boolean> {
+    const run = async (rows: R[]) => {
+      const columns = rows[0]!.map((_, column) => rows.map((row) => row[column]));
+      const { rows: result } = await this.prisma.pool.query<{ applied: string[] }>({ ...statement, values: columns });
+      const applied = new Set(result[0]?.applied ?? []);
+      return rows.map((row) => applied.has(row[0].toLowerCase()));
+    };
+    return new CallGrouper<R, boolean>((group) => eachKeyOncePerStatement(group, (row) => row[0].toLowerCase(), run), GROUPING);
   }
 }

@@ -1,0 +1,93 @@
+import { randomUUID } from 'node:crypto';
+import { createPrismaClient, type PrismaService } from '@atelier/persistence';
+import { createTestDatabase, type TestDatabase } from '@atelier/testing';
+import { type StepToInsert, type TaskSnapshot, TaskStore } from './task-store';
+
+// The coordinator's statements against real Postgres, as the results of many tasks reach
+// it at once: concurrent loads, advances and ends share statements, and each still takes
+// effect only at the version it was planned from.
+describe(TaskStore.name, () => {
+  let db: TestDatabase;
+  let prisma: PrismaService;
+  let store: TaskStore;
+
+  beforeAll(async () => {
+    db = await createTestDatabase('atelier_task_store');
+    prisma = createPrismaClient({ connectionString: db.url, poolMax: 4 });
+    store = new TaskStore(prisma);
+  });
+
+  afterAll(async () => {
+    await prisma?.$disconnect();
+    await db?.drop();
+  });
+
+  async function runningTask(): Promise<TaskSnapshot> {
+    const tenant = await prisma.tenant.create({ data: { name: `t-${randomUUID().slice(0, 8)}` } });
+    const task = await prisma.task.create({ data: { tenantId: tenant.id, workflow: 'brief', input: { goal: 'g' }, status: 'RUNNING' } });
+    await prisma.step.create({ data: { taskId: task.id, key: 'investigate', kind: 'research.investigate', agent: 'research', input: {}, status: 'RUNNING' } });
+    return (await store.load(task.id))!;
+  }
+
+  const draft = (): StepToInsert => ({ id: randomUUID(), key: 'draft', kind: 'writer.draft', agent: 'writer', dependsOn: ['investigate'], input: { findings: 'F' } });
+  const queuedEvent = (task: TaskSnapshot, stepId: string) => ({ actor: 'service:orchestrator' as const, action: 'step.queued' as const, subject: `step:${stepId}`, tenantId: task.tenantId, taskId: task.id, traceId: null, data: {} });
+  const failedEnd = (task: TaskSnapshot) => ({
+    status: 'failed' as const,
+    result: { partial: true },
+    error: { code: 'STEP_FAILED' },
+    audit: { actor: 'service:orchestrator' as const, action: 'task.failed' as const, subject: `task:${task.id}`, tenantId: task.tenantId, taskId: task.id, traceId: null, data: { status: 'failed' } },
+  });
+
+  it('loads concurrent tasks together, each with its own steps, and answers a missing one with nothing', async () => {
+    const [a, b] = await Promise.all([runningTask(), runningTask()]);
+    const [first, second, third, missing] = await Promise.all([store.load(a.id), store.load(b.id), store.load(a.id.toUpperCase()), store.load(randomUUID())]);
+    expect(first).toMatchObject({ id: a.id, status: 'running', steps: [{ key: 'investigate', status: 'running' }] });
+    expect(second).toMatchObject({ id: b.id, tenantId: b.tenantId });
+    expect(third?.id).toBe(a.id);
+    expect(missing).toBeUndefined();
+  });
+
+  it('advances concurrent tasks together, each only at the version it was planned from', async () => {
+    const [a, b, stale] = await Promise.all([runningTask(), runningTask(), runningTask()]);
+    await prisma.task.update({ where: { id: stale.id }, data: { version: { increment: 1 } } });
+    const [stepA, stepA2, stepB, stepStale] = [draft(), draft(), draft(), draft()];
+
+    // The first goes alone, the rest together; a's second plan (another replica's) reads the same version.
+    const applied = await Promise.all([
+      store.insertSteps(b, [stepB], [queuedEvent(b, stepB.id)]),
+      store.insertSteps(a, [stepA], [queuedEvent(a, stepA.id)]),
+      store.insertSteps(a, [stepA2], [queuedEvent(a, stepA2.id)]),
+      store.insertSteps(stale, [stepStale], [queuedEvent(stale, stepStale.id)]),
+    ]);
+
+    expect(applied).toEqual([true, true, false, false]);
+    const drafts = await prisma.step.findMany({ where: { taskId: { in: [a.id, b.id, stale.id] }, key: 'draft' } });
+    expect(drafts.map((step) => step.id).sort()).toEqual([stepA.id, stepB.id].sort());
+    const versions = await prisma.task.findMany({ where: { id: { in: [a.id, b.id, stale.id] } }, select: { id: true, version: true } });
+    expect(new Map(versions.map((task) => [task.id, task.version]))).toEqual(new Map([[a.id, a.version + 1], [b.id, b.version + 1], [stale.id, stale.version + 1]]));
+    const queued = await prisma.auditEvent.findMany({ where: { action: 'step.queued', taskId: { in: [a.id, b.id, stale.id] } } });
+    expect(queued.map((event) => event.subject).sort()).toEqual([`step:${stepA.id}`, `step:${stepB.id}`].sort());
+  });
+
+  it('ends concurrent tasks together, cancelling the unfinished steps of each and naming them in its own event', async () => {
+    const [a, b, moved] = await Promise.all([runningTask(), runningTask(), runningTask()]);
+    await prisma.step.create({ data: { taskId: b.id, key: 'second', kind: 'research.investigate', agent: 'research', input: {} } });
+    await prisma.task.update({ where: { id: moved.id }, data: { version: { increment: 1 } } });
+
+    const ended = await Promise.all([store.end(a, failedEnd(a)), store.end(b, failedEnd(b)), store.end(a, failedEnd(a)), store.end(moved, failedEnd(moved))]);
+
+    expect(ended).toEqual([true, true, false, false]);
+    const tasks = await prisma.task.findMany({ where: { id: { in: [a.id, b.id, moved.id] } }, select: { id: true, status: true } });
+    expect(new Map(tasks.map((task) => [task.id, task.status]))).toEqual(new Map([[a.id, 'FAILED'], [b.id, 'FAILED'], [moved.id, 'RUNNING']]));
+    const steps = await prisma.step.findMany({ where: { taskId: { in: [a.id, b.id, moved.id] } }, select: { taskId: true, key: true, status: true } });
+    expect(steps.filter((step) => step.status === 'CANCELLED').map((step) => `${step.taskId === a.id ? 'a' : 'b'}:${step.key}`).sort()).toEqual(['a:investigate', 'b:investigate', 'b:second']);
+    expect(steps.find((step) => step.taskId === moved.id)?.status).toBe('RUNNING');
+    const events = await prisma.auditEvent.findMany({ where: { action: 'task.failed', taskId: { in: [a.id, b.id, moved.id] } } });
+    expect(new Map(events.map((event) => [event.taskId, (event.data as { stoppedSteps: string[] }).stoppedSteps]))).toEqual(
+      new Map([
+        [a.id, ['investigate']],
+        [b.id, ['investigate', 'second']],
+      ]),
+    );
+  });
+});
