@@ -33,22 +33,24 @@ export async function locateHash(prisma: Reader, hash: string): Promise<number |
 }
 
 /**
- * Sealed events from position `from` to `to` in chain order, a page at a time (keyset on
- * audit_chain's primary key), so export and verify hold one page in memory whatever the
- * size of the chain, and never keep a transaction open while a slow client reads: sealed
- * rows never change, so pages read at different moments still form one consistent chain.
- * A position whose link or event is gone is absent from its page: the verifier reports it
- * missing.
+ * Sealed events from position `from` to `to` in chain order, a page at a time, so export
+ * and verify hold one page in memory whatever the size of the chain, and never keep a
+ * transaction open while a slow client reads: sealed rows never change, so pages read at
+ * different moments still form one consistent chain. A position whose link or event is
+ * gone is absent from its page: the verifier reports it missing.
+ *
+ * A page is a window of `pageSize` positions (they are dense, 1..head), not "the next
+ * `pageSize` links": with a LIMIT over the join, a planner without fresh statistics for
+ * audit_chain (after a bulk load, before autovacuum's analyze) joined and sorted the whole
+ * rest of the range for every page, which made a full verify quadratic.
  */
 export async function* readChainPages(prisma: Reader, from: number, to: number, pageSize = 1_000): AsyncGenerator<AuditRow[]> {
-  let next = from;
-  while (next <= to) {
+  for (let first = from; first <= to; first += pageSize) {
+    const last = Math.min(first + pageSize - 1, to);
     const rows = await prisma.$queryRaw<AuditRow[]>`
       SELECT ${AUDIT_COLUMNS} FROM audit_chain c JOIN audit_events USING (seq)
-       WHERE c.chain_pos >= ${next} AND c.chain_pos <= ${to}
-       ORDER BY c.chain_pos LIMIT ${pageSize}`;
-    if (rows.length === 0) return;
-    yield rows;
-    next = Number(rows[rows.length - 1]?.chain_pos) + 1;
+       WHERE c.chain_pos >= ${first} AND c.chain_pos <= ${last}
+       ORDER BY c.chain_pos`;
+    if (rows.length > 0) yield rows;
   }
 }
