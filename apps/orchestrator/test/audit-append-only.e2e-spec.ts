@@ -4,10 +4,11 @@ import { createTestDatabase, type TestDatabase } from '@atelier/testing';
 import { AuditSealer } from '../src/audit/audit-sealer';
 import { verifyStoredChain } from '../src/audit/audit-verification';
 
-// The database itself keeps audit_events append-only: a trigger for every role, and the
-// grants of the application role (atelier_app, from the migration) for the services.
+// The database itself keeps audit_events and the chain over them (audit_chain)
+// append-only: a trigger for every role, and the grants of the application role
+// (atelier_app, from the migrations) for the services.
 
-describe('audit_events is append-only in the database', () => {
+describe('audit_events and audit_chain are append-only in the database', () => {
   let db: TestDatabase;
   let owner: Client;
   let app: Client;
@@ -44,22 +45,28 @@ describe('audit_events is append-only in the database', () => {
     const { rows } = await insertEvent(app, 'by-the-app');
     const seq = rows[0].seq as string;
     await new AuditSealer(appPrisma).sealBatch();
-    expect((await app.query('SELECT chain_pos FROM audit_events WHERE seq = $1', [seq])).rows[0].chain_pos).not.toBeNull();
+    expect((await app.query('SELECT chain_pos FROM audit_chain WHERE seq = $1', [seq])).rows[0].chain_pos).not.toBeNull();
     expect((await verifyStoredChain(appPrisma, {})).ok).toBe(true);
 
+    // No UPDATE of any column of an event, its transaction id included.
     expect(await refusal(app, `UPDATE audit_events SET subject = 'edited' WHERE seq = ${seq}`)).toMatch(/permission denied/);
+    expect(await refusal(app, `UPDATE audit_events SET tx_id = '1' WHERE seq = ${seq}`)).toMatch(/permission denied/);
     expect(await refusal(app, `DELETE FROM audit_events WHERE seq = ${seq}`)).toMatch(/permission denied/);
     expect(await refusal(app, 'TRUNCATE audit_events')).toMatch(/permission denied/);
-    // Not the owner: it cannot switch the trigger off or drop it either.
-    expect(await refusal(app, 'ALTER TABLE audit_events DISABLE TRIGGER audit_events_append_only_rows')).toMatch(/must be owner/);
-    expect(await refusal(app, 'DROP TRIGGER audit_events_append_only_rows ON audit_events')).toMatch(/must be owner/);
-    // The chain columns it may write are still guarded by the trigger once filled.
-    expect(await refusal(app, `UPDATE audit_events SET hash = repeat('a', 64) WHERE seq = ${seq}`)).toMatch(/append-only: UPDATE refused/);
+    // Nor of a seal: the chain is insert-only for it too.
+    expect(await refusal(app, `UPDATE audit_chain SET hash = repeat('a', 64) WHERE seq = ${seq}`)).toMatch(/permission denied/);
+    expect(await refusal(app, `DELETE FROM audit_chain WHERE seq = ${seq}`)).toMatch(/permission denied/);
+    expect(await refusal(app, 'TRUNCATE audit_chain')).toMatch(/permission denied/);
+    // Not the owner: it cannot switch the triggers off or drop them either.
+    for (const [table, trigger] of [
+      ['audit_events', 'audit_events_append_only_rows'],
+      ['audit_chain', 'audit_chain_append_only_rows'],
+    ]) {
+      expect(await refusal(app, `ALTER TABLE ${table} DISABLE TRIGGER ${trigger}`)).toMatch(/must be owner/);
+      expect(await refusal(app, `DROP TRIGGER ${trigger} ON ${table}`)).toMatch(/must be owner/);
+    }
     expect((await app.query('SELECT subject FROM audit_events WHERE seq = $1', [seq])).rows[0].subject).toBe('by-the-app');
-    // Nor can it insert an event that claims a chain position, pick its transaction id or backdate it.
-    expect(
-      await refusal(app, `INSERT INTO audit_events (actor, action, subject, chain_pos, prev_hash, hash) VALUES ('service:x', 'task.submitted', 'forged', 99, repeat('0', 64), repeat('f', 64))`),
-    ).toMatch(/inserted unsealed/);
+    // Nor can it pick an event's transaction id or backdate it.
     const stamped = await app.query(
       `INSERT INTO audit_events (actor, action, subject, tx_id, occurred_at) VALUES ('service:x', 'task.submitted', 'stamped', '1', '2001-01-01T00:00:00Z')
        RETURNING tx_id::text = pg_current_xact_id()::text AS own_tx_id, occurred_at > now() - interval '1 minute' AS current_time`,
@@ -77,17 +84,29 @@ describe('audit_events is append-only in the database', () => {
     expect(await refusal(app, 'SELECT * FROM _prisma_migrations')).toMatch(/permission denied/);
   });
 
-  it('refuses UPDATE, DELETE and TRUNCATE even to the owner, except filling the chain columns once', async () => {
+  it('refuses UPDATE, DELETE and TRUNCATE of events even to the owner', async () => {
     const seq = (await insertEvent(owner, 'by-the-owner')).rows[0].seq as string;
-    expect(await refusal(owner, `UPDATE audit_events SET subject = 'edited' WHERE seq = ${seq}`)).toMatch(/append-only: UPDATE refused/);
-    expect(await refusal(owner, `DELETE FROM audit_events WHERE seq = ${seq}`)).toMatch(/append-only: DELETE refused/);
-    expect(await refusal(owner, 'TRUNCATE audit_events')).toMatch(/append-only: TRUNCATE refused/);
-    const fill = (hash: string, extra = '') =>
-      refusal(owner, `UPDATE audit_events SET chain_pos = 1000, prev_hash = repeat('b', 64), hash = repeat('${hash}', 64)${extra} WHERE seq = ${seq}`);
-    expect(await fill('c', `, subject = 'smuggled'`)).toMatch(/append-only: UPDATE refused/);
-    expect(await fill('c')).toBe('accepted');
-    expect(await fill('d')).toMatch(/append-only: UPDATE refused/);
-    expect(await refusal(owner, `UPDATE audit_events SET chain_pos = NULL, prev_hash = NULL, hash = NULL WHERE seq = ${seq}`)).toMatch(/append-only/);
-    expect((await owner.query(`SELECT subject, chain_pos::int FROM audit_events WHERE seq = ${seq}`)).rows).toEqual([{ subject: 'by-the-owner', chain_pos: 1000 }]);
+    expect(await refusal(owner, `UPDATE audit_events SET subject = 'edited' WHERE seq = ${seq}`)).toMatch(/audit_events is append-only: UPDATE refused/);
+    expect(await refusal(owner, `UPDATE audit_events SET tx_id = tx_id WHERE seq = ${seq}`)).toMatch(/audit_events is append-only: UPDATE refused/);
+    expect(await refusal(owner, `DELETE FROM audit_events WHERE seq = ${seq}`)).toMatch(/audit_events is append-only: DELETE refused/);
+    expect(await refusal(owner, 'TRUNCATE audit_events')).toMatch(/audit_events is append-only: TRUNCATE refused/);
+    expect((await owner.query(`SELECT subject FROM audit_events WHERE seq = ${seq}`)).rows).toEqual([{ subject: 'by-the-owner' }]);
+  });
+
+  it('keeps seals final, even for the owner: one well-formed link per event and per predecessor', async () => {
+    const seq = (await insertEvent(owner, 'sealed-by-the-owner')).rows[0].seq as string;
+    const other = (await insertEvent(owner, 'another')).rows[0].seq as string;
+    const seal = (position: number, eventSeq: string, prev: string, hash: string) =>
+      refusal(owner, `INSERT INTO audit_chain (chain_pos, seq, prev_hash, hash) VALUES (${position}, ${eventSeq}, repeat('${prev}', 64), repeat('${hash}', 64))`);
+    expect(await seal(0, seq, 'b', 'c')).toMatch(/audit_chain_chain_pos_check/);
+    expect(await seal(1000, seq, 'B', 'c')).toMatch(/audit_chain_hashes_check/);
+    expect(await seal(1000, seq, 'b', 'c')).toBe('accepted');
+    // No second seal of the same event, and no fork: two positions cannot claim one predecessor.
+    expect(await seal(1001, seq, 'c', 'd')).toMatch(/audit_chain_seq_key/);
+    expect(await seal(1001, other, 'b', 'd')).toMatch(/audit_chain_prev_hash_key/);
+    expect(await refusal(owner, `UPDATE audit_chain SET hash = repeat('d', 64) WHERE seq = ${seq}`)).toMatch(/audit_chain is append-only: UPDATE refused/);
+    expect(await refusal(owner, `DELETE FROM audit_chain WHERE seq = ${seq}`)).toMatch(/audit_chain is append-only: DELETE refused/);
+    expect(await refusal(owner, 'TRUNCATE audit_chain')).toMatch(/audit_chain is append-only: TRUNCATE refused/);
+    expect((await owner.query(`SELECT chain_pos::int FROM audit_chain WHERE seq = ${seq}`)).rows).toEqual([{ chain_pos: 1000 }]);
   });
 });

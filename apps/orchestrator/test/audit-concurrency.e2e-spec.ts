@@ -129,7 +129,8 @@ describe('audit chain under concurrent writers (8 processes, 10,000 events)', ()
       return workers.every((worker) => worker.messages.some((message) => message.type === 'written'));
     }, 45_000, 'the writers');
     const count = async (where: string) => Number((await sql.query(`SELECT count(*) AS n FROM audit_events WHERE ${where}`)).rows[0].n);
-    await until(async () => (await count('chain_pos IS NULL')) === 0, 20_000, 'the sealers to catch up');
+    const unsealed = 'NOT EXISTS (SELECT FROM audit_chain c WHERE c.seq = audit_events.seq)';
+    await until(async () => (await count(unsealed)) === 0, 20_000, 'the sealers to catch up');
     for (const worker of workers) worker.child.kill('SIGTERM');
     expect(await Promise.all(workers.map((worker) => worker.exited))).toEqual(Array(PROCESSES).fill(0));
 
@@ -139,25 +140,29 @@ describe('audit chain under concurrent writers (8 processes, 10,000 events)', ()
     expect(await count('TRUE')).toBe(total);
     expect(await count(`(data->>'rollBack')::boolean`)).toBe(0);
 
-    // One chain: positions 1..N, each once; every prev_hash used once (no fork), each the
-    // hash of the position before.
+    // One chain: positions 1..N, each once, one per event; every prev_hash used once (no
+    // fork), each the hash of the position before.
     const shape = (
       await sql.query(
-        `SELECT count(DISTINCT chain_pos) AS positions, min(chain_pos) AS first, max(chain_pos) AS last,
-                count(DISTINCT prev_hash) AS prev_hashes, count(DISTINCT hash) AS hashes
-           FROM audit_events`,
+        `SELECT count(*) AS links, count(DISTINCT chain_pos) AS positions, min(chain_pos) AS first, max(chain_pos) AS last,
+                count(DISTINCT seq) AS events, count(DISTINCT prev_hash) AS prev_hashes, count(DISTINCT hash) AS hashes
+           FROM audit_chain JOIN audit_events USING (seq)`,
       )
     ).rows[0];
-    expect(shape).toEqual({ positions: String(total), first: '1', last: String(total), prev_hashes: String(total), hashes: String(total) });
+    const n = String(total);
+    expect(shape).toEqual({ links: n, positions: n, first: '1', last: n, events: n, prev_hashes: n, hashes: n });
+    expect(Number((await sql.query('SELECT count(*) AS n FROM audit_chain')).rows[0].n)).toBe(total);
     const links = await sql.query(
-      `SELECT count(*) AS n FROM audit_events e JOIN audit_events p ON p.chain_pos = e.chain_pos - 1 WHERE e.prev_hash = p.hash`,
+      `SELECT count(*) AS n FROM audit_chain e JOIN audit_chain p ON p.chain_pos = e.chain_pos - 1 WHERE e.prev_hash = p.hash`,
     );
     expect(Number(links.rows[0].n)).toBe(total - 1);
     expect(await verifyStoredChain(prisma, {})).toEqual({ ok: true, checked: total, firstBadPosition: null, reason: null, from: 1, to: total });
 
     // The order is (transaction, seq): later seqs of concurrent writers never jumped ahead.
     const outOfOrder = await sql.query(
-      `SELECT count(*) AS n FROM audit_events e JOIN audit_events p ON p.chain_pos = e.chain_pos - 1
+      `SELECT count(*) AS n
+         FROM audit_chain ec JOIN audit_events e ON e.seq = ec.seq
+         JOIN audit_chain pc ON pc.chain_pos = ec.chain_pos - 1 JOIN audit_events p ON p.seq = pc.seq
         WHERE (p.tx_id, p.seq) > (e.tx_id, e.seq)`,
     );
     expect(Number(outOfOrder.rows[0].n)).toBe(0);

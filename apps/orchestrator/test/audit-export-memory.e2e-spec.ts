@@ -48,22 +48,28 @@ describe('audit export memory', () => {
   });
 
   it('streams 100,000 events as NDJSON with flat memory', async () => {
-    // What is measured is the export, not the sealer: the rows get chain columns directly
+    // The bootstrap key's own event is sealed first: the sealer continues after the last
+    // link in the chain, so an event left behind the links written below would stay unsealed.
+    const unsealed = async () =>
+      Number((await sql.query('SELECT count(*) AS n FROM audit_events e WHERE NOT EXISTS (SELECT FROM audit_chain c WHERE c.seq = e.seq)')).rows[0].n);
+    while ((await unsealed()) > 0) await new Promise((resolve) => setTimeout(resolve, 100));
+    // What is measured is the export, not the sealer: the events get their links directly
     // (a superuser with triggers off, holding the sealer's lock), in seconds instead of a
     // sealing run.
     await sql.query(`BEGIN; SET LOCAL session_replication_role = replica;
       SELECT pg_advisory_xact_lock(${SEALER_LOCK_KEY});
-      INSERT INTO audit_events (actor, action, subject, trace_id, data, chain_pos, prev_hash, hash)
-      SELECT 'service:research-agent', 'llm.call', 'step:' || g, md5(g::text),
-             jsonb_build_object('n', g, 'costUsd', '0.000123', 'prompt', jsonb_build_object('sha256', md5(g::text) || md5((-g)::text), 'content', repeat('lorem ipsum ', 50))),
-             head.pos + g, md5((g - 1)::text) || md5((1 - g)::text), md5(g::text) || md5((-g)::text)
-        FROM generate_series(1, ${EVENTS}) AS g, (SELECT coalesce(max(chain_pos), 0) AS pos FROM audit_events) AS head;
+      WITH events AS (
+        INSERT INTO audit_events (actor, action, subject, trace_id, data)
+        SELECT 'service:research-agent', 'llm.call', 'step:' || g, md5(g::text),
+               jsonb_build_object('n', g, 'costUsd', '0.000123', 'prompt', jsonb_build_object('sha256', md5(g::text) || md5((-g)::text), 'content', repeat('lorem ipsum ', 50)))
+          FROM generate_series(1, ${EVENTS}) AS g
+        RETURNING seq, (data->>'n')::bigint AS g
+      )
+      INSERT INTO audit_chain (chain_pos, seq, prev_hash, hash)
+      SELECT head.pos + g, seq, md5((g - 1)::text) || md5((1 - g)::text), md5(g::text) || md5((-g)::text)
+        FROM events, (SELECT coalesce(max(chain_pos), 0) AS pos FROM audit_chain) AS head;
       COMMIT;`);
-    // The bootstrap key's own event may still be waiting for the sealer.
-    while (Number((await sql.query('SELECT count(*) AS n FROM audit_events WHERE chain_pos IS NULL')).rows[0].n) > 0) {
-      await new Promise((resolve) => setTimeout(resolve, 100));
-    }
-    const total = Number((await sql.query('SELECT max(chain_pos) AS n FROM audit_events')).rows[0].n);
+    const total = Number((await sql.query('SELECT max(chain_pos) AS n FROM audit_chain')).rows[0].n);
     expect(total).toBeGreaterThanOrEqual(EVENTS);
 
     const download = async (path: string, onChunk?: () => void) => {

@@ -63,7 +63,8 @@ describe('audit trail (end to end)', () => {
 
   const waitUntilSealed = async () => {
     const deadline = Date.now() + 15_000;
-    while (Number((await sql.query('SELECT count(*) AS n FROM audit_events WHERE chain_pos IS NULL')).rows[0].n) > 0) {
+    const unsealed = 'SELECT count(*) AS n FROM audit_events e WHERE NOT EXISTS (SELECT FROM audit_chain c WHERE c.seq = e.seq)';
+    while (Number((await sql.query(unsealed)).rows[0].n) > 0) {
       if (Date.now() > deadline) throw new Error('events were not sealed within 15 s');
       await new Promise((resolve) => setTimeout(resolve, 100));
     }
@@ -401,38 +402,70 @@ describe('audit trail (end to end)', () => {
     expect(await json(call(`/v1/audit/verify?from=10&head=5:${early.hash}`, BOOTSTRAP_KEY))).toMatchObject({ ok: true, from: 10, to: headPosition });
     expect(await json(call(`/v1/audit/verify?from=10&head=5:${early.prevHash}`, BOOTSTRAP_KEY))).toMatchObject({ ok: false, firstBadPosition: 5 });
 
+    // The events and their links (audit_chain) are kept apart: tampering with either shows.
     const middle = Math.floor(headPosition / 2);
-    await sql.query(`CREATE TEMP TABLE saved AS SELECT * FROM audit_events WHERE chain_pos IN (1, ${middle}, ${headPosition - 1}, ${headPosition})`);
+    const kept = `(1, ${middle}, ${middle + 1}, ${headPosition - 1}, ${headPosition})`;
+    await sql.query(`CREATE TEMP TABLE saved_links AS SELECT * FROM audit_chain WHERE chain_pos IN ${kept}`);
+    await sql.query(`CREATE TEMP TABLE saved AS SELECT * FROM audit_events WHERE seq IN (SELECT seq FROM saved_links)`);
+    const seqAt = (position: number) => `(SELECT seq FROM saved_links WHERE chain_pos = ${position})`;
+    const restoreEvent = (position: number) => asSuperuser(`INSERT INTO audit_events SELECT * FROM saved WHERE seq = ${seqAt(position)}`);
+    const restoreLink = (position: number) => asSuperuser(`INSERT INTO audit_chain SELECT * FROM saved_links WHERE chain_pos = ${position}`);
 
-    await asSuperuser(`UPDATE audit_events SET data = data || '{"costUsd": "0.0001"}' WHERE chain_pos = ${middle}`);
+    await asSuperuser(`UPDATE audit_events SET data = data || '{"costUsd": "0.0001"}' WHERE seq = ${seqAt(middle)}`);
     await expectFound('edited', middle, /content was altered/);
     await asSuperuser(`UPDATE audit_events e SET data = s.data FROM saved s WHERE e.seq = s.seq`);
     await expectIntactAgain();
 
-    await asSuperuser(`DELETE FROM audit_events WHERE chain_pos = ${middle}`);
+    await asSuperuser(`DELETE FROM audit_events WHERE seq = ${seqAt(middle)}`);
     await expectFound('deleted', middle, /missing/);
-    await asSuperuser(`INSERT INTO audit_events SELECT * FROM saved WHERE chain_pos = ${middle}`);
+    await restoreEvent(middle);
+    await expectIntactAgain();
+
+    // The link gone, the event stays (shown unsealed); the sealer does not seal it again,
+    // since it continues after the head.
+    await asSuperuser(`DELETE FROM audit_chain WHERE chain_pos = ${middle}`);
+    await expectFound('link-deleted', middle, /missing/);
+    await restoreLink(middle);
+    await expectIntactAgain();
+
+    await asSuperuser(`UPDATE audit_chain SET hash = repeat('e', 64) WHERE chain_pos = ${middle}`);
+    await expectFound('link-edited', middle, /content was altered/);
+    await asSuperuser(`UPDATE audit_chain c SET hash = s.hash FROM saved_links s WHERE c.chain_pos = s.chain_pos`);
     await expectIntactAgain();
 
     const swap = `UPDATE audit_events e SET actor = o.actor, action = o.action, subject = o.subject, data = o.data, tenant_id = o.tenant_id,
                          task_id = o.task_id, trace_id = o.trace_id, request_id = o.request_id, occurred_at = o.occurred_at
-                    FROM audit_events o WHERE e.chain_pos IN (${middle}, ${middle + 1}) AND o.chain_pos = ${2 * middle + 1} - e.chain_pos`;
+                    FROM saved o WHERE e.seq IN (${seqAt(middle)}, ${seqAt(middle + 1)}) AND o.seq = ${seqAt(middle)} + ${seqAt(middle + 1)} - e.seq`;
     await asSuperuser(swap);
     await expectFound('swapped', middle, /altered/);
-    await asSuperuser(swap);
+    await asSuperuser(`UPDATE audit_events e SET actor = s.actor, action = s.action, subject = s.subject, data = s.data, tenant_id = s.tenant_id,
+                              task_id = s.task_id, trace_id = s.trace_id, request_id = s.request_id, occurred_at = s.occurred_at
+                         FROM saved s WHERE e.seq = s.seq`);
+    await expectIntactAgain();
+
+    // Reordered through the links: two positions point at each other's events (seq is unique, hence three steps).
+    const relink = (a: number, b: number) =>
+      asSuperuser(`UPDATE audit_chain SET seq = -1 WHERE chain_pos = ${middle};
+                   UPDATE audit_chain SET seq = ${seqAt(a)} WHERE chain_pos = ${middle + 1};
+                   UPDATE audit_chain SET seq = ${seqAt(b)} WHERE chain_pos = ${middle}`);
+    await relink(middle, middle + 1);
+    await expectFound('relinked', middle, /altered/);
+    await relink(middle + 1, middle);
     await expectIntactAgain();
 
     // The beginning cut off: the export then starts at position 2, which offline verify refuses too.
-    await asSuperuser(`DELETE FROM audit_events WHERE chain_pos = 1`);
+    await asSuperuser(`DELETE FROM audit_events WHERE seq = ${seqAt(1)}`);
     await expectFound('first-deleted', 1, /position 1 is missing/);
-    await asSuperuser(`INSERT INTO audit_events SELECT * FROM saved WHERE chain_pos = 1`);
+    await restoreEvent(1);
     await expectIntactAgain();
 
-    await asSuperuser(`DELETE FROM audit_events WHERE chain_pos >= ${headPosition - 1}`);
+    await asSuperuser(`DELETE FROM audit_events WHERE seq IN (${seqAt(headPosition - 1)}, ${seqAt(headPosition)});
+                       DELETE FROM audit_chain WHERE chain_pos >= ${headPosition - 1}`);
     // Without the earlier head the shortened chain is self-consistent; with it, the cut shows.
     expect(await json(call('/v1/audit/verify', BOOTSTRAP_KEY))).toMatchObject({ ok: true, checked: headPosition - 2 });
     await expectFound('truncated', headPosition - 1, /before the anchored head/, { withoutHead: false });
-    await asSuperuser(`INSERT INTO audit_events SELECT * FROM saved WHERE chain_pos >= ${headPosition - 1}`);
+    for (const position of [headPosition - 1, headPosition]) await restoreEvent(position);
+    await asSuperuser(`INSERT INTO audit_chain SELECT * FROM saved_links WHERE chain_pos >= ${headPosition - 1}`);
     await expectIntactAgain();
   }, 60_000);
 });

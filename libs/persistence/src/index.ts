@@ -1,5 +1,5 @@
 export { Prisma, PrismaClient, TaskStatus, StepStatus, LlmCallOutcome, BudgetScope, BudgetPeriod, ReservationState, BudgetAlertState } from './generated/prisma/client';
-export type { Tenant, ApiKey, Task, Step, LlmCall, AuditEvent, Budget, SpendReservation, BudgetAlert, BudgetPendingSettlement } from './generated/prisma/client';
+export type { Tenant, ApiKey, Task, Step, LlmCall, AuditEvent, AuditChain, Budget, SpendReservation, BudgetAlert, BudgetPendingSettlement } from './generated/prisma/client';
 export * from './prisma.service';
 export * from './persistence.module';
 export * from './audit-writer';

@@ -68,7 +68,7 @@ describe('audit migration roles on a server without CREATEROLE for the migrator'
   async function migrateAsOwner(database: string): Promise<Client> {
     await admin.query(`CREATE DATABASE ${database} OWNER atelier_owner`);
     const result = await applyMigrations(urlFor('atelier_owner', 'owner', database), MIGRATIONS);
-    expect(result.applied).toContain('20261123200000_protect_audit_events');
+    expect(result.applied).toEqual(expect.arrayContaining(['20261123200000_protect_audit_events', '20261206160000_keep_audit_chain_in_its_own_table']));
     const client = new Client({ connectionString: urlFor('postgres', 'postgres', database) });
     await client.connect();
     return client;
@@ -80,6 +80,8 @@ describe('audit migration roles on a server without CREATEROLE for the migrator'
       expect((await db.query(`SELECT count(*)::int AS n FROM pg_roles WHERE rolname = 'atelier_app'`)).rows[0].n).toBe(0);
       await db.query(`INSERT INTO audit_events (actor, action, subject) VALUES ('service:test', 'task.submitted', 'x')`);
       await expect(db.query('DELETE FROM audit_events')).rejects.toThrow(/append-only: DELETE refused/);
+      await expect(db.query('UPDATE audit_events SET subject = subject')).rejects.toThrow(/append-only: UPDATE refused/);
+      await expect(db.query('TRUNCATE audit_chain')).rejects.toThrow(/audit_chain is append-only: TRUNCATE refused/);
     } finally {
       await db.end();
     }
@@ -92,11 +94,28 @@ describe('audit migration roles on a server without CREATEROLE for the migrator'
       const { rows } = await db.query(`
         SELECT has_table_privilege('atelier_app', 'audit_events', 'INSERT') AS insert,
                has_table_privilege('atelier_app', 'audit_events', 'UPDATE') AS update,
+               has_any_column_privilege('atelier_app', 'audit_events', 'UPDATE') AS update_any_column,
                has_table_privilege('atelier_app', 'audit_events', 'DELETE') AS delete,
                has_table_privilege('atelier_app', 'audit_events', 'TRUNCATE') AS truncate,
-               has_column_privilege('atelier_app', 'audit_events', 'hash', 'UPDATE') AS seal,
+               has_table_privilege('atelier_app', 'audit_chain', 'SELECT') AS chain_select,
+               has_table_privilege('atelier_app', 'audit_chain', 'INSERT') AS seal,
+               has_any_column_privilege('atelier_app', 'audit_chain', 'UPDATE') AS chain_update,
+               has_table_privilege('atelier_app', 'audit_chain', 'DELETE') AS chain_delete,
+               has_table_privilege('atelier_app', 'audit_chain', 'TRUNCATE') AS chain_truncate,
                has_table_privilege('atelier_app', 'tasks', 'UPDATE') AS tasks`);
-      expect(rows[0]).toEqual({ insert: true, update: false, delete: false, truncate: false, seal: true, tasks: true });
+      expect(rows[0]).toEqual({
+        insert: true,
+        update: false,
+        update_any_column: false,
+        delete: false,
+        truncate: false,
+        chain_select: true,
+        seal: true,
+        chain_update: false,
+        chain_delete: false,
+        chain_truncate: false,
+        tasks: true,
+      });
     } finally {
       await db.end();
     }

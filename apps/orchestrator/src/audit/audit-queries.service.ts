@@ -4,7 +4,7 @@ import { Prisma, PrismaService } from '@atelier/persistence';
 import { type Caller, isAdmin } from '../auth/caller';
 import { Problem } from '../http/problem';
 import { readChainHead, type ChainHead } from './audit-chain-reader';
-import { AUDIT_COLUMNS, type AuditEventView, type AuditRow, toAuditEventView } from './audit-rows';
+import { AUDIT_COLUMNS, AUDIT_EVENTS_WITH_CHAIN, type AuditEventView, type AuditRow, toAuditEventView } from './audit-rows';
 
 export interface AuditPage {
   items: AuditEventView[];
@@ -29,7 +29,7 @@ export class AuditQueriesService {
       after !== undefined ? Prisma.sql`seq < ${after}` : undefined,
     ];
     const rows = await this.prisma.$queryRaw<AuditRow[]>`
-      SELECT ${AUDIT_COLUMNS} FROM audit_events WHERE ${where(conditions)} ORDER BY seq DESC LIMIT ${query.limit + 1}`;
+      SELECT ${AUDIT_COLUMNS} FROM ${AUDIT_EVENTS_WITH_CHAIN} WHERE ${where(conditions)} ORDER BY seq DESC LIMIT ${query.limit + 1}`;
     return page(rows, query.limit);
   }
 
@@ -39,7 +39,7 @@ export class AuditQueriesService {
     if (!task) throw Problem.notFound(`No task ${taskId}.`);
     const after = query.cursor ? decodeCursor(query.cursor) : undefined;
     const rows = await this.prisma.$queryRaw<AuditRow[]>`
-      SELECT ${AUDIT_COLUMNS} FROM audit_events
+      SELECT ${AUDIT_COLUMNS} FROM ${AUDIT_EVENTS_WITH_CHAIN}
        WHERE ${where([tenantScope(caller), Prisma.sql`task_id = ${taskId}::uuid`, after !== undefined ? Prisma.sql`seq > ${after}` : undefined])}
        ORDER BY seq ASC LIMIT ${query.limit + 1}`;
     return page(rows, query.limit);
@@ -47,7 +47,7 @@ export class AuditQueriesService {
 
   async get(caller: Caller, seq: number): Promise<AuditEventView> {
     const [row] = await this.prisma.$queryRaw<AuditRow[]>`
-      SELECT ${AUDIT_COLUMNS} FROM audit_events WHERE ${where([tenantScope(caller), Prisma.sql`seq = ${seq}`])}`;
+      SELECT ${AUDIT_COLUMNS} FROM ${AUDIT_EVENTS_WITH_CHAIN} WHERE ${where([tenantScope(caller), Prisma.sql`seq = ${seq}`])}`;
     if (!row) throw Problem.notFound(`No audit event ${seq}.`);
     return toAuditEventView(row);
   }

@@ -1,19 +1,29 @@
-import type { SealedEvent } from '@atelier/contracts';
+import type { ChainEvent, SealedEvent } from '@atelier/contracts';
 import { Prisma } from '@atelier/persistence';
 
 // Audit events are read with raw SQL in one shape everywhere (list, export, verify,
 // sealer), because the hash covers occurred_at to the microsecond: Prisma and node-pg
 // turn timestamptz(6) into a JS Date, which keeps milliseconds only.
 
-export const AUDIT_COLUMNS = Prisma.sql`
-  seq, chain_pos,
+/** An event's own columns, as stored in audit_events (bare names: they read the same with or without the chain joined). */
+export const AUDIT_EVENT_COLUMNS = Prisma.sql`
+  seq,
   to_char(occurred_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS occurred_at,
   tenant_id::text AS tenant_id, actor, action, subject, task_id::text AS task_id,
-  trace_id, request_id, data, prev_hash, hash`;
+  trace_id, request_id, data`;
 
-export interface AuditRow {
+/** An event and its seal: use with AUDIT_EVENTS_WITH_CHAIN, or any join that names the chain `c`. */
+export const AUDIT_COLUMNS = Prisma.sql`${AUDIT_EVENT_COLUMNS}, c.chain_pos, c.prev_hash, c.hash`;
+
+/**
+ * Every event, with its seal while it has one (the chain lives in audit_chain, so sealing
+ * never rewrites an event). USING (seq) leaves one `seq`, audit_events' own (a LEFT JOIN
+ * keeps the left side's), so filters and ORDER BY on it still use its indexes.
+ */
+export const AUDIT_EVENTS_WITH_CHAIN = Prisma.sql`audit_events LEFT JOIN audit_chain c USING (seq)`;
+
+export interface AuditEventRow {
   seq: bigint;
-  chain_pos: bigint | null;
   occurred_at: string;
   tenant_id: string | null;
   actor: string;
@@ -23,6 +33,10 @@ export interface AuditRow {
   trace_id: string | null;
   request_id: string | null;
   data: Record<string, unknown>;
+}
+
+export interface AuditRow extends AuditEventRow {
+  chain_pos: bigint | null;
   prev_hash: string | null;
   hash: string | null;
 }
@@ -50,6 +64,11 @@ export function toAuditEventView(row: AuditRow): AuditEventView {
     prevHash: row.prev_hash,
     hash: row.hash,
   };
+}
+
+/** What the hash of an event covers, were it sealed at `position`. */
+export function toChainEvent(row: AuditEventRow, position: number): ChainEvent {
+  return { ...toAuditEventView({ ...row, chain_pos: null, prev_hash: null, hash: null }), position };
 }
 
 export function toSealedEvent(row: AuditRow): SealedEvent {

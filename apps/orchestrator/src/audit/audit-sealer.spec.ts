@@ -26,7 +26,7 @@ describe(AuditSealer.name, () => {
     client.query(`INSERT INTO audit_events (actor, action, subject, data) VALUES ('service:test', 'step.queued', $1, '{"b": 1, "a": [1.50, "x"]}') RETURNING seq`, [subject]);
   const chain = async () =>
     (await prisma.$queryRaw<{ subject: string; seq: bigint; chain_pos: bigint | null; tx_id: string }[]>`
-      SELECT subject, seq, chain_pos, tx_id::text FROM audit_events ORDER BY chain_pos NULLS LAST, seq`).map((row) => ({
+      SELECT subject, seq, chain_pos, tx_id::text FROM audit_events LEFT JOIN audit_chain USING (seq) ORDER BY chain_pos NULLS LAST, seq`).map((row) => ({
       subject: row.subject,
       seq: Number(row.seq),
       position: row.chain_pos === null ? null : Number(row.chain_pos),
@@ -169,6 +169,32 @@ describe(AuditSealer.name, () => {
     expect((await verifyStoredChain(prisma, {})).ok).toBe(true);
   });
 
+  it('stops loudly while the event at the head of the chain is missing, and resumes once it is restored', async () => {
+    const sealer = new AuditSealer(prisma);
+    await sealAll(sealer, 0);
+    const client = await connect();
+    const headSeq = Number((await insert(client, 'head-to-lose')).rows[0].seq);
+    expect(total(await sealAll(sealer, 1))).toBe(1);
+    const headPosition = (await chain()).find((event) => event.subject === 'head-to-lose')?.position ?? 0;
+    expect(headPosition).toBeGreaterThan(0);
+    // Behind the triggers' back, as only the owner or a superuser can.
+    await client.query(
+      `BEGIN; SET LOCAL session_replication_role = replica;
+       CREATE TEMP TABLE lost AS SELECT * FROM audit_events WHERE seq = ${headSeq}; DELETE FROM audit_events WHERE seq = ${headSeq}; COMMIT`,
+    );
+    await insert(client, 'after-the-lost-head');
+
+    await expect(sealer.sealBatch()).rejects.toThrow(`position ${headPosition}) is event seq ${headSeq}, which is missing`);
+    expect(await sealer.lagSeconds()).toBeGreaterThan(0);
+    expect(await verifyStoredChain(prisma, {})).toMatchObject({ ok: false, firstBadPosition: headPosition, reason: expect.stringContaining('missing') });
+
+    await client.query('BEGIN; SET LOCAL session_replication_role = replica; INSERT INTO audit_events SELECT * FROM lost; COMMIT');
+    expect(total(await sealAll(sealer, 1))).toBe(1);
+    expect((await chain()).find((event) => event.subject === 'after-the-lost-head')?.position).toBe(headPosition + 1);
+    expect(await sealer.lagSeconds()).toBe(0);
+    expect((await verifyStoredChain(prisma, {})).ok).toBe(true);
+  });
+
   it('pins its transaction to READ COMMITTED, whatever isolation the database or role defaults to', async () => {
     const serializable = createPrismaClient({ connectionString: `${db.url}${db.url.includes('?') ? '&' : '?'}options=-c%20default_transaction_isolation%3Dserializable`, poolMax: 1 });
     try {
@@ -227,7 +253,10 @@ describe(AuditSealer.name, () => {
       expect((await verifyStoredChain(prisma, {})).ok).toBe(true);
 
       // The repair docs/audit.md describes (as the table owner, before it is sealed): a value JSON can carry.
-      await client.query(`BEGIN; SET LOCAL session_replication_role = replica; UPDATE audit_events SET data = '{"n": "1e400"}' WHERE seq = ${poisonSeq}; COMMIT`);
+      await client.query(
+        `BEGIN; SET LOCAL session_replication_role = replica;
+         UPDATE audit_events SET data = '{"n": "1e400"}' WHERE seq = ${poisonSeq} AND NOT EXISTS (SELECT FROM audit_chain WHERE seq = ${poisonSeq}); COMMIT`,
+      );
       const resumed = await loop.tick();
       expect(resumed.reduce((sum, result) => sum + result.sealed, 0)).toBe(2);
       expect(lines.at(-1)).toMatchObject({ level: 'info', msg: 'audit sealing resumed past the event that blocked it' });

@@ -1,6 +1,6 @@
 import { chainHash, GENESIS_HASH } from '@atelier/contracts';
 import { Prisma, type PrismaClient } from '@atelier/persistence';
-import { AUDIT_COLUMNS, type AuditRow, toAuditEventView } from './audit-rows';
+import { AUDIT_EVENT_COLUMNS, type AuditEventRow, toChainEvent } from './audit-rows';
 
 /**
  * The smallest transaction id still in progress in this database (prepared transactions
@@ -52,7 +52,7 @@ export interface AuditSealerLimits {
 
 export const DEFAULT_SEAL_BATCH_BYTES = 8 * 1024 * 1024;
 
-interface BatchRow extends AuditRow {
+interface BatchRow extends AuditEventRow {
   data_bytes: number;
   bytes_through: bigint;
   seal_delay: number;
@@ -61,7 +61,9 @@ interface BatchRow extends AuditRow {
 /**
  * Gives committed events their chain position, prev_hash and hash, one batch per
  * transaction, under a transaction-scoped advisory lock (released by commit, rollback or
- * a dead connection: a crashed replica never blocks the others).
+ * a dead connection: a crashed replica never blocks the others). Seals are rows of
+ * audit_chain: an event is never updated after its insert, so sealing adds a narrow row
+ * per event instead of rewriting the event (and every index of audit_events).
  *
  * Which events: a writer's seq is drawn at INSERT but becomes visible only at COMMIT, so
  * a later seq often commits first. The chain order is (tx_id, seq), and the sealer takes
@@ -71,6 +73,10 @@ interface BatchRow extends AuditRow {
  * everything sealed now: the order is final the moment an event is sealed, and a seq still
  * held by an open transaction is never sealed past. Writers never wait (they only INSERT);
  * a long-open writing transaction delays sealing, which the lag metric shows.
+ *
+ * The same argument makes the chain's last event a watermark: every event not sealed yet
+ * sorts after it in (tx_id, seq) order, so the work list is a range scan of the
+ * (tx_id, seq) index from there, with no need to ask which events lack a seal.
  *
  * The transaction is READ COMMITTED, explicitly and checked: the horizon argument needs
  * each statement to take a fresh snapshot (the events are selected with a snapshot newer
@@ -100,8 +106,7 @@ export class AuditSealer {
         const idle: SealResult = { locked: false, sealed: 0, head: null, full: false, delays: [] };
         if (!lock.locked) return idle;
 
-        const [head] = await tx.$queryRaw<{ chain_pos: bigint; hash: string }[]>`
-          SELECT chain_pos, hash FROM audit_events WHERE chain_pos IS NOT NULL ORDER BY chain_pos DESC LIMIT 1`;
+        const head = requireHeadEvent(await readSealerHead(tx));
         let position = head ? Number(head.chain_pos) : 0;
         let prevHash = head?.hash ?? GENESIS_HASH;
 
@@ -109,13 +114,13 @@ export class AuditSealer {
         // The running sum stops the batch at the byte cap; the event that crosses it is the last one taken.
         const rows = await tx.$queryRaw<BatchRow[]>`
           SELECT * FROM (
-            SELECT ${AUDIT_COLUMNS},
+            SELECT ${AUDIT_EVENT_COLUMNS},
                    row_number() OVER chain_order AS batch_ord,
                    pg_column_size(data) AS data_bytes,
                    sum(pg_column_size(data)) OVER chain_order AS bytes_through,
                    EXTRACT(EPOCH FROM clock_timestamp() - occurred_at)::float8 AS seal_delay
               FROM audit_events
-             WHERE chain_pos IS NULL AND tx_id < ${horizon}::xid8
+             WHERE ${afterHead(head)} AND tx_id < ${horizon}::xid8
             WINDOW chain_order AS (ORDER BY tx_id, seq)
              ORDER BY tx_id, seq
              LIMIT ${this.batchSize}
@@ -125,35 +130,39 @@ export class AuditSealer {
         const last = rows.at(-1);
         const full = rows.length === this.batchSize || (last !== undefined && Number(last.bytes_through) >= this.batchBytes);
 
-        const seals: { seq: string; pos: number; prev: string; hash: string }[] = [];
+        const seals = { seq: [] as string[], pos: [] as number[], prev: [] as string[], hash: [] as string[] };
         let blocked: SealResult['blocked'];
         for (const row of rows) {
           let hash: string;
           try {
-            hash = chainHash(prevHash, { ...toAuditEventView(row), position: position + 1 });
+            hash = chainHash(prevHash, toChainEvent(row, position + 1));
           } catch (error) {
             blocked = { seq: Number(row.seq), reason: (error as Error).message };
             break;
           }
           position += 1;
-          seals.push({ seq: String(row.seq), pos: position, prev: prevHash, hash });
+          seals.seq.push(String(row.seq));
+          seals.pos.push(position);
+          seals.prev.push(prevHash);
+          seals.hash.push(hash);
           prevHash = hash;
         }
         const sealedHead = position > 0 ? { position, hash: prevHash } : null;
-        if (seals.length === 0) return { locked: true, sealed: 0, head: sealedHead, full: false, delays: [], ...(blocked ? { blocked } : {}) };
+        const sealed = seals.seq.length;
+        if (sealed === 0) return { locked: true, sealed: 0, head: sealedHead, full: false, delays: [], ...(blocked ? { blocked } : {}) };
 
-        const updated = await tx.$executeRaw`
-          UPDATE audit_events AS e
-             SET chain_pos = v.pos, prev_hash = v.prev, hash = v.hash
-            FROM jsonb_to_recordset(${JSON.stringify(seals)}::jsonb) AS v(seq bigint, pos bigint, prev text, hash text)
-           WHERE e.seq = v.seq AND e.chain_pos IS NULL`;
-        if (updated !== seals.length) throw new Error(`sealer expected to seal ${seals.length} events but sealed ${updated}; rolled back`);
+        // One statement for the whole batch; a conflict on a unique key (another writer of
+        // the chain) fails it, and the transaction with it.
+        const inserted = await tx.$executeRaw`
+          INSERT INTO audit_chain (chain_pos, seq, prev_hash, hash)
+          SELECT * FROM unnest(${seals.pos}::bigint[], ${seals.seq}::bigint[], ${seals.prev}::text[], ${seals.hash}::text[])`;
+        if (inserted !== sealed) throw new Error(`sealer expected to seal ${sealed} events but sealed ${inserted}; rolled back`);
         return {
           locked: true,
-          sealed: seals.length,
+          sealed,
           head: sealedHead,
           full: full && !blocked,
-          delays: rows.slice(0, seals.length).map((row) => row.seal_delay),
+          delays: rows.slice(0, sealed).map((row) => row.seal_delay),
           ...(blocked ? { blocked } : {}),
         };
       },
@@ -163,9 +172,51 @@ export class AuditSealer {
 
   /** Age in seconds of the next event waiting to be sealed (0 when all are sealed). */
   async lagSeconds(): Promise<number> {
+    const head = await readSealerHead(this.prisma);
     const [oldest] = await this.prisma.$queryRaw<{ lag: number }[]>`
       SELECT GREATEST(EXTRACT(EPOCH FROM clock_timestamp() - occurred_at), 0)::float8 AS lag
-        FROM audit_events WHERE chain_pos IS NULL ORDER BY tx_id, seq LIMIT 1`;
+        FROM audit_events WHERE ${afterHead(head)} ORDER BY tx_id, seq LIMIT 1`;
     return oldest?.lag ?? 0;
   }
+}
+
+interface SealerHead {
+  chain_pos: bigint;
+  hash: string;
+  seq: bigint;
+  /** Of the head's event, where the work list starts; null if that event is missing. */
+  tx_id: string | null;
+}
+
+/** The chain's last position and the (tx_id, seq) of its event. */
+async function readSealerHead(prisma: Pick<PrismaClient, '$queryRaw'>): Promise<SealerHead | undefined> {
+  const [head] = await prisma.$queryRaw<SealerHead[]>`
+    SELECT c.chain_pos, c.hash, c.seq, e.tx_id::text AS tx_id
+      FROM (SELECT chain_pos, hash, seq FROM audit_chain ORDER BY chain_pos DESC LIMIT 1) c
+      LEFT JOIN audit_events e ON e.seq = c.seq`;
+  return head;
+}
+
+/**
+ * The head's event must exist: without it there is no telling which events follow, and
+ * sealing on from an earlier event would give out taken positions again. Only someone
+ * past the triggers (the table owner, a superuser) can have removed it, and verification
+ * reports that position as missing; sealing stops, and the lag grows, until it is restored.
+ */
+function requireHeadEvent(head: SealerHead | undefined): SealerHead | undefined {
+  if (head && head.tx_id === null) {
+    throw new Error(`the audit chain's head (position ${head.chain_pos}) is event seq ${head.seq}, which is missing from audit_events; sealing stops until it is restored`);
+  }
+  return head;
+}
+
+/**
+ * The events after the head in chain order: a row comparison, so a range of the
+ * (tx_id, seq) index. Without the head's event (see requireHeadEvent) only the lag reads
+ * this, and a later seq is close enough to keep the lag growing.
+ */
+function afterHead(head: SealerHead | undefined): Prisma.Sql {
+  if (!head) return Prisma.sql`TRUE`;
+  if (head.tx_id === null) return Prisma.sql`seq > ${head.seq}::bigint`;
+  return Prisma.sql`(tx_id, seq) > (${head.tx_id}::xid8, ${head.seq}::bigint)`;
 }

@@ -25,7 +25,7 @@ describe(verifyStoredChain.name, () => {
       sealed += result.sealed;
       if (result.sealed === 0) await new Promise((resolve) => setTimeout(resolve, 50));
     }
-    const rows = await prisma.$queryRaw<{ hash: string }[]>`SELECT hash FROM audit_events ORDER BY chain_pos`;
+    const rows = await prisma.$queryRaw<{ hash: string }[]>`SELECT hash FROM audit_chain ORDER BY chain_pos`;
     hashes.push(...rows.map((row) => row.hash));
     expect(hashes).toHaveLength(12);
   });
@@ -73,13 +73,19 @@ describe(verifyStoredChain.name, () => {
     await expect(verifyStoredChain(prisma, { signal: gone.signal })).rejects.toMatchObject({ name: 'AbortError' });
   });
 
-  it('names a deleted event just before the range, which the range cannot join', async () => {
+  // The chain is kept apart from the events (audit_chain): removing either the event or its
+  // link loses the position.
+  it.each([
+    ['event', 'audit_events'],
+    ['link', 'audit_chain'],
+  ])('names a position just before the range whose %s was deleted, which the range cannot join', async (_what, table) => {
     const verdict = await prisma.$transaction(async (tx) => {
       await tx.$executeRawUnsafe('SET LOCAL session_replication_role = replica');
-      await tx.$executeRawUnsafe('CREATE TEMP TABLE saved ON COMMIT DROP AS SELECT * FROM audit_events WHERE chain_pos = 5');
-      await tx.$executeRawUnsafe('DELETE FROM audit_events WHERE chain_pos = 5');
+      const atFive = `seq = (SELECT seq FROM audit_chain WHERE chain_pos = 5)`;
+      await tx.$executeRawUnsafe(`CREATE TEMP TABLE saved ON COMMIT DROP AS SELECT * FROM ${table} WHERE ${atFive}`);
+      await tx.$executeRawUnsafe(`DELETE FROM ${table} WHERE ${atFive}`);
       const inside = await verifyStoredChain(tx as unknown as PrismaService, { from: 6 });
-      await tx.$executeRawUnsafe('INSERT INTO audit_events SELECT * FROM saved');
+      await tx.$executeRawUnsafe(`INSERT INTO ${table} SELECT * FROM saved`);
       return inside;
     });
     expect(verdict).toMatchObject({ ok: false, firstBadPosition: 5, reason: 'position 5, before the range, is missing: the event was deleted' });
