@@ -103,15 +103,21 @@ const RACE_RETRY_MS = 200;
 // Lock order: the first claim of a task also starts it (task_started), so it locks the
 // task row BEFORE the step row, the order in which the end of a task (cancel, deadline:
 // the orchestrator's task.end) takes them; the other way round a cancel racing a first
-// claim deadlocks. The group's task rows are locked in id order, so two groups cannot
-// deadlock on them either. Later claims (the task already running) leave the task row
-// alone. Statuses are compared as text where steps are updated, so the planner finds
-// them by id, not through the status index (every step in flight).
-const CLAIM = namedStatement('step.claim.v2', `
+// claim deadlocks. Every statement that locks several rows takes task rows in id order,
+// then step rows in id order (the orchestrator's dispatch marks lock a batch of steps
+// while claims and ends of the same steps run): locked in the order of a join instead, two
+// such statements deadlock, and Postgres breaks the tie only after deadlock_timeout (1 s).
+// Later claims (the task already running) leave the task row alone. Statuses are compared
+// as text where steps are updated, so the planner finds them by id, not through the
+// status index (every step in flight).
+const CLAIM = namedStatement('step.claim.v3', `
 WITH req AS MATERIALIZED (
   SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::uuid[], $5::text[]) AS r(step_id, task_id, owner, tenant_id, trace_id)
 ), task_lock AS (
   SELECT id FROM tasks WHERE id IN (SELECT task_id FROM req) AND status = 'queued' ORDER BY id FOR NO KEY UPDATE
+), step_lock AS (
+  -- The scalar subquery runs first (an init plan): the task rows are locked before any step row.
+  SELECT id FROM steps WHERE id IN (SELECT step_id FROM req) AND (SELECT count(*) FROM task_lock) >= 0 ORDER BY id FOR NO KEY UPDATE
 ), current AS (
   SELECT r.step_id, r.task_id, r.owner, r.tenant_id, r.trace_id,
          s.status::text AS status, s.attempt, s.attempt_base, s.dispatch_seq, s.error, s.key, s.kind,
@@ -123,7 +129,7 @@ WITH req AS MATERIALIZED (
 ), claimed AS (
   UPDATE steps s SET status = 'running', attempt = s.attempt + 1, started_at = now(), updated_at = now(),
          lease_owner = c.owner, lease_until = now() + $7 * interval '1 millisecond'
-  FROM current c
+  FROM current c JOIN step_lock l ON l.id = c.step_id
   WHERE s.id = c.step_id
     AND (s.status::text = 'queued' OR (s.status::text = 'running' AND (s.lease_until IS NULL OR s.lease_until <= now())))
     AND s.attempt - s.attempt_base < $8
@@ -172,9 +178,12 @@ function endAttemptsSql(type: AttemptEnd['type']): string {
   return `
 WITH req AS MATERIALIZED (
   SELECT * FROM unnest($1::uuid[], $2::text[], $3::jsonb[], $4::jsonb[], $5::jsonb[]) WITH ORDINALITY AS r(step_id, owner, value, events, metadata, ord)
+), step_lock AS (
+  -- In id order, as every statement locking several steps does (see CLAIM).
+  SELECT id FROM steps WHERE id IN (SELECT step_id FROM req) ORDER BY id FOR NO KEY UPDATE
 ), step AS (
   UPDATE steps s SET ${STEP_UPDATES[type]}, updated_at = now()
-  FROM req r WHERE s.id = r.step_id AND ${FENCE}
+  FROM req r JOIN step_lock l ON l.id = r.step_id WHERE s.id = r.step_id AND ${FENCE}
   RETURNING s.id
 ), audit AS (
   INSERT INTO audit_events (${AUDIT_COLUMNS})
@@ -205,7 +214,7 @@ interface EndRow {
 }
 
 const END_ATTEMPTS = Object.fromEntries(
-  END_TYPES.map((type) => [type, namedStatement(`step.end.${type}`, endAttemptsSql(type))]),
+  END_TYPES.map((type) => [type, namedStatement(`step.end.${type}.v2`, endAttemptsSql(type))]),
 ) as Record<AttemptEnd['type'], NamedStatement>;
 
 const RENEW_LEASE = namedStatement(

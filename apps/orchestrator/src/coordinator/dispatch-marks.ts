@@ -8,12 +8,17 @@ const MAX_BATCH = 1_000;
 /**
  * A mark names the publication it confirms (`dispatch_seq`): one of an earlier
  * publication, arriving late, must not overwrite where the current message is stored.
- * Rows already marked with the same sequence are left alone (no new row version).
+ * Rows already marked with the same sequence are left alone (no new row version). The
+ * batch's step rows are locked in id order, as by every statement that locks several
+ * steps: the agents claim and end these very steps meanwhile, and rows locked in the
+ * order of the batch deadlocked with them (resolved only after deadlock_timeout, 1 s).
  */
 const MARK_DISPATCHED = namedStatement(
-  'step.mark-dispatched.v2',
-  `UPDATE steps s SET dispatched_at = COALESCE(s.dispatched_at, now()), dispatch_stream_seq = m.stream_seq
-     FROM unnest($1::uuid[], $2::int[], $3::bigint[]) AS m(id, dispatch_seq, stream_seq)
+  'step.mark-dispatched.v3',
+  `WITH m AS MATERIALIZED (SELECT * FROM unnest($1::uuid[], $2::int[], $3::bigint[]) AS m(id, dispatch_seq, stream_seq)),
+   locked AS (SELECT id FROM steps WHERE id IN (SELECT id FROM m) ORDER BY id FOR NO KEY UPDATE)
+   UPDATE steps s SET dispatched_at = COALESCE(s.dispatched_at, now()), dispatch_stream_seq = m.stream_seq
+     FROM m JOIN locked l ON l.id = m.id
     WHERE s.id = m.id AND s.dispatch_seq = m.dispatch_seq
       AND (s.dispatched_at IS NULL OR s.dispatch_stream_seq IS DISTINCT FROM m.stream_seq)`,
 );

@@ -62,10 +62,10 @@ FROM tasks t WHERE t.id = ANY($1::uuid[])`);
 
 /**
  * The task rows of a group's statement ($1: their ids), locked in id order before anything
- * else: every statement that locks several tasks takes them in this order (the agents'
- * first claims too), so none can deadlock with another. Statuses are compared as text:
- * as the enum, the planner may find the group's tasks through the status index (every
- * task in flight) instead of by id.
+ * else: every statement that locks several rows takes task rows in id order, then step
+ * rows in id order (the agents' claims too), so none can deadlock with another. Statuses
+ * are compared as text: as the enum, the planner may find the group's tasks through the
+ * status index (every task in flight) instead of by id.
  */
 const LOCKED_TASKS = `locked AS (SELECT id FROM tasks WHERE id IN (SELECT task_id FROM req) ORDER BY id FOR NO KEY UPDATE)`;
 
@@ -101,7 +101,7 @@ SELECT coalesce(array_agg(id::text), '{}') AS applied FROM bumped`);
  * version, $3 status, $4 result, $5 error, $6 audit events (`stoppedSteps` is added to
  * their data). Answers the ids of the tasks ended.
  */
-const END = namedStatement('task.end.v2', `
+const END = namedStatement('task.end.v3', `
 WITH req AS MATERIALIZED (
   SELECT * FROM unnest($1::uuid[], $2::int[], $3::text[], $4::jsonb[], $5::jsonb[], $6::jsonb[]) WITH ORDINALITY AS r(task_id, version, status, result, error, events, ord)
 ), ${LOCKED_TASKS}, ended AS (
@@ -109,10 +109,12 @@ WITH req AS MATERIALIZED (
                      version = t.version + 1
   FROM req r JOIN locked l ON l.id = r.task_id
   WHERE t.id = r.task_id AND t.version = r.version AND t.status::text IN ('queued', 'running') RETURNING t.id
+), stop_lock AS (
+  SELECT s.id FROM steps s JOIN ended e ON e.id = s.task_id WHERE s.status::text IN ('queued', 'running') ORDER BY s.id FOR NO KEY UPDATE OF s
 ), stopped AS (
   UPDATE steps s SET status = 'cancelled', lease_until = NULL, updated_at = now()
-  FROM ended e
-  WHERE s.task_id = e.id AND s.status::text IN ('queued', 'running')
+  FROM stop_lock l
+  WHERE s.id = l.id AND s.status::text IN ('queued', 'running')
   RETURNING s.task_id, s.key
 ), audit AS (
   INSERT INTO audit_events (${AUDIT_COLUMNS})
