@@ -77,7 +77,7 @@ describe(groupOrEachAlone.name, () => {
 describe(eachKeyOncePerStatement.name, () => {
   it('puts each key in a statement once, a repeat in the next, and answers every call in its place', async () => {
     const statements: string[][] = [];
-    const outcomes = await eachKeyOncePerStatement(['a1', 'b1', 'a2', 'c1', 'a3', 'b2'], (input) => input[0]!, async (inputs) => {
+    const outcomes = await eachKeyOncePerStatement(['a1', 'b1', 'a2', 'c1', 'a3', 'b2'], (input) => input.charAt(0), async (inputs) => {
       statements.push(inputs);
       return inputs.map((input) => input.toUpperCase());
     });

@@ -26,7 +26,9 @@ describe(TaskStore.name, () => {
     const tenant = await prisma.tenant.create({ data: { name: `t-${randomUUID().slice(0, 8)}` } });
     const task = await prisma.task.create({ data: { tenantId: tenant.id, workflow: 'brief', input: { goal: 'g' }, status: 'RUNNING' } });
     await prisma.step.create({ data: { taskId: task.id, key: 'investigate', kind: 'research.investigate', agent: 'research', input: {}, status: 'RUNNING' } });
-    return (await store.load(task.id))!;
+    const loaded = await store.load(task.id);
+    if (!loaded) throw new Error(`task ${task.id} was just created but does not load`);
+    return loaded;
   }
 
   const draft = (): StepToInsert => ({ id: randomUUID(), key: 'draft', kind: 'writer.draft', agent: 'writer', dependsOn: ['investigate'], input: { findings: 'F' } });

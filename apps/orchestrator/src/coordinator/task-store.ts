@@ -175,7 +175,7 @@ export class TaskStore {
   /** A grouped write: a task once per statement (a second write of the same task goes in the next, where its version decides); answers which tasks it changed. */
   private groupedWrite<R extends [taskId: string, ...unknown[]]>(statement: NamedStatement): CallGrouper<R, boolean> {
     const run = async (rows: R[]) => {
-      const columns = rows[0]!.map((_, column) => rows.map((row) => row[column]));
+      const columns = Array.from({ length: rows[0]?.length ?? 0 }, (_, column) => rows.map((row) => row[column]));
       const { rows: result } = await this.prisma.pool.query<{ applied: string[] }>({ ...statement, values: columns });
       const applied = new Set(result[0]?.applied ?? []);
       return rows.map((row) => applied.has(row[0].toLowerCase()));
