@@ -108,13 +108,13 @@ const RACE_RETRY_MS = 200;
 // while claims and ends of the same steps run): locked in the order of a join instead, two
 // such statements deadlock, and Postgres breaks the tie only after deadlock_timeout (1 s).
 // Later claims (the task already running) leave the task row alone. Statuses are compared
-// as text where steps are updated, so the planner finds them by id, not through the
-// status index (every step in flight).
-const CLAIM = namedStatement('step.claim.v3', `
+// as text, so the planner finds tasks and steps by id, not through their status indexes
+// (every task queued, every step in flight).
+const CLAIM = namedStatement('step.claim.v4', `
 WITH req AS MATERIALIZED (
   SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::uuid[], $5::text[]) AS r(step_id, task_id, owner, tenant_id, trace_id)
 ), task_lock AS (
-  SELECT id FROM tasks WHERE id IN (SELECT task_id FROM req) AND status = 'queued' ORDER BY id FOR NO KEY UPDATE
+  SELECT id FROM tasks WHERE id IN (SELECT task_id FROM req) AND status::text = 'queued' ORDER BY id FOR NO KEY UPDATE
 ), step_lock AS (
   -- The scalar subquery runs first (an init plan): the task rows are locked before any step row.
   SELECT id FROM steps WHERE id IN (SELECT step_id FROM req) AND (SELECT count(*) FROM task_lock) >= 0 ORDER BY id FOR NO KEY UPDATE
@@ -137,7 +137,7 @@ WITH req AS MATERIALIZED (
   RETURNING s.id, s.attempt, s.input, c.status AS previous_status
 ), task_started AS (
   UPDATE tasks SET status = 'running', updated_at = now()
-  WHERE id IN (SELECT c.task_id FROM current c JOIN claimed cl ON cl.id = c.step_id) AND status = 'queued'
+  WHERE id IN (SELECT c.task_id FROM current c JOIN claimed cl ON cl.id = c.step_id) AND status::text = 'queued'
 ), audit AS (
   INSERT INTO audit_events (actor, action, subject, tenant_id, task_id, trace_id, data)
   SELECT $9, 'step.started', 'step:' || c.step_id::text, c.tenant_id, c.task_id, c.trace_id,
