@@ -324,7 +324,10 @@ describe(startConsumer.name, () => {
     handle.resume();
     // The ack wait is 30 s: a redelivery into a withdrawn pull request would only come back after it.
     await waitFor(() => deliveries.length >= 2, 5_000);
+    // The handler's ack reaches the server a moment after the delivery: look until it has.
+    await waitFor(async () => (await queue.pending()).unacknowledged === 0, 2_000);
     expect(await queue.pending()).toEqual({ waiting: 0, unacknowledged: 0 });
+    expect(deliveries).toHaveLength(2);
   });
 
   it('keeps retrying while the consumer is missing, and stops for good when the connection closes', async () => {
