@@ -3,12 +3,11 @@ import type { AgentName, StepError, StepKind } from '@atelier/contracts';
 import type { ModelCallSummary } from './model-caller';
 import {
   appendAudit,
-  AUDIT_COLUMNS,
   AuditContentCapture,
   auditJson,
-  auditRowsFrom,
   CallGrouper,
   eachKeyOncePerStatement,
+  insertGroupAudit,
   type NamedStatement,
   namedStatement,
   PrismaService,
@@ -185,12 +184,7 @@ WITH req AS MATERIALIZED (
   UPDATE steps s SET ${STEP_UPDATES[type]}, updated_at = now()
   FROM req r JOIN step_lock l ON l.id = r.step_id WHERE s.id = r.step_id AND ${FENCE}
   RETURNING s.id
-), audit AS (
-  INSERT INTO audit_events (${AUDIT_COLUMNS})
-  SELECT e.actor, e.action, e.subject, e.tenant_id, e.task_id, e.trace_id, e.request_id, e.data
-    FROM req r JOIN step ON step.id = r.step_id CROSS JOIN LATERAL (${auditRowsFrom('r.events')}) e
-   ORDER BY r.ord, e.ord
-)
+), audit AS (${insertGroupAudit('req r JOIN step ON step.id = r.step_id')})
 SELECT coalesce(array_agg(id::text), '{}') AS ended FROM step`;
 }
 

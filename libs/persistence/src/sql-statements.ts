@@ -22,7 +22,7 @@ export function namedStatement(name: string, text: string): NamedStatement {
   return { name, text };
 }
 
-/** Audit events as one jsonb parameter, for `insertAuditFrom` / `auditRowsFrom`. */
+/** Audit events as one jsonb parameter, for `insertGroupAudit` / `auditRowsFrom`. */
 export function auditJson(events: readonly AuditEventInput[]): string {
   return JSON.stringify(events.map(auditRow));
 }
@@ -37,11 +37,15 @@ export function auditRowsFrom(param: string): string {
 }
 
 /**
- * `INSERT` of the audit rows in the jsonb parameter `param`, in their array order so
- * `seq` follows it; `where` (SQL) makes the insert depend on another part of the
- * statement, e.g. `EXISTS (SELECT 1 FROM claimed)`.
+ * `INSERT` of the audit events a group's statement carries per request: each request row,
+ * aliased `r` in `from` (e.g. `req r JOIN step ON step.id = r.step_id`, keeping only the
+ * requests that took effect), has its events in `r.events` (jsonb, see auditJson) and its
+ * place in the group in `r.ord`; `seq` follows request order, then event order. `data` is
+ * the SQL of each event's data, the event aliased `e`.
  */
-export function insertAuditFrom(param: string, where?: string): string {
+export function insertGroupAudit(from: string, data = 'e.data'): string {
   return `INSERT INTO audit_events (${AUDIT_COLUMNS})
-    SELECT ${AUDIT_COLUMNS} FROM (${auditRowsFrom(param)}) events ${where ? `WHERE ${where}` : ''} ORDER BY events.ord`;
+    SELECT e.actor, e.action, e.subject, e.tenant_id, e.task_id, e.trace_id, e.request_id, ${data}
+      FROM ${from} CROSS JOIN LATERAL (${auditRowsFrom('r.events')}) e
+     ORDER BY r.ord, e.ord`;
 }

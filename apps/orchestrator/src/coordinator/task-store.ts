@@ -1,6 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import type { AgentName, StepKind, StepStatus, TaskStatus } from '@atelier/contracts';
-import { AUDIT_COLUMNS, type AuditEventInput, auditJson, auditRowsFrom, CallGrouper, eachKeyOncePerStatement, groupOrEachAlone, type NamedStatement, namedStatement, PrismaService } from '@atelier/persistence';
+import { type AuditEventInput, auditJson, CallGrouper, eachKeyOncePerStatement, groupOrEachAlone, insertGroupAudit, type NamedStatement, namedStatement, PrismaService } from '@atelier/persistence';
 import { stepRowsFrom, stepRowsJson } from './step-rows';
 
 export interface StepSnapshot {
@@ -87,12 +87,7 @@ WITH req AS MATERIALIZED (
   FROM req r JOIN bumped b ON b.id = r.task_id CROSS JOIN LATERAL ${stepRowsFrom('r.steps')}
   ON CONFLICT (task_id, key) DO NOTHING
   RETURNING id
-), audit AS (
-  INSERT INTO audit_events (${AUDIT_COLUMNS})
-  SELECT e.actor, e.action, e.subject, e.tenant_id, e.task_id, e.trace_id, e.request_id, e.data
-    FROM req r JOIN bumped b ON b.id = r.task_id CROSS JOIN LATERAL (${auditRowsFrom('r.events')}) e
-   ORDER BY r.ord, e.ord
-)
+), audit AS (${insertGroupAudit('req r JOIN bumped b ON b.id = r.task_id')})
 SELECT coalesce(array_agg(id::text), '{}') AS applied FROM bumped`);
 
 /**
@@ -116,13 +111,10 @@ WITH req AS MATERIALIZED (
   FROM stop_lock l
   WHERE s.id = l.id AND s.status::text IN ('queued', 'running')
   RETURNING s.task_id, s.key
-), audit AS (
-  INSERT INTO audit_events (${AUDIT_COLUMNS})
-  SELECT a.actor, a.action, a.subject, a.tenant_id, a.task_id, a.trace_id, a.request_id,
-         a.data || jsonb_build_object('stoppedSteps', (SELECT coalesce(jsonb_agg(st.key ORDER BY st.key), '[]'::jsonb) FROM stopped st WHERE st.task_id = r.task_id))
-    FROM req r JOIN ended e ON e.id = r.task_id CROSS JOIN LATERAL (${auditRowsFrom('r.events')}) a
-   ORDER BY r.ord, a.ord
-)
+), audit AS (${insertGroupAudit(
+  'req r JOIN ended ON ended.id = r.task_id',
+  `e.data || jsonb_build_object('stoppedSteps', (SELECT coalesce(jsonb_agg(st.key ORDER BY st.key), '[]'::jsonb) FROM stopped st WHERE st.task_id = r.task_id))`,
+)})
 SELECT coalesce(array_agg(id::text), '{}') AS applied FROM ended`);
 
 /**
