@@ -93,20 +93,35 @@ describe('audit_events and audit_chain are append-only in the database', () => {
     expect((await owner.query(`SELECT subject FROM audit_events WHERE seq = ${seq}`)).rows).toEqual([{ subject: 'by-the-owner' }]);
   });
 
-  it('keeps seals final, even for the owner: one well-formed link per event and per predecessor', async () => {
+  it('keeps seals final, even for the owner: each continues the chain, once per event and per predecessor', async () => {
     const seq = (await insertEvent(owner, 'sealed-by-the-owner')).rows[0].seq as string;
     const other = (await insertEvent(owner, 'another')).rows[0].seq as string;
     const seal = (position: number, eventSeq: string, prev: string, hash: string) =>
       refusal(owner, `INSERT INTO audit_chain (chain_pos, seq, prev_hash, hash) VALUES (${position}, ${eventSeq}, repeat('${prev}', 64), repeat('${hash}', 64))`);
     expect(await seal(0, seq, 'b', 'c')).toMatch(/audit_chain_chain_pos_check/);
     expect(await seal(1000, seq, 'B', 'c')).toMatch(/audit_chain_hashes_check/);
-    expect(await seal(1000, seq, 'b', 'c')).toBe('accepted');
-    // No second seal of the same event, and no fork: two positions cannot claim one predecessor.
-    expect(await seal(1001, seq, 'c', 'd')).toMatch(/audit_chain_seq_key/);
-    expect(await seal(1001, other, 'b', 'd')).toMatch(/audit_chain_prev_hash_key/);
-    expect(await refusal(owner, `UPDATE audit_chain SET hash = repeat('d', 64) WHERE seq = ${seq}`)).toMatch(/audit_chain is append-only: UPDATE refused/);
-    expect(await refusal(owner, `DELETE FROM audit_chain WHERE seq = ${seq}`)).toMatch(/audit_chain is append-only: DELETE refused/);
+
+    // A seal continues the chain: the next position, linked to the head's hash, sealing the
+    // next event in (tx_id, seq) order. Sealing a later event next would leave the events
+    // in between out of the chain for good.
+    const head = (await owner.query('SELECT chain_pos::int AS pos, seq::text, prev_hash, hash FROM audit_chain ORDER BY chain_pos DESC LIMIT 1')).rows[0];
+    const link = (position: number, eventSeq: string, prev: string) =>
+      refusal(owner, `INSERT INTO audit_chain (chain_pos, seq, prev_hash, hash) VALUES (${position}, ${eventSeq}, '${prev}', repeat('d', 64))`);
+    expect(await seal(1000, seq, 'b', 'c')).toMatch(/position 1000 does not continue the chain/);
+    expect(await link(head.pos + 1, seq, 'b'.repeat(64))).toMatch(/does not continue the chain/);
+    expect(await link(head.pos + 1, other, head.hash)).toMatch(/does not continue the chain/);
+    // No second seal of an event, and no fork: two positions cannot claim one predecessor.
+    expect(await link(head.pos + 1, head.seq, head.hash)).toMatch(/audit_chain_seq_key/);
+    expect(await link(head.pos + 1, seq, head.prev_hash)).toMatch(/audit_chain_prev_hash_key/);
+    expect(await refusal(owner, `UPDATE audit_chain SET hash = repeat('d', 64) WHERE seq = ${head.seq}`)).toMatch(/audit_chain is append-only: UPDATE refused/);
+    expect(await refusal(owner, `DELETE FROM audit_chain WHERE seq = ${head.seq}`)).toMatch(/audit_chain is append-only: DELETE refused/);
     expect(await refusal(owner, 'TRUNCATE audit_chain')).toMatch(/audit_chain is append-only: TRUNCATE refused/);
-    expect((await owner.query(`SELECT chain_pos::int FROM audit_chain WHERE seq = ${seq}`)).rows).toEqual([{ chain_pos: 1000 }]);
+
+    // The sealer carries on over every event, in order.
+    await new AuditSealer(appPrisma).sealBatch();
+    const chain = await owner.query(`SELECT e.subject FROM audit_chain c JOIN audit_events e USING (seq) WHERE c.chain_pos > ${head.pos} ORDER BY c.chain_pos`);
+    expect(chain.rows.map((row) => row.subject).filter((subject) => subject.includes('owner') || subject === 'another')).toEqual(['by-the-owner', 'sealed-by-the-owner', 'another']);
+    expect((await owner.query('SELECT count(*)::int AS n FROM audit_events e WHERE NOT EXISTS (SELECT FROM audit_chain c WHERE c.seq = e.seq)')).rows).toEqual([{ n: 0 }]);
+    expect((await verifyStoredChain(appPrisma, {})).ok).toBe(true);
   });
 });

@@ -86,7 +86,7 @@ describe(`migration ${CHAIN_TABLE}`, () => {
     const sealed = [...(await sealTheOldWay(db.client, await eventsInChainOrder(db.client, 4))), ...(await sealTheOldWay(db.client, (await eventsInChainOrder(db.client, 6)).slice(4)))];
     await insertEvents(db.client, ['c1', 'c2']); // written, not sealed yet when the migration runs
 
-    expect((await applyMigrations(db.url, MIGRATIONS)).applied).toEqual([CHAIN_TABLE]);
+    expect((await applyMigrations(db.url, MIGRATIONS)).applied[0]).toBe(CHAIN_TABLE);
 
     const links = (await db.client.query('SELECT chain_pos::int AS pos, seq::text, prev_hash AS prev, hash FROM audit_chain ORDER BY chain_pos')).rows;
     expect(links).toEqual(sealed);
