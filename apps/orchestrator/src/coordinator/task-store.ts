@@ -63,9 +63,9 @@ FROM tasks t WHERE t.id = ANY($1::uuid[])`);
 /**
  * The task rows of a group's statement ($1: their ids), locked in id order before anything
  * else: every statement that locks several rows takes task rows in id order, then step
- * rows in id order (the agents' claims too), so none can deadlock with another. Statuses
- * are compared as text: as the enum, the planner may find the group's tasks through the
- * status index (every task in flight) instead of by id.
+ * rows in id order (the agents' claims too), so none can deadlock with another. The
+ * statements below compare statuses as text: as the enum, the planner may find the
+ * group's tasks through the status index (every task in flight) instead of by id.
  */
 const LOCKED_TASKS = `locked AS (SELECT id FROM tasks WHERE id IN (SELECT task_id FROM req) ORDER BY id FOR NO KEY UPDATE)`;
 
