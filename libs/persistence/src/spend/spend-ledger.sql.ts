@@ -82,10 +82,19 @@ ${name} AS MATERIALIZED (
  * $10 trace ids (arrays, one element per attempt); `earlier`: those already in the ledger
  * (replays); `fresh`: the others; `want`: each fresh attempt with each budget that
  * applies to it (global, its tenant's, its task's).
+ *
+ * The arrays are read through a subquery the planner cannot look into (OFFSET 0), so it
+ * cannot count their elements: a custom plan then costs what the generic one does, and
+ * Postgres keeps the generic plan instead of planning every reservation afresh (0.9 ms,
+ * more than a reservation of one attempt takes to run). The generic plan finds every row
+ * by index, for one attempt as for 64.
  */
 const REQUESTS = `req AS MATERIALIZED (
-  SELECT * FROM unnest($1::text[], $2::numeric[], $3::uuid[], $4::uuid[], $5::uuid[], $6::timestamptz[], $7::text[], $8::int[], $9::text[], $10::text[])
-    WITH ORDINALITY AS r(attempt_id, amount, tenant_id, task_id, step_id, expires_at, model, attempt, actor, trace_id, idx)
+  SELECT r.* FROM (SELECT $1::text[] AS attempt_ids, $2::numeric[] AS amounts, $3::uuid[] AS tenant_ids, $4::uuid[] AS task_ids, $5::uuid[] AS step_ids,
+                          $6::timestamptz[] AS expiries, $7::text[] AS models, $8::int[] AS attempts, $9::text[] AS actors, $10::text[] AS trace_ids
+                   OFFSET 0) a,
+         unnest(a.attempt_ids, a.amounts, a.tenant_ids, a.task_ids, a.step_ids, a.expiries, a.models, a.attempts, a.actors, a.trace_ids)
+           WITH ORDINALITY AS r(attempt_id, amount, tenant_id, task_id, step_id, expires_at, model, attempt, actor, trace_id, idx)
 ),
 earlier AS MATERIALIZED (
   SELECT s.attempt_id, s.state, s.amount_usd, s.budget_ids FROM spend_reservations s WHERE s.attempt_id IN (SELECT attempt_id FROM req)

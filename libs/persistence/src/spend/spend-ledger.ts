@@ -368,13 +368,13 @@ export class SpendLedger {
     ];
     const tryFast = performance.now() - this.fastDeclinedAt >= EXACT_ONLY_AFTER_DECLINE_MS;
     const fast = tryFast
-      ? await this.run<ReserveRow>('atelier_spend_reserve_fast_v1', RESERVE_FAST_SQL, values).catch((error: { code?: string }) => {
+      ? await this.run<ReserveRow>('atelier_spend_reserve_fast_v2', RESERVE_FAST_SQL, values).catch((error: { code?: string }) => {
           if (error.code !== RESERVE_FAST_DECLINED) throw error;
           this.fastDeclinedAt = performance.now();
           return undefined;
         })
       : undefined;
-    const [row] = fast ?? (await this.run<ReserveRow>('atelier_spend_reserve_v4', RESERVE_SQL, values));
+    const [row] = fast ?? (await this.run<ReserveRow>('atelier_spend_reserve_v5', RESERVE_SQL, values));
     if (!row) throw new Error('reserve statement returned no row');
     return group.map(({ request, amountUsd }) => {
       const budgetIds = row.granted[request.attemptId];
