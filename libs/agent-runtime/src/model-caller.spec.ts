@@ -20,6 +20,7 @@ describe(ModelCaller.name, () => {
   let simulator: LlmSimulatorProcess;
   let config: AgentConfig;
   let caller: ModelCaller;
+  let cachingCaller: ModelCaller;
   const breakerRegistries: CircuitBreakerRegistry[] = [];
 
   function modelCaller(agentConfig: AgentConfig): ModelCaller {
@@ -35,6 +36,7 @@ describe(ModelCaller.name, () => {
     prisma = createPrismaClient({ connectionString: db.url, poolMax: 4 });
     config = loadAgentConfig({ DATABASE_URL: db.url, LLM_MODE: 'simulator', ANTHROPIC_BASE_URL: simulator.url, LLM_TIMEOUT_MS: '1000', LLM_RETRY_MAX_ATTEMPTS: '2', LLM_RESPONSE_CACHE_TTL_SECONDS: '0' });
     caller = modelCaller(config);
+    cachingCaller = modelCaller({ ...config, LLM_RESPONSE_CACHE_TTL_SECONDS: 600 });
   });
 
   afterAll(async () => {
@@ -61,35 +63,44 @@ describe(ModelCaller.name, () => {
     const balance = (await readBudgetBalances(prisma, [budget.id])).get(budget.id);
     return { reservation, call, spent: balance?.spentUsd.toFixed(), reserved: balance?.reservedUsd.toFixed() };
   };
-  const stats = async () => (await (await fetch(`${simulator.url}/_sim/stats`)).json()) as { messages: number };
+  const stats = async () => (await (await fetch(`${simulator.url}/_sim/stats`)).json()) as { messages: number; countTokens: number };
   const request = (prompt = `Goal: ${randomUUID()}`) => ({ system: 'You are a research analyst.', prompt });
 
-  it('reserves the worst case of the counted prompt, bills the actual cost and releases the rest', async () => {
-    const scope = await scopeWithBudget();
-    const { reply, summary } = await caller.call(scope, request(), new AbortController().signal);
-    expect(reply.text).toContain('## Findings');
-    expect(summary).toMatchObject({ model: 'claude-sonnet-5-5', fellBack: false, attempts: 1 });
-    const { reservation, call, spent, reserved } = await ledgerOf(scope);
-    expect(call).toMatchObject({ attemptId: attemptIdFor(scope, 1), outcome: 'SUCCESS', model: 'claude-sonnet-5-5' });
-    expect(reservation.attemptId).toBe(`${scope.id.stepId}:1:1:1`);
-    const promptTokens = call!.inputTokens + call!.cacheCreationInputTokens + call!.cacheReadInputTokens;
-    const worst = config.pricing.worstCaseCost('claude-sonnet-5-5', { promptTokens, maxTokens: 2048, cacheTtl: '5m' });
-    expect(reservation.amountUsd.toFixed()).toBe(worst.toFixed());
-    expect(call!.costUsd.toFixed()).toBe(config.pricing.costOf('claude-sonnet-5-5', call!).toFixed());
-    expect({ spent, reserved }).toEqual({ spent: call!.costUsd.toFixed(), reserved: '0' });
-  });
+  // With the response cache on, count_tokens goes out while the cache is asked.
+  describe.each([
+    ['off', () => caller],
+    ['on', () => cachingCaller],
+  ])('with the response cache %s', (_cache, callerOf) => {
+    it('reserves the worst case of the counted prompt, bills the actual cost and releases the rest', async () => {
+      const scope = await scopeWithBudget();
+      const before = await stats();
+      const { reply, summary } = await callerOf().call(scope, request(), new AbortController().signal);
+      expect(reply.text).toContain('## Findings');
+      expect(summary).toMatchObject({ model: 'claude-sonnet-5-5', fellBack: false, attempts: 1 });
+      const { reservation, call, spent, reserved } = await ledgerOf(scope);
+      expect(call).toMatchObject({ attemptId: attemptIdFor(scope, 1), outcome: 'SUCCESS', model: 'claude-sonnet-5-5' });
+      expect(reservation.attemptId).toBe(`${scope.id.stepId}:1:1:1`);
+      const promptTokens = call!.inputTokens + call!.cacheCreationInputTokens + call!.cacheReadInputTokens;
+      const worst = config.pricing.worstCaseCost('claude-sonnet-5-5', { promptTokens, maxTokens: 2048, cacheTtl: '5m' });
+      expect(reservation.amountUsd.toFixed()).toBe(worst.toFixed());
+      expect(call!.costUsd.toFixed()).toBe(config.pricing.costOf('claude-sonnet-5-5', call!).toFixed());
+      expect({ spent, reserved }).toEqual({ spent: call!.costUsd.toFixed(), reserved: '0' });
+      const after = await stats();
+      expect([after.countTokens - before.countTokens, after.messages - before.messages]).toEqual([1, 1]);
+    });
 
-  it('reserves on a byte-based over-estimate when count_tokens fails, and still makes the call', async () => {
-    const scope = await scopeWithBudget();
-    const marker = randomUUID();
-    await fetch(`${simulator.url}/_sim/faults`, { method: 'POST', body: JSON.stringify({ fault: '500', count: 1, match: marker }) });
-    const prompt = `Goal: ${marker}`;
-    await caller.call(scope, request(prompt), new AbortController().signal);
-    const { reservation, call } = await ledgerOf(scope);
-    expect(call?.outcome).toBe('SUCCESS');
-    const bound = promptTokensUpperBound(request(prompt));
-    expect(reservation.amountUsd.toFixed()).toBe(config.pricing.worstCaseCost('claude-sonnet-5-5', { promptTokens: bound, promptTokensAreUpperBound: true, maxTokens: 2048, cacheTtl: '5m' }).toFixed());
-    expect(bound).toBeGreaterThan(call!.inputTokens + call!.cacheCreationInputTokens + call!.cacheReadInputTokens);
+    it('reserves on a byte-based over-estimate when count_tokens fails, and still makes the call', async () => {
+      const scope = await scopeWithBudget();
+      const marker = randomUUID();
+      await fetch(`${simulator.url}/_sim/faults`, { method: 'POST', body: JSON.stringify({ fault: '500', count: 1, match: marker }) });
+      const prompt = `Goal: ${marker}`;
+      await callerOf().call(scope, request(prompt), new AbortController().signal);
+      const { reservation, call } = await ledgerOf(scope);
+      expect(call?.outcome).toBe('SUCCESS');
+      const bound = promptTokensUpperBound(request(prompt));
+      expect(reservation.amountUsd.toFixed()).toBe(config.pricing.worstCaseCost('claude-sonnet-5-5', { promptTokens: bound, promptTokensAreUpperBound: true, maxTokens: 2048, cacheTtl: '5m' }).toFixed());
+      expect(bound).toBeGreaterThan(call!.inputTokens + call!.cacheCreationInputTokens + call!.cacheReadInputTokens);
+    });
   });
 
   const callsOf = (scope: ModelCallScope) => prisma.llmCall.findMany({ where: { stepId: scope.id.stepId }, orderBy: { attemptId: 'asc' } });
@@ -141,6 +152,18 @@ describe(ModelCaller.name, () => {
     expect(calls.map((call) => call.costUsd.toFixed())).toEqual(reservations.map((reservation) => reservation.amountUsd.toFixed()));
     const { spent, reserved } = await ledgerOf(scope);
     expect({ spent, reserved }).toEqual({ spent: Decimal.sum(...calls.map((call) => call.costUsd)).toFixed(), reserved: '0' });
+  });
+
+  it('with the response cache on, counts the prompt once, alongside the lookup, for every attempt with the routed model', async () => {
+    const scope = await scopeWithBudget();
+    const before = await stats();
+    const failure = await cachingCaller.call(scope, request(`Goal: slow ${randomUUID()} [[sim:latency=3000]]`), new AbortController().signal).catch((error: unknown) => error);
+    expect(failure).toMatchObject({ code: 'LLM_UNAVAILABLE' });
+    const after = await stats();
+    expect([after.countTokens - before.countTokens, after.messages - before.messages]).toEqual([1, 2]);
+    const reservations = await reservationsOf(scope);
+    expect(reservations).toHaveLength(2);
+    expect(reservations[1]?.amountUsd.toFixed()).toBe(reservations[0]?.amountUsd.toFixed());
   });
 
   it('bills an aborted call at its reservation and hands the caller its own reason, without retrying', async () => {

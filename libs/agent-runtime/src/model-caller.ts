@@ -9,6 +9,7 @@ import {
   LlmCallPolicy,
   type LlmCallOutcome,
   type LlmPolicySettings,
+  linkSignals,
   ModelCallFailedError,
   type ModelOptionRecord,
   resolveCallPolicy,
@@ -51,6 +52,19 @@ export interface ModelCallResult {
 export interface PreparedCall {
   readonly scope: ModelCallScope;
   readonly request: PromptRequest;
+}
+
+interface PromptTokenCount {
+  readonly promptTokens: number;
+  /** A byte-based bound (count_tokens off or failing), not count_tokens' estimate: pricing adds no margin. */
+  readonly promptTokensAreUpperBound: boolean;
+}
+
+/** A count of the prompt for `model` already under way (see ModelCaller.call). */
+interface CountAhead {
+  readonly model: string;
+  readonly tokens: Promise<PromptTokenCount>;
+  cancel(): void;
 }
 
 /** The ledger's idempotency key of one try of one call: `<stepId>:<delivery attempt>:<call index>:<try>` (try from 1). */
@@ -99,14 +113,22 @@ export class ModelCaller {
     // Answers are cached before the handler judges them: a redelivered step (its last
     // delivery failed, perhaps on that very answer) asks afresh, and its answer replaces
     // the cached one.
-    const cached = scope.attempt === 1 ? await this.fromResponseCache(prepared) : undefined;
-    if (cached) return { reply: cached, summary: { callIndex: scope.callIndex, model: cached.model, cached: true } };
-    const settings = resolveCallPolicy(this.policySettings, scope.kind, prepared.request.model);
+    const lookup = scope.attempt === 1 ? this.fromResponseCache(prepared) : undefined;
+    // A miss is the common case, and its first attempt needs the prompt's token count:
+    // count_tokens (free) goes out alongside the lookup, a round trip sooner, and the
+    // count serves every attempt with the routed model. Cancelled on a hit.
+    const ahead = lookup ? this.countAhead(prepared.request, signal) : undefined;
     let outcome: LlmCallOutcome<LlmReply>;
+    const settings = resolveCallPolicy(this.policySettings, scope.kind, prepared.request.model);
     try {
+      const cached = await lookup;
+      if (cached) return { reply: cached, summary: { callIndex: scope.callIndex, model: cached.model, cached: true } };
       outcome = await this.policy.execute(
         settings,
-        (attempt) => this.attempt(prepared, { model: attempt.model, attemptId: attemptIdFor(scope, attempt.attempt), callerSignal: signal }, attempt.signal),
+        (attempt) => {
+          const counted = ahead?.model === attempt.model ? ahead.tokens : undefined;
+          return this.attempt(prepared, { model: attempt.model, attemptId: attemptIdFor(scope, attempt.attempt), callerSignal: signal, counted }, attempt.signal);
+        },
         { signal },
       );
     } catch (error) {
@@ -118,6 +140,8 @@ export class ModelCaller {
         throw new StepFailure(error.kind === 'client_error' ? 'LLM_ERROR' : 'LLM_UNAVAILABLE', error.message, error.retryable, { cause: error });
       }
       throw error;
+    } finally {
+      ahead?.cancel();
     }
     if (outcome.fellBack) this.logger.warn({ model: outcome.model, options: outcome.options }, 'model call served by a fallback model');
     return {
@@ -146,13 +170,17 @@ export class ModelCaller {
    * attempt's (its time limit, the call's time budget, the caller's); `callerSignal` the
    * caller's alone, to tell our own timeout from a cancellation in the ledger.
    */
-  private async attempt(call: PreparedCall, options: { model: string; attemptId: string; callerSignal: AbortSignal }, signal: AbortSignal): Promise<LlmReply> {
+  private async attempt(
+    call: PreparedCall,
+    options: { model: string; attemptId: string; callerSignal: AbortSignal; counted: Promise<PromptTokenCount> | undefined },
+    signal: AbortSignal,
+  ): Promise<LlmReply> {
     const { scope } = call;
     const request = { ...call.request, model: options.model };
     const { pricing } = this.config;
     pricing.priceFor(request.model); // an unpriced model is refused before anything is held or sent
 
-    const { promptTokens, promptTokensAreUpperBound } = await this.countPromptTokens(request, signal);
+    const { promptTokens, promptTokensAreUpperBound } = await (options.counted ? unlessAborted(options.counted, signal) : this.countPromptTokens(request, signal));
     const worstCase = pricing.worstCaseCost(request.model, { promptTokens, promptTokensAreUpperBound, maxTokens: request.maxTokens, cacheTtl: request.cacheTtl });
     const reservation = await this.ledger
       .reserve({
@@ -264,10 +292,11 @@ export class ModelCaller {
     }
   }
 
-  private async fromResponseCache(call: PreparedCall): Promise<LlmReply | undefined> {
+  /** The cached answer to this request, if any; undefined (no lookup) when the response cache is off. */
+  private fromResponseCache(call: PreparedCall): Promise<LlmReply | undefined> | undefined {
     if (this.config.LLM_RESPONSE_CACHE_TTL_SECONDS === 0) return undefined;
     const { scope } = call;
-    const hit = await this.ledger.takeCachedResponse({
+    const lookup = this.ledger.takeCachedResponse({
       key: responseCacheKey(scope.id.tenantId, call.request),
       attemptId: attemptIdFor(scope, 1),
       target: { tenantId: scope.id.tenantId, taskId: scope.id.taskId, stepId: scope.id.stepId },
@@ -275,16 +304,28 @@ export class ModelCaller {
       actor: this.actor,
       traceId: scope.id.traceId,
     });
-    if (!hit) return undefined;
-    const response = hit.response as { text?: unknown; model?: unknown; stopReason?: unknown };
-    return { text: String(response.text ?? ''), model: String(response.model ?? hit.model), stopReason: typeof response.stopReason === 'string' ? response.stopReason : null };
+    return lookup.then((hit) => {
+      if (!hit) return undefined;
+      const response = hit.response as { text?: unknown; model?: unknown; stopReason?: unknown };
+      return { text: String(response.text ?? ''), model: String(response.model ?? hit.model), stopReason: typeof response.stopReason === 'string' ? response.stopReason : null };
+    });
+  }
+
+  /** countPromptTokens started now, for attempts yet to come; undefined when counting is off (the byte-based bound is at hand). */
+  private countAhead(request: PromptRequest, signal: AbortSignal): CountAhead | undefined {
+    if (this.config.LLM_COUNT_TOKENS !== 'on') return undefined;
+    const cancel = new AbortController();
+    const linked = linkSignals(signal, cancel.signal);
+    const tokens = this.countPromptTokens(request, linked.signal).finally(linked.dispose);
+    tokens.catch(() => undefined); // cancelled, or the caller's abort: an attempt that awaits it sees that itself
+    return { model: request.model, tokens, cancel: () => cancel.abort(new Error('count no longer needed')) };
   }
 
   /**
    * count_tokens when enabled and answering (an estimate: pricing adds its margin);
    * otherwise (or on any failure) a byte-based bound that needs none.
    */
-  private async countPromptTokens(request: PromptRequest, signal: AbortSignal): Promise<{ promptTokens: number; promptTokensAreUpperBound: boolean }> {
+  private async countPromptTokens(request: PromptRequest, signal: AbortSignal): Promise<PromptTokenCount> {
     if (this.config.LLM_COUNT_TOKENS === 'on') {
       try {
         return { promptTokens: await this.llm.gateway.countTokens({ ...request, signal }), promptTokensAreUpperBound: false };
@@ -308,6 +349,16 @@ export class ModelCaller {
       }
     }
   }
+}
+
+/** `promise`, or the signal's reason as soon as it aborts (the attempt's time limit, the caller's cancel). */
+function unlessAborted<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
+  if (signal.aborted) return Promise.reject(signal.reason as Error);
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(signal.reason as Error);
+    signal.addEventListener('abort', onAbort, { once: true });
+    promise.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
+  });
 }
 
 /**
