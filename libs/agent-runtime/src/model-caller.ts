@@ -80,7 +80,9 @@ const SETTLE_RETRY_DELAYS_MS = [100, 400, 1_600];
  * policy (bulkhead → fallback over the kind's models → retry → breaker → timeout, see
  * @atelier/resilience) around each attempt, and each attempt is: count tokens → reserve
  * the worst case against every budget → call → settle with the ledger row and its audit
- * event. Every attempt is in the ledger under its own id, whatever happened to it.
+ * event. The routed model's count is asked for once, alongside the cache lookup, and
+ * serves each of its attempts. Every attempt is in the ledger under its own id, whatever
+ * happened to it.
  */
 @Injectable()
 export class ModelCaller {
