@@ -190,9 +190,6 @@ SELECT coalesce(array_agg(id::text), '{}') AS ended FROM step`;
 
 const END_TYPES = ['completed', 'failed', 'dead_lettered', 'released', 'handed_back'] as const;
 
-/** One statement in flight per kind; what arrives meanwhile goes in the next, up to 64 together. */
-const GROUPING = { maxInFlight: 1, maxGroup: 64 };
-
 interface ClaimRequest {
   id: StepIdentity;
   owner: string;
@@ -225,7 +222,7 @@ const END_ACTION = { completed: 'step.completed', failed: 'step.failed', dead_le
 @Injectable()
 export class StepStore {
   private readonly ends = Object.fromEntries(
-    END_TYPES.map((type) => [type, new CallGrouper<EndRow, boolean>((group) => this.endGroup(type, group), GROUPING)]),
+    END_TYPES.map((type) => [type, new CallGrouper<EndRow, boolean>((group) => this.endGroup(type, group))]),
   ) as Record<AttemptEnd['type'], CallGrouper<EndRow, boolean>>;
   /** By agent, lease and attempt bound (one set per process in practice). */
   private readonly claims = new Map<string, CallGrouper<ClaimRequest, ClaimRow | undefined>>();
@@ -246,7 +243,7 @@ export class StepStore {
     const terms = `${agent}/${leaseMs}/${maxAttempts}`;
     let claims = this.claims.get(terms);
     if (!claims) {
-      claims = new CallGrouper<ClaimRequest, ClaimRow | undefined>((group) => this.claimGroup(group, agent, leaseMs, maxAttempts), GROUPING);
+      claims = new CallGrouper<ClaimRequest, ClaimRow | undefined>((group) => this.claimGroup(group, agent, leaseMs, maxAttempts));
       this.claims.set(terms, claims);
     }
     const row = await claims.submit({ id, owner });

@@ -6,6 +6,9 @@ export interface CallGrouperOptions {
   maxGroup: number;
 }
 
+/** One statement of a kind in flight per process; what arrives meanwhile goes in the next, up to 64 together. */
+export const DEFAULT_GROUPING: CallGrouperOptions = { maxInFlight: 1, maxGroup: 64 };
+
 /**
  * Group commit for a hot path: concurrent calls are executed together. A call that finds
  * a free slot runs at once (alone), so an idle system adds no latency; under load, calls
@@ -19,7 +22,7 @@ export class CallGrouper<I, O> {
 
   constructor(
     private readonly execute: (inputs: I[]) => Promise<PromiseSettledResult<O>[]>,
-    private readonly options: CallGrouperOptions,
+    private readonly options: CallGrouperOptions = DEFAULT_GROUPING,
   ) {}
 
   submit(input: I): Promise<O> {

@@ -46,9 +46,6 @@ export interface TaskEnd {
   audit: AuditEventInput;
 }
 
-/** One statement in flight per kind; what arrives meanwhile goes in the next, up to 64 together. */
-const GROUPING = { maxInFlight: 1, maxGroup: 64 };
-
 /** The tasks of $1 (ids), each with all its steps. */
 const LOAD = namedStatement('task.load', `
 SELECT t.id, t.tenant_id AS "tenantId", t.workflow, t.status::text AS status, t.input, t.version, t.trace_id AS "traceId",
@@ -124,7 +121,7 @@ SELECT coalesce(array_agg(id::text), '{}') AS applied FROM ended`);
  */
 @Injectable()
 export class TaskStore {
-  private readonly loads = new CallGrouper<string, TaskSnapshot | undefined>((ids) => groupOrEachAlone(ids, (group) => this.loadStatement(group)), GROUPING);
+  private readonly loads = new CallGrouper<string, TaskSnapshot | undefined>((ids) => groupOrEachAlone(ids, (group) => this.loadStatement(group)));
   private readonly advances = this.groupedWrite<[taskId: string, version: number, steps: string, events: string]>(INSERT_STEPS);
   private readonly ends = this.groupedWrite<[taskId: string, version: number, status: string, result: string | null, error: string | null, events: string]>(END);
 
@@ -172,6 +169,6 @@ export class TaskStore {
       const applied = new Set(result[0]?.applied ?? []);
       return rows.map((row) => applied.has(row[0].toLowerCase()));
     };
-    return new CallGrouper<R, boolean>((group) => eachKeyOncePerStatement(group, (row) => row[0].toLowerCase(), run), GROUPING);
+    return new CallGrouper<R, boolean>((group) => eachKeyOncePerStatement(group, (row) => row[0].toLowerCase(), run));
   }
 }

@@ -2,7 +2,7 @@ import Decimal from 'decimal.js';
 import type { Actor } from '../audit-writer';
 import type { QueryConfig, QueryResultRow } from 'pg';
 import { type Clock, systemClock } from './clock';
-import { CallGrouper, groupOrEachAlone } from '../call-grouper';
+import { CallGrouper, DEFAULT_GROUPING, groupOrEachAlone } from '../call-grouper';
 import { ALERTS_SQL, CACHE_HIT_SQL, FOLD_SQL, RESERVE_FAST_DECLINED, RESERVE_FAST_SQL, RESERVE_SQL, SETTLE_SQL, SWEEP_SQL } from './spend-ledger.sql';
 
 /** A pg pool (PrismaService.pool) or client: the ledger's statements run as named prepared statements on it. */
@@ -209,7 +209,7 @@ export class SpendLedger {
     private readonly clock: Clock = systemClock,
     options: SpendLedgerOptions = {},
   ) {
-    const grouping = { maxInFlight: options.maxInFlight ?? 1, maxGroup: options.maxGroup ?? 64 };
+    const grouping = { maxInFlight: options.maxInFlight ?? DEFAULT_GROUPING.maxInFlight, maxGroup: options.maxGroup ?? DEFAULT_GROUPING.maxGroup };
     this.reserves = new CallGrouper((group) => this.reserveGroup(group), grouping);
     this.settles = new CallGrouper((group) => groupOrEachAlone(group, (settlements) => this.settleStatement(settlements)), grouping);
     this.cacheLookups = new CallGrouper((group) => groupOrEachAlone(group, (lookups) => this.cacheLookupStatement(lookups)), grouping);
