@@ -221,7 +221,7 @@ const SETTLEMENT_COLUMNS =
   'attempt_id, cost, state, outcome, input_tokens, output_tokens, cache_creation, cache_creation_1h, cache_read, latency_ms, request_id, error_type, cache_key, cache_expires_at, cache_response, audit_data';
 
 /**
- * Settles the attempts `source` yields (SETTLEMENT_COLUMNS): each reservation still held
+ * The CTEs that settle the attempts `source` yields (SETTLEMENT_COLUMNS): each reservation still held
  * takes its state and cost (NULL cost: its reserved amount, for an outcome nobody knows),
  * each budget it held is owed `spent += cost, reserved -= amount` (a pending settlement,
  * folded in by the budget's next locker), the attempt lands in the ledger (llm_calls,
@@ -231,9 +231,8 @@ const SETTLEMENT_COLUMNS =
  * the audit event (`overrunUsd`). All of it or none of it. No budget row is locked.
  * `now`, `actor` (NULL: each holder's) and `extra` (audit data) are SQL expressions.
  */
-function settleSql(source: string, p: { now: string; actor: string; extra: string }): string {
-  return `
-WITH x (${SETTLEMENT_COLUMNS}) AS MATERIALIZED (
+function settlementCtes(source: string, p: { now: string; actor: string; extra: string }): string {
+  return `x (${SETTLEMENT_COLUMNS}) AS MATERIALIZED (
   ${source}
 ),
 res AS (
@@ -303,13 +302,33 @@ owed AS (
     FROM res CROSS JOIN LATERAL unnest(res.budget_ids) AS d(budget_id)
    GROUP BY d.budget_id
   RETURNING 1
-)
-SELECT COALESCE((SELECT json_object_agg(attempt_id, trim_scale(settled_usd)::text) FROM res), '{}'::json) AS settled,
-       COALESCE((SELECT json_object_agg(attempt_id, trim_scale(settled_usd - amount_usd)::text) FROM res WHERE settled_usd > amount_usd), '{}'::json) AS overruns,
+)`;
+}
+
+/** What a settlement answers, from settlementCtes: attempt id → cost settled at, and → cost − reserved for those above their reservation. */
+const SETTLED_AND_OVERRUNS = `COALESCE((SELECT json_object_agg(attempt_id, trim_scale(settled_usd)::text) FROM res), '{}'::json) AS settled,
+       COALESCE((SELECT json_object_agg(attempt_id, trim_scale(settled_usd - amount_usd)::text) FROM res WHERE settled_usd > amount_usd), '{}'::json) AS overruns`;
+
+/** A whole settlement statement: settlementCtes, answering SETTLED_AND_OVERRUNS and how many rows each part wrote. */
+function settleSql(source: string, p: { now: string; actor: string; extra: string }): string {
+  return `
+WITH ${settlementCtes(source, p)}
+SELECT ${SETTLED_AND_OVERRUNS},
        (SELECT count(*)::int FROM call) AS recorded,
        (SELECT count(*)::int FROM call_audit) AS audited,
        (SELECT count(*)::int FROM cached) AS cached,
        (SELECT count(*)::int FROM owed) AS owed`;
+}
+
+/** The types of the settlement arrays, in SETTLEMENT_COLUMNS order. */
+const SETTLEMENT_ARRAY_TYPES = ['text', 'numeric', 'reservation_state', 'llm_call_outcome', 'int', 'int', 'int', 'int', 'int', 'int', 'text', 'text', 'text', 'timestamptz', 'jsonb', 'jsonb'];
+
+/** How many arrays a settlement statement takes (one per column of SETTLEMENT_COLUMNS). */
+export const SETTLEMENT_ARRAY_COUNT = SETTLEMENT_ARRAY_TYPES.length;
+
+/** A settlement source reading the arrays (SETTLEMENT_COLUMNS order) from parameters $first .. $first+15. */
+function settlementArrays(first: number): string {
+  return `SELECT * FROM unnest(${SETTLEMENT_ARRAY_TYPES.map((type, i) => `$${first + i}::${type}[]`).join(', ')})`;
 }
 
 /**
@@ -318,11 +337,20 @@ SELECT COALESCE((SELECT json_object_agg(attempt_id, trim_scale(settled_usd)::tex
  * and $16 extra audit data of the `llm.call` event, e.g. captured prompt and response);
  * $17 now. Attempts no longer held (settled by the sweeper, or a replay) are left alone.
  */
-export const SETTLE_SQL = settleSql(
-  `SELECT * FROM unnest($1::text[], $2::numeric[], $3::reservation_state[], $4::llm_call_outcome[], $5::int[], $6::int[], $7::int[], $8::int[],
-                        $9::int[], $10::int[], $11::text[], $12::text[], $13::text[], $14::timestamptz[], $15::jsonb[], $16::jsonb[])`,
-  { now: '$17::timestamptz', actor: 'NULL::text', extra: 'NULL::jsonb' },
-);
+export const SETTLE_SQL = settleSql(settlementArrays(1), { now: '$17::timestamptz', actor: 'NULL::text', extra: 'NULL::jsonb' });
+
+/**
+ * For another statement to settle attempts in its own transaction (the statement that
+ * ends a step's attempt settles the attempt's last model call): `ctes` to put in its WITH
+ * (they define `res`, the settled reservations, and `call_audit`, the `llm.call` events
+ * written), reading 17 parameters from $first, the 16 arrays then now (as
+ * SpendLedger.carriedSettlementParams gives them), and `columns` for its answer: `settled`
+ * and `overruns` (as SpendLedger.carriedSettlementResults reads them).
+ */
+export function carriedSettlementSql(first: number): { ctes: string; columns: string } {
+  const now = `$${first + SETTLEMENT_ARRAY_COUNT}::timestamptz`;
+  return { ctes: settlementCtes(settlementArrays(first), { now, actor: 'NULL::text', extra: 'NULL::jsonb' }), columns: SETTLED_AND_OVERRUNS };
+}
 
 /**
  * Settles up to $1 reservations whose holder outlived their TTL (expires_at < $2) as

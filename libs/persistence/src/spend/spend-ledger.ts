@@ -3,7 +3,9 @@ import type { Actor } from '../audit-writer';
 import type { QueryConfig, QueryResultRow } from 'pg';
 import { type Clock, systemClock } from './clock';
 import { CallGrouper, DEFAULT_GROUPING, groupOrEachAlone } from '../call-grouper';
-import { ALERTS_SQL, CACHE_HIT_SQL, FOLD_SQL, RESERVE_FAST_DECLINED, RESERVE_FAST_SQL, RESERVE_SQL, SETTLE_SQL, SWEEP_SQL } from './spend-ledger.sql';
+import { ALERTS_SQL, CACHE_HIT_SQL, FOLD_SQL, RESERVE_FAST_DECLINED, RESERVE_FAST_SQL, RESERVE_SQL, SETTLE_SQL, SETTLEMENT_ARRAY_COUNT, SWEEP_SQL } from './spend-ledger.sql';
+
+export { carriedSettlementSql } from './spend-ledger.sql';
 
 /** A pg pool (PrismaService.pool) or client: the ledger's statements run as named prepared statements on it. */
 export interface SqlPool {
@@ -165,7 +167,8 @@ interface ReserveRow {
   earlier: Record<string, { state: string; amountUsd: string; budgetIds: string[] }>;
 }
 
-interface SettleRow {
+/** The `settled` and `overruns` columns of a statement that settled attempts. */
+export interface SettleRow {
   /** attempt id → the cost it settled at. */
   settled: Record<string, string>;
   /** attempt id → cost − reserved, for those above their reservation. */
@@ -226,10 +229,30 @@ export class SpendLedger {
   }
 
   async settle(settlement: Settlement): Promise<SettleResult> {
+    return this.settles.submit(this.settlementRow(settlement));
+  }
+
+  /**
+   * Settlements for another statement to carry in its own transaction (see
+   * carriedSettlementSql): its parameters from the `first` it was built with, the arrays
+   * then this ledger's clock. Settled exactly as `settle` would; read the outcome with
+   * carriedSettlementResults.
+   */
+  carriedSettlementParams(settlements: readonly Settlement[]): unknown[] {
+    const rows = settlements.map((settlement) => this.settlementRow(settlement));
+    return [...Array.from({ length: SETTLEMENT_ARRAY_COUNT }, (_, index) => rows.map((row) => row[index])), this.clock.now()];
+  }
+
+  /** What each of `settlements` came to, from the `settled` and `overruns` columns of the statement that carried them. */
+  carriedSettlementResults(row: SettleRow, settlements: readonly Pick<Settlement, 'attemptId'>[]): SettleResult[] {
+    return settlements.map(({ attemptId }) => settleResultOf(row, attemptId));
+  }
+
+  private settlementRow(settlement: Settlement): SettlementRow {
     const { outcome, usage } = settlement;
     const cost = outcome === 'unknown' ? null : outcome === 'success' ? toLedgerAmount(settlement.costUsd ?? 0) : '0';
     const cache = outcome === 'success' ? settlement.responseCache : undefined;
-    return this.settles.submit([
+    return [
       settlement.attemptId,
       cost,
       SETTLED_STATE[outcome],
@@ -246,7 +269,7 @@ export class SpendLedger {
       cache ? new Date(this.clock.now().getTime() + cache.ttlSeconds * 1000) : null,
       cache ? JSON.stringify(cache.response) : null,
       settlement.auditData ? JSON.stringify(settlement.auditData) : null,
-    ]);
+    ];
   }
 
   /**
@@ -407,13 +430,15 @@ export class SpendLedger {
   }
 
   private async settleStatement(group: SettlementRow[]): Promise<SettleResult[]> {
-    const columns = Array.from({ length: 16 }, (_, index) => group.map((row) => row[index]));
-    const [row] = await this.run<SettleRow>('atelier_spend_settle_v4', SETTLE_SQL, [...columns, this.clock.now()]);
+    const columns = Array.from({ length: SETTLEMENT_ARRAY_COUNT }, (_, index) => group.map((row) => row[index]));
+    const [row] = await this.run<SettleRow>('atelier_spend_settle_v5', SETTLE_SQL, [...columns, this.clock.now()]);
     if (!row) throw new Error('settle statement returned no row');
-    return group.map(([attemptId]) => {
-      const cost = row.settled[attemptId];
-      const overrun = row.overruns[attemptId];
-      return { settled: cost !== undefined, costUsd: cost ?? '0', ...(overrun ? { overrunUsd: overrun } : {}) };
-    });
+    return group.map(([attemptId]) => settleResultOf(row, attemptId));
   }
+}
+
+function settleResultOf(row: SettleRow, attemptId: string): SettleResult {
+  const cost = row.settled[attemptId];
+  const overrun = row.overruns[attemptId];
+  return { settled: cost !== undefined, costUsd: cost ?? '0', ...(overrun ? { overrunUsd: overrun } : {}) };
 }
