@@ -3,7 +3,7 @@ import Decimal from 'decimal.js';
 import { Registry } from 'prom-client';
 import { promptTokensUpperBound, UnknownModelError } from '@atelier/llm';
 import { createLogger, metricsCatalog } from '@atelier/observability';
-import { AuditContentCapture, createPrismaClient, type PrismaService, readBudgetBalances, SpendLedger } from '@atelier/persistence';
+import { AuditContentCapture, createPrismaClient, type PrismaService, readBudgetBalances, type Settlement, SpendLedger } from '@atelier/persistence';
 import { CircuitBreakerRegistry, LlmCallPolicy } from '@atelier/resilience';
 import { createTestDatabase, type LlmSimulatorProcess, startLlmSimulator, type TestDatabase } from '@atelier/testing';
 import { type AgentConfig, loadAgentConfig } from './agent-config';
@@ -212,6 +212,27 @@ describe(ModelCaller.name, () => {
       ['1:2:1', true],
       ['2:1:1', false],
     ]);
+  });
+
+  it("leaves a successful call's settlement to the end of its attempt when given a place for it, and settles it before the attempt's next call reserves", async () => {
+    const scope = await scopeWithBudget();
+    const unsettled: Settlement[] = [];
+    await caller.call({ ...scope, unsettled }, request(), new AbortController().signal);
+    expect(unsettled).toEqual([expect.objectContaining({ attemptId: attemptIdFor(scope, 1), outcome: 'success' })]);
+    expect(await callsOf(scope)).toEqual([]);
+    expect((await reservationsOf(scope)).map((reservation) => reservation.state)).toEqual(['RESERVED']);
+
+    // The next call of the attempt settles the first before it reserves: its hold is decided on exact money.
+    const second = { ...scope, callIndex: 2, unsettled };
+    await caller.call(second, request(), new AbortController().signal);
+    expect(unsettled).toEqual([expect.objectContaining({ attemptId: attemptIdFor(second, 1) })]);
+    const [first] = await callsOf(scope);
+    expect(first).toMatchObject({ attemptId: attemptIdFor(scope, 1), outcome: 'SUCCESS' });
+    const [settled, held] = await reservationsOf(scope);
+    expect([settled?.state, held?.state]).toEqual(['SETTLED', 'RESERVED']);
+    const budget = await prisma.budget.findFirstOrThrow({ where: { taskId: scope.id.taskId } });
+    const balance = (await readBudgetBalances(prisma, [budget.id])).get(budget.id);
+    expect([balance?.spentUsd.toFixed(), balance?.reservedUsd.toFixed()]).toEqual([first!.costUsd.toFixed(), held!.amountUsd.toFixed()]);
   });
 
   it('refuses an unpriced model before anything is held or sent, and does not retry it', async () => {

@@ -29,6 +29,13 @@ export interface ModelCallScope {
   readonly attempt: number;
   /** 1 for the handler's first model call in this attempt, 2 for the next, ... */
   readonly callIndex: number;
+  /**
+   * Where a successful call leaves its settlement for the statement that ends the attempt
+   * to write (StepStore.endAttempt), one round trip and one commit less per step; the
+   * attempt's next call settles what is left here first, so its reservation is decided
+   * on exact money. Without it a call settles as it ends.
+   */
+  readonly unsettled?: Settlement[];
 }
 
 /** What a step's metadata keeps of one model call: which model served, and why others did not. */
@@ -80,7 +87,8 @@ const SETTLE_RETRY_DELAYS_MS = [100, 400, 1_600];
  * policy (bulkhead → fallback over the kind's models → retry → breaker → timeout, see
  * @atelier/resilience) around each attempt, and each attempt is: count tokens → reserve
  * the worst case against every budget → call → settle with the ledger row and its audit
- * event. The routed model's count is asked for once, alongside the cache lookup, and
+ * event (a success may leave that to the end of its step's attempt: ModelCallScope.unsettled).
+ * The routed model's count is asked for once, alongside the cache lookup, and
  * serves each of its attempts. Every attempt is in the ledger under its own id, whatever
  * happened to it.
  */
@@ -111,6 +119,7 @@ export class ModelCaller {
    * the signal's reason.
    */
   async call(scope: ModelCallScope, request: LlmRequest, signal: AbortSignal): Promise<ModelCallResult> {
+    if (scope.unsettled?.length) await this.settleAll(scope.unsettled.splice(0));
     const prepared = this.prepare(scope, request);
     // Answers are cached before the handler judges them: a redelivered step (its last
     // delivery failed, perhaps on that very answer) asks afresh, and its answer replaces
@@ -227,7 +236,7 @@ export class ModelCaller {
     };
     try {
       const reply = await this.completeObserved({ ...request, signal }, scope.kind, options.callerSignal);
-      const settled = await this.settle({
+      const settlement: Settlement = {
         attemptId: options.attemptId,
         outcome: 'success',
         auditData: { ...asked, response: this.audit.capture(reply.text) },
@@ -244,11 +253,9 @@ export class ModelCaller {
               },
             }
           : {}),
-      });
-      if (settled.overrunUsd) {
-        // Recorded exactly (the llm.call event says by how much); the caps it held may now be over by that much.
-        this.logger.warn({ attemptId: options.attemptId, costUsd: settled.costUsd, reservedUsd: reservation.amountUsd, overrunUsd: settled.overrunUsd }, 'a call cost more than its reservation');
-      }
+      };
+      if (scope.unsettled) scope.unsettled.push(settlement);
+      else await this.settleAll([settlement]);
       return { text: reply.text, model: reply.model, stopReason: reply.stopReason };
     } catch (error) {
       // An answered error was not billed; a call that never answered may have been, and
@@ -337,6 +344,24 @@ export class ModelCaller {
       }
     }
     return { promptTokens: promptTokensUpperBound(request), promptTokensAreUpperBound: true };
+  }
+
+  /** Settles each of `settlements` in turn (see settle); an overrun is logged. */
+  async settleAll(settlements: readonly Settlement[]): Promise<void> {
+    for (const settlement of settlements) this.warnOnOverrun(settlement, await this.settle(settlement));
+  }
+
+  /** Logs each of `settlements` whose result says it cost more than its reservation. */
+  warnOnOverruns(settlements: readonly Settlement[], results: readonly SettleResult[]): void {
+    settlements.forEach((settlement, index) => {
+      const result = results[index];
+      if (result) this.warnOnOverrun(settlement, result);
+    });
+  }
+
+  private warnOnOverrun({ attemptId }: Settlement, { costUsd, overrunUsd }: SettleResult): void {
+    // Recorded exactly (the llm.call event says by how much); the caps it held may now be over by that much.
+    if (overrunUsd) this.logger.warn({ attemptId, costUsd, overrunUsd }, 'a call cost more than its reservation');
   }
 
   private async settle(settlement: Settlement): Promise<SettleResult> {

@@ -4,7 +4,7 @@ import { Inject, Injectable } from '@nestjs/common';
 import { agentStream, StepDispatchV1, type AgentName, type StepDispatch, type StepError } from '@atelier/contracts';
 import { describeRejection, type InboundMessage, JetStreamClient, publishTaskEvent, type RejectionIssue, schemaIssues } from '@atelier/messaging';
 import { activeTraceIds, crashPoint, LOGGER, type Logger, METRICS_CATALOG, type MetricsCatalog, withLogFields } from '@atelier/observability';
-import { isDatabaseUnavailable } from '@atelier/persistence';
+import { isDatabaseUnavailable, type Settlement } from '@atelier/persistence';
 import type { AgentConfig } from './agent-config';
 import type { AgentDefinition } from './agent-definition';
 import { ModelCaller, type ModelCallSummary } from './model-caller';
@@ -139,11 +139,14 @@ export class StepExecutor {
     const started = performance.now();
     // Which model served each call, and why others did not (fallbacks): kept in the step's metadata.
     const modelCalls: ModelCallSummary[] = [];
+    // Successful calls not settled yet: the completion writes them (see ModelCallScope.unsettled).
+    const unsettled: Settlement[] = [];
     try {
-      const output = await this.runHandler(attempt, signal, modelCalls);
+      const output = await this.runHandler(attempt, signal, modelCalls, unsettled);
       crashPoint('agent:after-handler');
-      await this.endAndReport(attempt, attempt.step.dispatchSeq, attempt.owner, { type: 'completed', output, metadata: { modelCalls } });
+      await this.endAndReport(attempt, attempt.step.dispatchSeq, attempt.owner, { type: 'completed', output, metadata: { modelCalls }, settlements: unsettled.splice(0) });
     } catch (error) {
+      await this.settleApart(unsettled.splice(0), attempt.log);
       await this.endFailedAttempt(attempt, error, signal, shutdown, { modelCalls });
     } finally {
       this.metrics.stepDuration.observe({ agent: this.agent, kind: attempt.dispatch.kind }, (performance.now() - started) / 1000);
@@ -201,8 +204,14 @@ export class StepExecutor {
   /** Writes how the attempt ended, then tells the orchestrator and settles the message. */
   private async endAndReport(delivery: Delivery, dispatchSeq: number, owner: string | null, end: AttemptEnd): Promise<void> {
     const { dispatch, message, log } = delivery;
+    const settlements = end.type === 'completed' ? (end.settlements ?? []) : [];
     const result = await this.persist(delivery, () => this.store.endAttempt(delivery.id, this.agent, owner, end));
-    if (!result) return;
+    if (!result) {
+      // The end was not written, so neither were the calls it carried: they were made, so they are settled on their own.
+      await this.settleApart(settlements, log);
+      return;
+    }
+    this.models.warnOnOverruns(settlements, result.settled);
     if (!result.applied) {
       // Someone else finished or stopped the step meanwhile; their outcome stands.
       log.warn({ end: end.type }, 'step was no longer ours to end');
@@ -251,6 +260,14 @@ export class StepExecutor {
     }
   }
 
+  /** Settles successful calls apart from the end of their attempt; failing that, the sweeper bills them at their reservation after its TTL. */
+  private async settleApart(settlements: readonly Settlement[], log: Logger): Promise<void> {
+    if (settlements.length === 0) return;
+    await this.models.settleAll(settlements).catch((error: unknown) => {
+      log.error({ err: error, attemptIds: settlements.map((settlement) => settlement.attemptId) }, 'could not settle model calls; the sweeper will bill them at their reservation');
+    });
+  }
+
   private giveBackUnstarted(message: InboundMessage, error: unknown, log: Logger): void {
     log.warn({ err: error, delivery: message.deliveryCount }, isDatabaseUnavailable(error) ? 'database unreachable; step handed back' : 'claiming the step failed; handed back');
     message.nak(UNAVAILABLE_NAK_MS[Math.min(message.deliveryCount - 1, UNAVAILABLE_NAK_MS.length - 1)]);
@@ -269,7 +286,7 @@ export class StepExecutor {
     message.term(reason);
   }
 
-  private runHandler(attempt: Attempt, signal: AbortSignal, modelCalls: ModelCallSummary[]): Promise<Record<string, unknown>> {
+  private runHandler(attempt: Attempt, signal: AbortSignal, modelCalls: ModelCallSummary[], unsettled: Settlement[]): Promise<Record<string, unknown>> {
     const { dispatch, id, step, log } = attempt;
     const handler = this.definition.handlers[dispatch.kind];
     if (!handler) return Promise.reject(new StepFailure('HANDLER_ERROR', `agent ${this.agent} has no handler for ${dispatch.kind}`, false));
@@ -285,7 +302,7 @@ export class StepExecutor {
       signal,
       logger: log,
       complete: async (request) => {
-        const { reply, summary } = await this.models.call({ id, kind: dispatch.kind, attempt: step.attempt, callIndex: ++callIndex }, request, signal);
+        const { reply, summary } = await this.models.call({ id, kind: dispatch.kind, attempt: step.attempt, callIndex: ++callIndex, unsettled }, request, signal);
         modelCalls.push(summary);
         return reply;
       },

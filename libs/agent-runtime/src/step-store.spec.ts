@@ -1,22 +1,25 @@
 import { randomUUID } from 'node:crypto';
 import { Client } from 'pg';
-import { AuditContentCapture, createPrismaClient, type PrismaService } from '@atelier/persistence';
+import { AuditContentCapture, createPrismaClient, type PrismaService, SpendLedger } from '@atelier/persistence';
 import { createTestDatabase, type TestDatabase } from '@atelier/testing';
 import { type StepIdentity, StepStore } from './step-store';
 
 const LEASE_MS = 30_000;
 
 // The agent's step statements against real Postgres: what a claim locks and in which
-// order, and which ends of an attempt count against the retry bound.
+// order, which ends of an attempt count against the retry bound, and the model calls a
+// completion settles.
 describe(StepStore.name, () => {
   let db: TestDatabase;
   let prisma: PrismaService;
   let store: StepStore;
+  let ledger: SpendLedger;
 
   beforeAll(async () => {
     db = await createTestDatabase('atelier_step_store');
     prisma = createPrismaClient({ connectionString: db.url, poolMax: 4 });
-    store = new StepStore(prisma, new AuditContentCapture('none'));
+    ledger = new SpendLedger(prisma.pool);
+    store = new StepStore(prisma, new AuditContentCapture('none'), ledger);
   });
 
   afterAll(async () => {
@@ -92,14 +95,14 @@ describe(StepStore.name, () => {
     const handedBack = await queuedStep();
     const first = await store.claim(handedBack, 'research', 'owner-1', LEASE_MS, 1);
     expect(first).toMatchObject({ type: 'claimed', step: { attempt: 1, attemptsUsed: 1 } });
-    await expect(store.endAttempt(handedBack, 'research', 'owner-1', { type: 'handed_back' })).resolves.toEqual({ applied: true });
+    await expect(store.endAttempt(handedBack, 'research', 'owner-1', { type: 'handed_back' })).resolves.toEqual({ applied: true, settled: [] });
     // With a bound of one attempt, the step still runs: the hand-back used none.
     await expect(store.claim(handedBack, 'research', 'owner-2', LEASE_MS, 1)).resolves.toMatchObject({ type: 'claimed', step: { attempt: 2, attemptsUsed: 1 } });
 
     const retried = await queuedStep();
     await store.claim(retried, 'research', 'owner-1', LEASE_MS, 1);
     const error = { code: 'LLM_UNAVAILABLE' as const, message: 'down', retryable: true };
-    await expect(store.endAttempt(retried, 'research', 'owner-1', { type: 'released', error })).resolves.toEqual({ applied: true });
+    await expect(store.endAttempt(retried, 'research', 'owner-1', { type: 'released', error })).resolves.toEqual({ applied: true, settled: [] });
     await expect(store.claim(retried, 'research', 'owner-2', LEASE_MS, 1)).resolves.toEqual({ type: 'exhausted', attempts: 1, dispatchSeq: 1 });
   });
 
@@ -127,6 +130,40 @@ describe(StepStore.name, () => {
     expect(byId.get(c.stepId)).toMatchObject({ status: 'RUNNING', output: null });
     const events = await prisma.auditEvent.findMany({ where: { action: 'step.completed', subject: { in: [a, b, c].map((id) => `step:${id.stepId}`) } } });
     expect(events.map((event) => [event.subject, event.taskId]).sort()).toEqual([[`step:${a.stepId}`, a.taskId], [`step:${b.stepId}`, b.taskId]].sort());
+  });
+
+  it("settles the model calls a completion carries in its own transaction, before the step's event, whether or not the step still takes the end", async () => {
+    const [first, mine, lost] = await Promise.all([queuedStep(), queuedStep(), queuedStep()]);
+    const reserved = async (id: StepIdentity) => {
+      await store.claim(id, 'research', 'owner', LEASE_MS, 5);
+      const attemptId = `${id.stepId}:1:1:1`;
+      const target = { tenantId: id.tenantId, taskId: id.taskId, stepId: id.stepId };
+      await ledger.reserve({ attemptId, target, amountUsd: '0.5', ttlMs: LEASE_MS, model: 'claude-sonnet-5-5', attempt: 1, actor: 'service:research-agent', traceId: 'trace' });
+      return attemptId;
+    };
+    const [firstAttempt, mineAttempt, lostAttempt] = [await reserved(first), await reserved(mine), await reserved(lost)];
+    const usage = { inputTokens: 100, outputTokens: 20, cacheCreationInputTokens: 0, cacheCreation1hInputTokens: 0, cacheReadInputTokens: 0 };
+    const completion = (findings: string, attemptId: string) =>
+      ({ type: 'completed', output: { findings }, settlements: [{ attemptId, outcome: 'success', costUsd: '0.2', usage, latencyMs: 7, requestId: 'req_1' }] }) as const;
+
+    // The first runs alone; the other two share the next statement, the last by a delivery that no longer holds its step.
+    const results = await Promise.all([
+      store.endAttempt(first, 'research', 'owner', completion('A', firstAttempt)),
+      store.endAttempt(mine, 'research', 'owner', completion('F', mineAttempt)),
+      store.endAttempt(lost, 'research', 'stranger', completion('X', lostAttempt)),
+    ]);
+
+    const settled = [{ settled: true, costUsd: '0.2' }];
+    expect(results).toEqual([{ applied: true, settled }, { applied: true, settled }, { applied: false, settled }]);
+    const attempts = [firstAttempt, mineAttempt, lostAttempt];
+    const calls = await prisma.llmCall.findMany({ where: { attemptId: { in: attempts } } });
+    expect(calls.map((call) => [call.attemptId, call.costUsd.toFixed(), call.outcome]).sort()).toEqual(attempts.map((attemptId) => [attemptId, '0.2', 'SUCCESS']).sort());
+    const reservations = await prisma.spendReservation.findMany({ where: { attemptId: { in: attempts } } });
+    expect(reservations.map((reservation) => reservation.state)).toEqual(['SETTLED', 'SETTLED', 'SETTLED']);
+    const { rows } = await prisma.pool.query<{ action: string; tx_id: string }>(`SELECT action, tx_id::text FROM audit_events WHERE subject = $1 ORDER BY seq`, [`step:${mine.stepId}`]);
+    expect(rows.map((row) => row.action)).toEqual(['step.started', 'llm.call', 'step.completed']);
+    expect(rows[1]!.tx_id).toBe(rows[2]!.tx_id);
+    expect(await prisma.step.findUniqueOrThrow({ where: { id: lost.stepId } })).toMatchObject({ status: 'RUNNING', output: null });
   });
 
   it('claims concurrent deliveries together, each on its own terms: one claim per step, its task started, one step.started each', async () => {

@@ -6,12 +6,17 @@ import {
   AuditContentCapture,
   auditJson,
   CallGrouper,
+  carriedSettlementSql,
   eachKeyOncePerStatement,
   insertGroupAudit,
   type NamedStatement,
   namedStatement,
   PrismaService,
   type Prisma,
+  type Settlement,
+  type SettleResult,
+  type SettleRow,
+  SpendLedger,
 } from '@atelier/persistence';
 
 export interface StepIdentity {
@@ -55,7 +60,11 @@ export interface StepMetadata {
 
 /** How an attempt ends, each written with its audit event in ONE statement. */
 export type AttemptEnd =
-  | { type: 'completed'; output: Record<string, unknown>; metadata?: StepMetadata }
+  /**
+   * `settlements`: the attempt's model calls still to be settled (its last, see
+   * ModelCaller), written in the same statement whether or not the step still takes the end.
+   */
+  | { type: 'completed'; output: Record<string, unknown>; metadata?: StepMetadata; settlements?: readonly Settlement[] }
   | { type: 'failed'; error: StepError; metadata?: StepMetadata }
   | { type: 'dead_lettered'; error: StepError; metadata?: StepMetadata }
   /** Back to `queued` for another delivery after a retryable failure, keeping the error seen; the attempt counts. */
@@ -70,6 +79,8 @@ export type AttemptEnd =
 export interface AttemptEndResult {
   /** The step row took this end (false: the lease was lost or the step was stopped meanwhile). */
   applied: boolean;
+  /** What each of the end's settlements came to, in their order. */
+  settled: readonly SettleResult[];
 }
 
 interface ClaimRow {
@@ -169,23 +180,31 @@ const STEP_UPDATES: Record<AttemptEnd['type'], string> = {
 /**
  * Ends the attempts of a group of steps (each step once), each transition with its audit
  * events, in one statement: arrays $1 step id, $2 lease owner, $3 value, $4 audit events,
- * $5 metadata. Answers the ids of the steps it ended. (The attempts' model calls were
- * settled into the ledger, `llm_calls` and `llm.call`, by the ModelCaller as each call
- * ended.)
+ * $5 metadata. Answers the ids of the steps it ended.
+ *
+ * A completion also settles the attempts' model calls not settled yet ($6 on: the
+ * ledger's settlement arrays, see carriedSettlementSql) into the ledger, `llm_calls` and
+ * their `llm.call` events: one round trip and one commit less per step than settling
+ * apart. They are settled whether or not the step still takes the end (the calls were
+ * made and billed either way), and their events are written before the step's, so the
+ * trail reads call, then completion.
  */
 function endAttemptsSql(type: AttemptEnd['type']): string {
+  const settlement = type === 'completed' ? carriedSettlementSql(6) : undefined;
+  // The step's events wait for the calls' events (an init plan on call_audit runs first).
+  const requests = settlement ? '(SELECT * FROM req WHERE (SELECT count(*) FROM call_audit) >= 0) r' : 'req r';
   return `
 WITH req AS MATERIALIZED (
   SELECT * FROM unnest($1::uuid[], $2::text[], $3::jsonb[], $4::jsonb[], $5::jsonb[]) WITH ORDINALITY AS r(step_id, owner, value, events, metadata, ord)
-), step_lock AS (
+), ${settlement ? `${settlement.ctes}, ` : ''}step_lock AS (
   -- In id order, as every statement locking several steps does (see CLAIM).
   SELECT id FROM steps WHERE id IN (SELECT step_id FROM req) ORDER BY id FOR NO KEY UPDATE
 ), step AS (
   UPDATE steps s SET ${STEP_UPDATES[type]}, updated_at = now()
   FROM req r JOIN step_lock l ON l.id = r.step_id WHERE s.id = r.step_id AND ${FENCE}
   RETURNING s.id
-), audit AS (${insertGroupAudit('req r JOIN step ON step.id = r.step_id')})
-SELECT coalesce(array_agg(id::text), '{}') AS ended FROM step`;
+), audit AS (${insertGroupAudit(`${requests} JOIN step ON step.id = r.step_id`)})
+SELECT coalesce(array_agg(id::text), '{}') AS ended${settlement ? `, ${settlement.columns}` : ''} FROM step`;
 }
 
 const END_TYPES = ['completed', 'failed', 'dead_lettered', 'released', 'handed_back'] as const;
@@ -195,17 +214,18 @@ interface ClaimRequest {
   owner: string;
 }
 
-/** One attempt's end as the statement's arrays take it. */
+/** One attempt's end as the statement's arrays take it, with the settlements it carries. */
 interface EndRow {
   stepId: string;
   owner: string | null;
   value: string | null;
   events: string;
   metadata: string | null;
+  settlements: readonly Settlement[];
 }
 
 const END_ATTEMPTS = Object.fromEntries(
-  END_TYPES.map((type) => [type, namedStatement(`step.end.${type}.v2`, endAttemptsSql(type))]),
+  END_TYPES.map((type) => [type, namedStatement(`step.end.${type}.v3`, endAttemptsSql(type))]),
 ) as Record<AttemptEnd['type'], NamedStatement>;
 
 const RENEW_LEASE = namedStatement(
@@ -222,14 +242,15 @@ const END_ACTION = { completed: 'step.completed', failed: 'step.failed', dead_le
 @Injectable()
 export class StepStore {
   private readonly ends = Object.fromEntries(
-    END_TYPES.map((type) => [type, new CallGrouper<EndRow, boolean>((group) => this.endGroup(type, group))]),
-  ) as Record<AttemptEnd['type'], CallGrouper<EndRow, boolean>>;
+    END_TYPES.map((type) => [type, new CallGrouper<EndRow, AttemptEndResult>((group) => this.endGroup(type, group))]),
+  ) as Record<AttemptEnd['type'], CallGrouper<EndRow, AttemptEndResult>>;
   /** By agent, lease and attempt bound (one set per process in practice). */
   private readonly claims = new Map<string, CallGrouper<ClaimRequest, ClaimRow | undefined>>();
 
   constructor(
     private readonly prisma: PrismaService,
     private readonly audit: AuditContentCapture,
+    private readonly ledger: SpendLedger,
   ) {}
 
   /**
@@ -302,14 +323,14 @@ export class StepStore {
             },
           },
         ]);
-    const applied = await this.ends[end.type].submit({
+    return this.ends[end.type].submit({
       stepId: id.stepId,
       owner,
       value: stepValue === null ? null : JSON.stringify(stepValue),
       events,
       metadata: metadata ? JSON.stringify(metadata) : null,
+      settlements: end.type === 'completed' ? (end.settlements ?? []) : [],
     });
-    return { applied };
   }
 
   /**
@@ -321,7 +342,7 @@ export class StepStore {
     await appendAudit(this.prisma, { action: 'message.rejected', actor: actor(agent), subject: `message:${String(details['stream'])}/${String(details['streamSequence'])}`, data: details });
   }
 
-  private endGroup(type: AttemptEnd['type'], group: EndRow[]): Promise<PromiseSettledResult<boolean>[]> {
+  private endGroup(type: AttemptEnd['type'], group: EndRow[]): Promise<PromiseSettledResult<AttemptEndResult>[]> {
     return eachKeyOncePerStatement(group, (row) => row.stepId.toLowerCase(), (rows) => this.endStatement(type, rows));
   }
 
@@ -350,14 +371,20 @@ export class StepStore {
     return requests.map((request) => byStep.get(request.id.stepId.toLowerCase()));
   }
 
-  private async endStatement(type: AttemptEnd['type'], rows: EndRow[]): Promise<boolean[]> {
+  private async endStatement(type: AttemptEnd['type'], rows: EndRow[]): Promise<AttemptEndResult[]> {
     const column = <T>(pick: (row: EndRow) => T) => rows.map(pick);
-    const { rows: result } = await this.prisma.pool.query<{ ended: string[] }>({
+    const settlements = type === 'completed' ? this.ledger.carriedSettlementParams(rows.flatMap((row) => row.settlements)) : [];
+    const { rows: result } = await this.prisma.pool.query<{ ended: string[] } & Partial<SettleRow>>({
       ...END_ATTEMPTS[type],
-      values: [column((r) => r.stepId), column((r) => r.owner), column((r) => r.value), column((r) => r.events), column((r) => r.metadata)],
+      values: [column((r) => r.stepId), column((r) => r.owner), column((r) => r.value), column((r) => r.events), column((r) => r.metadata), ...settlements],
     });
-    const ended = new Set(result[0]?.ended ?? []);
-    return rows.map((row) => ended.has(row.stepId.toLowerCase()));
+    const [row] = result;
+    if (!row) throw new Error('the attempt end statement returned no row');
+    const ended = new Set(row.ended);
+    return rows.map((end) => ({
+      applied: ended.has(end.stepId.toLowerCase()),
+      settled: end.settlements.length === 0 ? [] : this.ledger.carriedSettlementResults(row as SettleRow, end.settlements),
+    }));
   }
 }
 
