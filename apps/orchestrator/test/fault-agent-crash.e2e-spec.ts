@@ -139,4 +139,26 @@ describe('fault: agents crash, run long, shut down', () => {
       subscription.unsubscribe();
     }
   }, 60_000);
+
+  it("kill -9 after the handler has its answer but before the attempt's end (which carries the call's settlement): the call stays held for the sweeper, the step runs again once", async () => {
+    await Promise.all(research().map((agent) => agent.stop()));
+    const doomed = await stack.startAgent('research-agent', { ATELIER_CRASH_AT: 'agent:after-handler' });
+    const messagesBefore = (await stack.simulatorStats()).messages;
+    const id = await stack.submit(key, { workflow: 'brief', input: { goal: 'Crash before the end' } });
+    await waitFor('the agent to crash', async () => doomed.running, (alive) => !alive, 20_000);
+    const investigate = await step(id, 'investigate');
+    expect(investigate).toMatchObject({ status: 'running', attempt: 1 });
+    // The answered call is not lost from the money: its reservation still holds the worst case.
+    expect(await stack.rows(`SELECT state::text FROM spend_reservations WHERE attempt_id LIKE $1`, [`${investigate.id}:1:%`])).toEqual([{ state: 'reserved' }]);
+    expect(await stack.rows(`SELECT count(*)::int AS n FROM llm_calls WHERE step_id = $1`, [investigate.id])).toEqual([{ n: 0 }]);
+
+    await stack.startAgent('research-agent');
+    expect((await stack.waitForTask(id, key, 30_000)).status).toBe('completed');
+    expect(await step(id, 'investigate')).toMatchObject({ status: 'completed', attempt: 2 });
+    expect(await stack.rows(`SELECT attempt, outcome::text FROM llm_calls WHERE step_id = $1`, [investigate.id])).toEqual([{ attempt: 2, outcome: 'success' }]);
+    expect((await startedEvents(investigate.id)).map((data) => data.interruptedAttempt)).toEqual([undefined, 1]);
+    // Every call the simulator answered is in the ledger or is that recorded interrupted attempt.
+    const ledger = (await stack.rows(`SELECT count(*)::int AS n FROM llm_calls WHERE task_id = $1`, [id]))[0].n;
+    expect((await stack.simulatorStats()).messages - messagesBefore).toBe(ledger + 1);
+  }, 60_000);
 });
