@@ -239,8 +239,7 @@ export class SpendLedger {
    * carriedSettlementResults.
    */
   carriedSettlementParams(settlements: readonly Settlement[]): unknown[] {
-    const rows = settlements.map((settlement) => this.settlementRow(settlement));
-    return [...Array.from({ length: SETTLEMENT_ARRAY_COUNT }, (_, index) => rows.map((row) => row[index])), this.clock.now()];
+    return [...settlementColumns(settlements.map((settlement) => this.settlementRow(settlement))), this.clock.now()];
   }
 
   /** What each of `settlements` came to, from the `settled` and `overruns` columns of the statement that carried them. */
@@ -430,11 +429,15 @@ export class SpendLedger {
   }
 
   private async settleStatement(group: SettlementRow[]): Promise<SettleResult[]> {
-    const columns = Array.from({ length: SETTLEMENT_ARRAY_COUNT }, (_, index) => group.map((row) => row[index]));
-    const [row] = await this.run<SettleRow>('atelier_spend_settle_v5', SETTLE_SQL, [...columns, this.clock.now()]);
+    const [row] = await this.run<SettleRow>('atelier_spend_settle_v5', SETTLE_SQL, [...settlementColumns(group), this.clock.now()]);
     if (!row) throw new Error('settle statement returned no row');
     return group.map(([attemptId]) => settleResultOf(row, attemptId));
   }
+}
+
+/** Settlement rows as the statement's arrays, one per column of SETTLEMENT_COLUMNS. */
+function settlementColumns(rows: readonly SettlementRow[]): unknown[][] {
+  return Array.from({ length: SETTLEMENT_ARRAY_COUNT }, (_, index) => rows.map((row) => row[index]));
 }
 
 function settleResultOf(row: SettleRow, attemptId: string): SettleResult {
