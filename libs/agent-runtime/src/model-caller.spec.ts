@@ -232,7 +232,7 @@ describe(ModelCaller.name, () => {
     expect([settled?.state, held?.state]).toEqual(['SETTLED', 'RESERVED']);
     const budget = await prisma.budget.findFirstOrThrow({ where: { taskId: scope.id.taskId } });
     const balance = (await readBudgetBalances(prisma, [budget.id])).get(budget.id);
-    expect([balance?.spentUsd.toFixed(), balance?.reservedUsd.toFixed()]).toEqual([first!.costUsd.toFixed(), held!.amountUsd.toFixed()]);
+    expect([balance?.spentUsd.toFixed(), balance?.reservedUsd.toFixed()]).toEqual([first?.costUsd.toFixed(), held?.amountUsd.toFixed()]);
   });
 
   it('refuses an unpriced model before anything is held or sent, and does not retry it', async () => {
