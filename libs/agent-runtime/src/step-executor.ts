@@ -11,7 +11,7 @@ import { ModelCaller, type ModelCallSummary } from './model-caller';
 import { ModelsUnavailable, type StepContext, StepFailure } from './step-handler';
 import { toStepError } from './step-error';
 import { StepResultPublisher } from './step-result-publisher';
-import { type AttemptEnd, type ClaimedStep, type StepIdentity, type StepMetadata, StepStore } from './step-store';
+import { type AttemptEnd, carriedSettlements, type ClaimedStep, type StepIdentity, type StepMetadata, StepStore } from './step-store';
 import { TaskStopped, TaskStopWatcher } from './task-stop-watcher';
 import { AGENT_CONFIG, AGENT_DEFINITION } from './tokens';
 
@@ -204,7 +204,7 @@ export class StepExecutor {
   /** Writes how the attempt ended, then tells the orchestrator and settles the message. */
   private async endAndReport(delivery: Delivery, dispatchSeq: number, owner: string | null, end: AttemptEnd): Promise<void> {
     const { dispatch, message, log } = delivery;
-    const settlements = end.type === 'completed' ? (end.settlements ?? []) : [];
+    const settlements = carriedSettlements(end);
     const result = await this.persist(delivery, () => this.store.endAttempt(delivery.id, this.agent, owner, end));
     if (!result) {
       // The end was not written, so neither were the calls it carried: they were made, so they are settled on their own.

@@ -76,6 +76,11 @@ export type AttemptEnd =
    */
   | { type: 'handed_back' };
 
+/** The settlements an end carries (only a completion carries any). */
+export function carriedSettlements(end: AttemptEnd): readonly Settlement[] {
+  return end.type === 'completed' ? (end.settlements ?? []) : [];
+}
+
 export interface AttemptEndResult {
   /** The step row took this end (false: the lease was lost or the step was stopped meanwhile). */
   applied: boolean;
@@ -329,7 +334,7 @@ export class StepStore {
       value: stepValue === null ? null : JSON.stringify(stepValue),
       events,
       metadata: metadata ? JSON.stringify(metadata) : null,
-      settlements: end.type === 'completed' ? (end.settlements ?? []) : [],
+      settlements: carriedSettlements(end),
     });
   }
 

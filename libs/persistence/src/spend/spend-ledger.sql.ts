@@ -309,10 +309,10 @@ owed AS (
 const SETTLED_AND_OVERRUNS = `COALESCE((SELECT json_object_agg(attempt_id, trim_scale(settled_usd)::text) FROM res), '{}'::json) AS settled,
        COALESCE((SELECT json_object_agg(attempt_id, trim_scale(settled_usd - amount_usd)::text) FROM res WHERE settled_usd > amount_usd), '{}'::json) AS overruns`;
 
-/** A whole settlement statement: settlementCtes, answering SETTLED_AND_OVERRUNS and how many rows each part wrote. */
-function settleSql(source: string, p: { now: string; actor: string; extra: string }): string {
+/** A whole settlement statement: `ctes` (settlementCtes), answering SETTLED_AND_OVERRUNS and how many rows each part wrote. */
+function settleSql(ctes: string): string {
   return `
-WITH ${settlementCtes(source, p)}
+WITH ${ctes}
 SELECT ${SETTLED_AND_OVERRUNS},
        (SELECT count(*)::int FROM call) AS recorded,
        (SELECT count(*)::int FROM call_audit) AS audited,
@@ -326,9 +326,13 @@ const SETTLEMENT_ARRAY_TYPES = ['text', 'numeric', 'reservation_state', 'llm_cal
 /** How many arrays a settlement statement takes (one per column of SETTLEMENT_COLUMNS). */
 export const SETTLEMENT_ARRAY_COUNT = SETTLEMENT_ARRAY_TYPES.length;
 
-/** A settlement source reading the arrays (SETTLEMENT_COLUMNS order) from parameters $first .. $first+15. */
-function settlementArrays(first: number): string {
-  return `SELECT * FROM unnest(${SETTLEMENT_ARRAY_TYPES.map((type, i) => `$${first + i}::${type}[]`).join(', ')})`;
+/**
+ * settlementCtes for settlements given as arrays (SETTLEMENT_COLUMNS order) in parameters
+ * $first .. $first+15, now in the next one; each `llm.call` event is by its holder.
+ */
+function settlementCtesFromArrays(first: number): string {
+  const source = `SELECT * FROM unnest(${SETTLEMENT_ARRAY_TYPES.map((type, i) => `$${first + i}::${type}[]`).join(', ')})`;
+  return settlementCtes(source, { now: `$${first + SETTLEMENT_ARRAY_COUNT}::timestamptz`, actor: 'NULL::text', extra: 'NULL::jsonb' });
 }
 
 /**
@@ -337,7 +341,7 @@ function settlementArrays(first: number): string {
  * and $16 extra audit data of the `llm.call` event, e.g. captured prompt and response);
  * $17 now. Attempts no longer held (settled by the sweeper, or a replay) are left alone.
  */
-export const SETTLE_SQL = settleSql(settlementArrays(1), { now: '$17::timestamptz', actor: 'NULL::text', extra: 'NULL::jsonb' });
+export const SETTLE_SQL = settleSql(settlementCtesFromArrays(1));
 
 /**
  * For another statement to settle attempts in its own transaction (the statement that
@@ -348,8 +352,7 @@ export const SETTLE_SQL = settleSql(settlementArrays(1), { now: '$17::timestampt
  * and `overruns` (as SpendLedger.carriedSettlementResults reads them).
  */
 export function carriedSettlementSql(first: number): { ctes: string; columns: string } {
-  const now = `$${first + SETTLEMENT_ARRAY_COUNT}::timestamptz`;
-  return { ctes: settlementCtes(settlementArrays(first), { now, actor: 'NULL::text', extra: 'NULL::jsonb' }), columns: SETTLED_AND_OVERRUNS };
+  return { ctes: settlementCtesFromArrays(first), columns: SETTLED_AND_OVERRUNS };
 }
 
 /**
@@ -358,7 +361,7 @@ export function carriedSettlementSql(first: number): { ctes: string; columns: st
  * SKIP LOCKED: replicas sweep disjoint rows, and a holder settling right now is never
  * waited on.
  */
-export const SWEEP_SQL = settleSql(
+export const SWEEP_SQL = settleSql(settlementCtes(
   `SELECT s.attempt_id, NULL::numeric, 'unknown_outcome'::reservation_state, 'unknown'::llm_call_outcome, 0, 0, 0, 0, 0,
           NULL::int, NULL::text, 'holder_lost'::text, NULL::text, NULL::timestamptz, NULL::jsonb, NULL::jsonb
      FROM spend_reservations s
@@ -367,7 +370,7 @@ export const SWEEP_SQL = settleSql(
     LIMIT $1::int
       FOR UPDATE SKIP LOCKED`,
   { now: '$2::timestamptz', actor: '$3::text', extra: '$4::jsonb' },
-);
+));
 
 /**
  * Folds the pending settlements of up to $1 budgets into their rows at clock $2, locking
