@@ -36,11 +36,13 @@ async function writeLane(lane, quota) {
       data: { worker, lane, n: written + i, rollBack },
     }));
     try {
+      // Three lanes and the sealer share three connections: on a loaded machine a lane may wait
+      // longer than Prisma's default 2 s for one, which says nothing about the chain.
       await prisma.$transaction(async (tx) => {
         await appendAudit(tx, ...events);
         if (holdMs) await sleep(holdMs); // a later seq of another writer commits meanwhile
         if (rollBack) throw new Error('rolled back on purpose');
-      }, { timeout: 10000 });
+      }, { timeout: 10000, maxWait: 10000 });
       written += size;
     } catch (error) {
       if (!rollBack) throw error;
