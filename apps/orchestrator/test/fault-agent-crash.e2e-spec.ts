@@ -7,6 +7,11 @@ import { waitFor } from './support/wait-for';
 // lease) keeps redeliveries quick: it is the time JetStream gives a silent worker.
 
 const ACK_WAIT_MS = 2_000;
+// What these tests are about is JetStream's redelivery. The relay's safety net for lost
+// results (a task idle for 2 relay intervals) would otherwise race it: when restarting an
+// agent takes 10 s on a loaded machine, it advanced the task before the redelivery
+// published the stored result. Its own tests are in fault-lost-messages.
+const RELAY_INTERVAL_MS = 60_000;
 
 describe('fault: agents crash, run long, shut down', () => {
   let stack: AtelierStack;
@@ -15,6 +20,7 @@ describe('fault: agents crash, run long, shut down', () => {
   beforeAll(async () => {
     stack = await AtelierStack.start({
       env: { STEP_ACK_WAIT_MS: String(ACK_WAIT_MS), SHUTDOWN_GRACE_MS: '1000' },
+      orchestratorEnv: { RELAY_INTERVAL_MS: String(RELAY_INTERVAL_MS) },
       // A scripted fault is taken by the first request it matches, count_tokens too: leave counting out.
       agentEnv: { LLM_COUNT_TOKENS: 'off' },
     });
