@@ -16,6 +16,7 @@ import { execFileSync } from 'node:child_process';
 import { cpus, totalmem } from 'node:os';
 import { Agent, request } from 'node:http';
 import { parseArgs } from 'node:util';
+import { keepTableStatisticsCurrent } from './table-statistics.mjs';
 
 const require = createRequire(import.meta.url);
 const { createTestDatabase, startLlmSimulator, startNatsServer, startPrivatePostgres, startService } = require('../dist/libs/testing/src/index.js');
@@ -45,6 +46,11 @@ const { values: args } = parseArgs({
      * one run cannot tell a smaller change from the drift.
      */
     repeat: { type: 'string', default: '1' },
+    /**
+     * Leaves the bench database's statistics as they are: never analyzed on a server with
+     * autovacuum off, as our machines' is (see bench/table-statistics.mjs). For comparisons.
+     */
+    'stale-statistics': { type: 'boolean', default: false },
   },
 });
 
@@ -211,6 +217,9 @@ async function runLoad(stack, { workflow, latencyMs, tasks, concurrency, warmup 
   const sql = new Client({ connectionString: stack.db.url });
   await sql.connect();
   const commits = async () => Number((await sql.query('SELECT xact_commit + xact_rollback AS n FROM pg_stat_database WHERE datname = current_database()')).rows[0].n);
+  // Rows read by sequential scans: a statement whose plan scans a growing table shows up here.
+  const seqTuplesRead = async () => Number((await sql.query('SELECT coalesce(sum(seq_tup_read), 0) AS n FROM pg_stat_user_tables')).rows[0].n);
+  const stopAnalyzing = args['stale-statistics'] ? async () => 0 : keepTableStatisticsCurrent(sql);
 
   let cpuBefore;
   let pgBefore;
@@ -225,14 +234,17 @@ async function runLoad(stack, { workflow, latencyMs, tasks, concurrency, warmup 
   pgBefore = pg.reduce((sum, pid) => sum + cpuTicks(pid), 0);
   benchBefore = process.cpuUsage();
   commitsBefore = await commits();
+  const seqTuplesBefore = await seqTuplesRead();
   const sealDelayBefore = await sealDelayBuckets(stack.services.orchestrator.url);
   await Promise.all(clients);
   const wallSeconds = (performance.now() - measuredFrom) / 1000;
   const cpuAfter = Object.fromEntries(Object.entries(pids).map(([name, pid]) => [name, cpuTicks(pid)]));
   const pgAfter = pg.reduce((sum, pid) => sum + cpuTicks(pid), 0);
   const bench = process.cpuUsage(benchBefore);
+  const tablesAnalyzed = await stopAnalyzing();
   await new Promise((resolve) => setTimeout(resolve, 1_500)); // pg_stat_database is flushed about once a second
   const commitsAfter = await commits();
+  const seqTuplesAfter = await seqTuplesRead();
   // Every event of the measured tasks has been sealed by now (the sealer runs every 0.5 s).
   const sealDelayAfter = await sealDelayBuckets(stack.services.orchestrator.url);
 
@@ -275,6 +287,8 @@ async function runLoad(stack, { workflow, latencyMs, tasks, concurrency, warmup 
       'bench client': (bench.user + bench.system) / 1000 / measured.length,
     },
     dbTransactionsPerStep: (commitsAfter - commitsBefore) / stepCount,
+    tablesAnalyzed,
+    seqScanRowsPerTask: (seqTuplesAfter - seqTuplesBefore) / measured.length,
     sealDelaySeconds: sealDelayQuantiles(sealDelayBefore, sealDelayAfter),
     statements,
     stepsPerTask: stepCount / measured.length,
@@ -304,7 +318,7 @@ function print(result) {
   console.log(`overhead/step ms    p50 ${f(result.overheadMs.p50)}  p99 ${f(result.overheadMs.p99)}  (${result.overheadMs.samples} steps)`);
   console.log(`peak RSS MB         ${Object.entries(result.peakRssMb).map(([name, mb]) => `${name} ${mb}`).join(', ')}`);
   console.log(`CPU ms per task     ${Object.entries(result.cpuMsPerTask).map(([name, ms]) => `${name} ${f(ms, 2)}`).join(', ')}`);
-  console.log(`DB transactions per step ${f(result.dbTransactionsPerStep, 2)}`);
+  console.log(`DB transactions per step ${f(result.dbTransactionsPerStep, 2)}   rows read by sequential scans per task ${f(result.seqScanRowsPerTask)}   tables analyzed ${args['stale-statistics'] ? 'never (--stale-statistics)' : result.tablesAnalyzed}`);
   const seal = result.sealDelaySeconds;
   console.log(`audit seal delay s  p50 ≤ ${seal.p50}  p99 ≤ ${seal.p99}  (${seal.events} events; upper bucket bounds of atelier_audit_seal_delay_seconds)`);
   for (const statement of result.statements ?? []) {
