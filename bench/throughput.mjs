@@ -2,7 +2,8 @@
 //
 // Runs tasks through the BUILT services as separate processes (orchestrator, research and
 // writer agents, llm-simulator) on a fresh database of the Postgres at TEST_DATABASE_URL
-// (fsync as configured there: on, on the machines we record), a private nats-server with
+// (fsync as configured there: on, on the machines we record) that already holds a running
+// installation's history, analyzed (bench/task-history.mjs), a private nats-server with
 // JetStream file storage, and prints, per workload and simulated latency: tasks/s, steps/s,
 // submit latency p50/p99, task latency p50/p95/p99, platform overhead per step (step end to
 // end, from queued to its result handled, minus the simulator's deliberate latency) p50/p99,
@@ -16,7 +17,7 @@ import { execFileSync } from 'node:child_process';
 import { cpus, totalmem } from 'node:os';
 import { Agent, request } from 'node:http';
 import { parseArgs } from 'node:util';
-import { keepTableStatisticsCurrent } from './table-statistics.mjs';
+import { seedTaskHistory } from './task-history.mjs';
 
 const require = createRequire(import.meta.url);
 const { createTestDatabase, startLlmSimulator, startNatsServer, startPrivatePostgres, startService } = require('../dist/libs/testing/src/index.js');
@@ -30,6 +31,8 @@ const { values: args } = parseArgs({
     only: { type: 'string' },
     'overhead-tasks': { type: 'string', default: '300' },
     warmup: { type: 'string', default: '100' },
+    /** Finished tasks already in the database when a run starts, as in a running installation (bench/task-history.mjs); 0: an empty database, never analyzed. */
+    'history-tasks': { type: 'string', default: '20000' },
     /** Write V8 CPU profiles of the services into this directory (node --cpu-prof). */
     'cpu-prof': { type: 'string' },
     /**
@@ -46,11 +49,6 @@ const { values: args } = parseArgs({
      * one run cannot tell a smaller change from the drift.
      */
     repeat: { type: 'string', default: '1' },
-    /**
-     * Leaves the bench database's statistics as they are: never analyzed on a server with
-     * autovacuum off, as our machines' is (see bench/table-statistics.mjs). For comparisons.
-     */
-    'stale-statistics': { type: 'boolean', default: false },
   },
 });
 
@@ -100,14 +98,13 @@ function postgresPids(postmaster) {
 }
 
 async function startStack(latencyMs) {
-  const postgres = args['private-postgres'] ? await startPrivatePostgres({ shared_preload_libraries: 'pg_stat_statements', 'pg_stat_statements.track': 'all' }) : undefined;
+  const postgres = args['private-postgres'] ? await startPrivatePostgres({ shared_preload_libraries: 'pg_stat_statements', 'pg_stat_statements.track': 'all', 'pg_stat_statements.track_planning': 'on' }) : undefined;
   const [db, nats, simulator] = await Promise.all([createTestDatabase('atelier_bench', postgres?.url), startNatsServer(), startLlmSimulator({ SIM_LATENCY_MS: String(latencyMs) })]);
-  if (postgres) {
-    const admin = new Client({ connectionString: db.url });
-    await admin.connect();
-    await admin.query('CREATE EXTENSION IF NOT EXISTS pg_stat_statements');
-    await admin.end();
-  }
+  const admin = new Client({ connectionString: db.url });
+  await admin.connect();
+  if (postgres) await admin.query('CREATE EXTENSION IF NOT EXISTS pg_stat_statements');
+  await seedTaskHistory(admin, Number(args['history-tasks']));
+  await admin.end();
   const common = {
     DATABASE_URL: db.url,
     NATS_URL: nats.url,
@@ -219,7 +216,6 @@ async function runLoad(stack, { workflow, latencyMs, tasks, concurrency, warmup 
   const commits = async () => Number((await sql.query('SELECT xact_commit + xact_rollback AS n FROM pg_stat_database WHERE datname = current_database()')).rows[0].n);
   // Rows read by sequential scans: a statement whose plan scans a growing table shows up here.
   const seqTuplesRead = async () => Number((await sql.query('SELECT coalesce(sum(seq_tup_read), 0) AS n FROM pg_stat_user_tables')).rows[0].n);
-  const stopAnalyzing = args['stale-statistics'] ? async () => 0 : keepTableStatisticsCurrent(sql);
 
   let cpuBefore;
   let pgBefore;
@@ -241,7 +237,6 @@ async function runLoad(stack, { workflow, latencyMs, tasks, concurrency, warmup 
   const cpuAfter = Object.fromEntries(Object.entries(pids).map(([name, pid]) => [name, cpuTicks(pid)]));
   const pgAfter = pg.reduce((sum, pid) => sum + cpuTicks(pid), 0);
   const bench = process.cpuUsage(benchBefore);
-  const tablesAnalyzed = await stopAnalyzing();
   await new Promise((resolve) => setTimeout(resolve, 1_500)); // pg_stat_database is flushed about once a second
   const commitsAfter = await commits();
   const seqTuplesAfter = await seqTuplesRead();
@@ -256,8 +251,8 @@ async function runLoad(stack, { workflow, latencyMs, tasks, concurrency, warmup 
   const statements = stack.postgres
     ? (
         await sql.query(
-          `SELECT calls, round(mean_exec_time::numeric, 3)::float AS mean_ms, round(total_exec_time::numeric, 0)::float AS total_ms, left(regexp_replace(query, '[[:space:]]+', ' ', 'g'), 90) AS query
-             FROM pg_stat_statements WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database()) ORDER BY total_exec_time DESC LIMIT 12`,
+          `SELECT calls, plans, round(mean_plan_time::numeric, 3)::float AS mean_plan_ms, round(mean_exec_time::numeric, 3)::float AS mean_ms, round(total_exec_time::numeric, 0)::float AS total_ms, left(regexp_replace(query, '[[:space:]]+', ' ', 'g'), 90) AS query
+             FROM pg_stat_statements WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database()) ORDER BY total_exec_time + total_plan_time DESC LIMIT 16`,
         )
       ).rows
     : undefined;
@@ -287,7 +282,6 @@ async function runLoad(stack, { workflow, latencyMs, tasks, concurrency, warmup 
       'bench client': (bench.user + bench.system) / 1000 / measured.length,
     },
     dbTransactionsPerStep: (commitsAfter - commitsBefore) / stepCount,
-    tablesAnalyzed,
     seqScanRowsPerTask: (seqTuplesAfter - seqTuplesBefore) / measured.length,
     sealDelaySeconds: sealDelayQuantiles(sealDelayBefore, sealDelayAfter),
     statements,
@@ -318,11 +312,13 @@ function print(result) {
   console.log(`overhead/step ms    p50 ${f(result.overheadMs.p50)}  p99 ${f(result.overheadMs.p99)}  (${result.overheadMs.samples} steps)`);
   console.log(`peak RSS MB         ${Object.entries(result.peakRssMb).map(([name, mb]) => `${name} ${mb}`).join(', ')}`);
   console.log(`CPU ms per task     ${Object.entries(result.cpuMsPerTask).map(([name, ms]) => `${name} ${f(ms, 2)}`).join(', ')}`);
-  console.log(`DB transactions per step ${f(result.dbTransactionsPerStep, 2)}   rows read by sequential scans per task ${f(result.seqScanRowsPerTask)}   tables analyzed ${args['stale-statistics'] ? 'never (--stale-statistics)' : result.tablesAnalyzed}`);
+  console.log(`DB transactions per step ${f(result.dbTransactionsPerStep, 2)}   rows read by sequential scans per task ${f(result.seqScanRowsPerTask)}`);
   const seal = result.sealDelaySeconds;
   console.log(`audit seal delay s  p50 ≤ ${seal.p50}  p99 ≤ ${seal.p99}  (${seal.events} events; upper bucket bounds of atelier_audit_seal_delay_seconds)`);
   for (const statement of result.statements ?? []) {
-    console.log(`  ${String(statement.calls).padStart(6)} calls  ${f(statement.mean_ms, 3).padStart(7)} ms mean  ${String(statement.total_ms).padStart(6)} ms total  ${statement.query}`);
+    console.log(
+      `  ${String(statement.calls).padStart(6)} calls ${String(statement.plans).padStart(6)} plans (${f(statement.mean_plan_ms, 3)} ms)  ${f(statement.mean_ms, 3).padStart(7)} ms mean  ${String(statement.total_ms).padStart(6)} ms total  ${statement.query}`,
+    );
   }
 }
 
