@@ -3,6 +3,7 @@ import type { AgentName, StepError, StepKind } from '@atelier/contracts';
 import type { ModelCallSummary } from './model-caller';
 import {
   appendAudit,
+  arrayRows,
   AuditContentCapture,
   auditJson,
   CallGrouper,
@@ -125,9 +126,9 @@ const RACE_RETRY_MS = 200;
 // Later claims (the task already running) leave the task row alone. Statuses are compared
 // as text, so the planner finds tasks and steps by id, not through their status indexes
 // (every task queued, every step in flight).
-const CLAIM = namedStatement('step.claim.v4', `
+const CLAIM = namedStatement('step.claim.v5', `
 WITH req AS MATERIALIZED (
-  SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::uuid[], $5::text[]) AS r(step_id, task_id, owner, tenant_id, trace_id)
+  ${arrayRows(['$1::uuid[]', '$2::uuid[]', '$3::text[]', '$4::uuid[]', '$5::text[]'], ['step_id', 'task_id', 'owner', 'tenant_id', 'trace_id'])}
 ), task_lock AS (
   SELECT id FROM tasks WHERE id IN (SELECT task_id FROM req) AND status::text = 'queued' ORDER BY id FOR NO KEY UPDATE
 ), step_lock AS (
@@ -200,7 +201,7 @@ function endAttemptsSql(type: AttemptEnd['type']): string {
   const requests = settlement ? '(SELECT * FROM req WHERE (SELECT count(*) FROM call_audit) >= 0) r' : 'req r';
   return `
 WITH req AS MATERIALIZED (
-  SELECT * FROM unnest($1::uuid[], $2::text[], $3::jsonb[], $4::jsonb[], $5::jsonb[]) WITH ORDINALITY AS r(step_id, owner, value, events, metadata, ord)
+  ${arrayRows(['$1::uuid[]', '$2::text[]', '$3::jsonb[]', '$4::jsonb[]', '$5::jsonb[]'], ['step_id', 'owner', 'value', 'events', 'metadata'], 'ord')}
 ), ${settlement ? `${settlement.ctes}, ` : ''}step_lock AS (
   -- In id order, as every statement locking several steps does (see CLAIM).
   SELECT id FROM steps WHERE id IN (SELECT step_id FROM req) ORDER BY id FOR NO KEY UPDATE
@@ -230,7 +231,7 @@ interface EndRow {
 }
 
 const END_ATTEMPTS = Object.fromEntries(
-  END_TYPES.map((type) => [type, namedStatement(`step.end.${type}.v3`, endAttemptsSql(type))]),
+  END_TYPES.map((type) => [type, namedStatement(`step.end.${type}.v4`, endAttemptsSql(type))]),
 ) as Record<AttemptEnd['type'], NamedStatement>;
 
 const RENEW_LEASE = namedStatement(

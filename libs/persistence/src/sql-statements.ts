@@ -22,6 +22,25 @@ export function namedStatement(name: string, text: string): NamedStatement {
   return { name, text };
 }
 
+/**
+ * The rows of a group statement's array parameters, one array per column and one element
+ * per request, as `unnest` gives them: `params` like `$1::uuid[]`, named `columns`, and
+ * the request's position under the name `ordinality` when given.
+ *
+ * The arrays are read through a subquery the planner cannot look into (OFFSET 0). Given
+ * to `unnest` directly, each custom plan counts their elements and so costs less than the
+ * generic plan, and Postgres plans every execution afresh: 1-2 ms for a step's end, more
+ * than it takes to run (bench/RESULTS.md, "Session 17"). Fenced, both plans cost the same,
+ * and Postgres keeps the generic one after five executions.
+ */
+export function arrayRows(params: readonly string[], columns: readonly string[], ordinality?: string): string {
+  if (params.length !== columns.length) throw new Error(`arrayRows: ${params.length} arrays for ${columns.length} columns`);
+  const arrays = params.map((param, i) => `${param} AS a${i + 1}`).join(', ');
+  const unnested = params.map((_, i) => `a.a${i + 1}`).join(', ');
+  const names = ordinality ? [...columns, ordinality] : columns;
+  return `SELECT r.* FROM (SELECT ${arrays} OFFSET 0) a, unnest(${unnested})${ordinality ? ' WITH ORDINALITY' : ''} AS r(${names.join(', ')})`;
+}
+
 /** Audit events as one jsonb parameter, for `insertGroupAudit` / `auditRowsFrom`. */
 export function auditJson(events: readonly AuditEventInput[]): string {
   return JSON.stringify(events.map(auditRow));

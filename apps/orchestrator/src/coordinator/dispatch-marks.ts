@@ -1,6 +1,6 @@
 import { type BeforeApplicationShutdown, Inject, Injectable } from '@nestjs/common';
 import { LOGGER, type Logger } from '@atelier/observability';
-import { namedStatement, PrismaService } from '@atelier/persistence';
+import { arrayRows, namedStatement, PrismaService } from '@atelier/persistence';
 
 /** Marks are written at most this long after the publish they confirm. */
 const FLUSH_AFTER_MS = 100;
@@ -14,8 +14,8 @@ const MAX_BATCH = 1_000;
  * order of the batch deadlocked with them (resolved only after deadlock_timeout, 1 s).
  */
 const MARK_DISPATCHED = namedStatement(
-  'step.mark-dispatched.v3',
-  `WITH m AS MATERIALIZED (SELECT * FROM unnest($1::uuid[], $2::int[], $3::bigint[]) AS m(id, dispatch_seq, stream_seq)),
+  'step.mark-dispatched.v4',
+  `WITH m AS MATERIALIZED (${arrayRows(['$1::uuid[]', '$2::int[]', '$3::bigint[]'], ['id', 'dispatch_seq', 'stream_seq'])}),
    locked AS (SELECT id FROM steps WHERE id IN (SELECT id FROM m) ORDER BY id FOR NO KEY UPDATE)
    UPDATE steps s SET dispatched_at = COALESCE(s.dispatched_at, now()), dispatch_stream_seq = m.stream_seq
      FROM m JOIN locked l ON l.id = m.id

@@ -1,6 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import type { AgentName, StepKind, StepStatus, TaskStatus } from '@atelier/contracts';
-import { type AuditEventInput, auditJson, CallGrouper, eachKeyOncePerStatement, groupOrEachAlone, insertGroupAudit, type NamedStatement, namedStatement, PrismaService } from '@atelier/persistence';
+import { arrayRows, type AuditEventInput, auditJson, CallGrouper, eachKeyOncePerStatement, groupOrEachAlone, insertGroupAudit, type NamedStatement, namedStatement, PrismaService } from '@atelier/persistence';
 import { stepRowsFrom, stepRowsJson } from './step-rows';
 
 export interface StepSnapshot {
@@ -71,9 +71,9 @@ const LOCKED_TASKS = `locked AS (SELECT id FROM tasks WHERE id IN (SELECT task_i
  * moves on (a concurrent advance makes this one look again). Arrays: $1 task id, $2
  * version, $3 its new steps, $4 their audit events. Answers the ids of the tasks advanced.
  */
-const INSERT_STEPS = namedStatement('task.insert-steps.v2', `
+const INSERT_STEPS = namedStatement('task.insert-steps.v3', `
 WITH req AS MATERIALIZED (
-  SELECT * FROM unnest($1::uuid[], $2::int[], $3::jsonb[], $4::jsonb[]) WITH ORDINALITY AS r(task_id, version, steps, events, ord)
+  ${arrayRows(['$1::uuid[]', '$2::int[]', '$3::jsonb[]', '$4::jsonb[]'], ['task_id', 'version', 'steps', 'events'], 'ord')}
 ), ${LOCKED_TASKS}, bumped AS (
   UPDATE tasks t SET version = t.version + 1, updated_at = now()
   FROM req r JOIN locked l ON l.id = r.task_id
@@ -93,9 +93,9 @@ SELECT coalesce(array_agg(id::text), '{}') AS applied FROM bumped`);
  * version, $3 status, $4 result, $5 error, $6 audit events (`stoppedSteps` is added to
  * their data). Answers the ids of the tasks ended.
  */
-const END = namedStatement('task.end.v3', `
+const END = namedStatement('task.end.v4', `
 WITH req AS MATERIALIZED (
-  SELECT * FROM unnest($1::uuid[], $2::int[], $3::text[], $4::jsonb[], $5::jsonb[], $6::jsonb[]) WITH ORDINALITY AS r(task_id, version, status, result, error, events, ord)
+  ${arrayRows(['$1::uuid[]', '$2::int[]', '$3::text[]', '$4::jsonb[]', '$5::jsonb[]', '$6::jsonb[]'], ['task_id', 'version', 'status', 'result', 'error', 'events'], 'ord')}
 ), ${LOCKED_TASKS}, ended AS (
   UPDATE tasks t SET status = r.status::task_status, result = r.result, error = r.error, completed_at = now(), updated_at = now(),
                      version = t.version + 1

@@ -149,7 +149,7 @@ describe(SpendLedger.name, () => {
     const pending = ['6', '6', '3', '20'].map((amount) => watched.reserve(request(target, amount)));
     release();
     const results = await Promise.all(pending);
-    expect(statements).toEqual(['atelier_spend_reserve_fast_v2', 'atelier_spend_reserve_fast_v2', 'atelier_spend_reserve_v5']);
+    expect(statements).toEqual(['atelier_spend_reserve_fast_v3', 'atelier_spend_reserve_fast_v3', 'atelier_spend_reserve_v6']);
     expect(results.map((result) => result.granted)).toEqual([true, false, true, false]);
     expect(results[1]).toMatchObject({ blocking: [{ id: task.id, limitUsd: '10', reservedUsd: '6' }] });
     expect(await money(task.id)).toEqual({ spent: '0', reserved: '9' });
@@ -167,7 +167,7 @@ describe(SpendLedger.name, () => {
     expect(results.map((result) => result.granted)).toEqual([true, true, false, true]);
     // 1 fast; 5, 5, 4: fast declines, exact grants 5; 5, 4: straight to the exact statement
     // (the fast one declined a moment ago), which decides them.
-    expect(statements).toEqual(['fast', 'fast', 'exact', 'exact'].map((kind) => (kind === 'fast' ? 'atelier_spend_reserve_fast_v2' : 'atelier_spend_reserve_v5')));
+    expect(statements).toEqual(['fast', 'fast', 'exact', 'exact'].map((kind) => (kind === 'fast' ? 'atelier_spend_reserve_fast_v3' : 'atelier_spend_reserve_v6')));
     expect(await money(task.id)).toEqual({ spent: '0', reserved: '10' });
   });
 

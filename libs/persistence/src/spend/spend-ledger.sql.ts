@@ -32,6 +32,8 @@
 // only when that is certain; the rest go again in the next statement, in arrival order,
 // so grouping never denies a call that would have fitted on its own.
 
+import { arrayRows } from '../sql-statements';
+
 /** Lock order of budget rows, the same in every statement that locks more than one. */
 const LOCK_ORDER = `CASE b.scope WHEN 'task' THEN 0 WHEN 'tenant' THEN 1 ELSE 2 END, b.id`;
 
@@ -83,18 +85,16 @@ ${name} AS MATERIALIZED (
  * (replays); `fresh`: the others; `want`: each fresh attempt with each budget that
  * applies to it (global, its tenant's, its task's).
  *
- * The arrays are read through a subquery the planner cannot look into (OFFSET 0), so it
- * cannot count their elements: a custom plan then costs what the generic one does, and
- * Postgres keeps the generic plan instead of planning every reservation afresh (0.9 ms,
- * more than a reservation of one attempt takes to run). The generic plan finds every row
- * by index, for one attempt as for 64.
+ * The arrays are fenced (arrayRows), so Postgres keeps the generic plan instead of
+ * planning every reservation afresh (0.9 ms, more than a reservation of one attempt takes
+ * to run). The generic plan finds every row by index, for one attempt as for 64.
  */
 const REQUESTS = `req AS MATERIALIZED (
-  SELECT r.* FROM (SELECT $1::text[] AS attempt_ids, $2::numeric[] AS amounts, $3::uuid[] AS tenant_ids, $4::uuid[] AS task_ids, $5::uuid[] AS step_ids,
-                          $6::timestamptz[] AS expiries, $7::text[] AS models, $8::int[] AS attempts, $9::text[] AS actors, $10::text[] AS trace_ids
-                   OFFSET 0) a,
-         unnest(a.attempt_ids, a.amounts, a.tenant_ids, a.task_ids, a.step_ids, a.expiries, a.models, a.attempts, a.actors, a.trace_ids)
-           WITH ORDINALITY AS r(attempt_id, amount, tenant_id, task_id, step_id, expires_at, model, attempt, actor, trace_id, idx)
+  ${arrayRows(
+    ['$1::text[]', '$2::numeric[]', '$3::uuid[]', '$4::uuid[]', '$5::uuid[]', '$6::timestamptz[]', '$7::text[]', '$8::int[]', '$9::text[]', '$10::text[]'],
+    ['attempt_id', 'amount', 'tenant_id', 'task_id', 'step_id', 'expires_at', 'model', 'attempt', 'actor', 'trace_id'],
+    'idx',
+  )}
 ),
 earlier AS MATERIALIZED (
   SELECT s.attempt_id, s.state, s.amount_usd, s.budget_ids FROM spend_reservations s WHERE s.attempt_id IN (SELECT attempt_id FROM req)
@@ -331,7 +331,7 @@ export const SETTLEMENT_ARRAY_COUNT = SETTLEMENT_ARRAY_TYPES.length;
  * $first .. $first+15, now in the next one; each `llm.call` event is by its holder.
  */
 function settlementCtesFromArrays(first: number): string {
-  const source = `SELECT * FROM unnest(${SETTLEMENT_ARRAY_TYPES.map((type, i) => `$${first + i}::${type}[]`).join(', ')})`;
+  const source = arrayRows(SETTLEMENT_ARRAY_TYPES.map((type, i) => `$${first + i}::${type}[]`), SETTLEMENT_COLUMNS.split(', '));
   return settlementCtes(source, { now: `$${first + SETTLEMENT_ARRAY_COUNT}::timestamptz`, actor: 'NULL::text', extra: 'NULL::jsonb' });
 }
 
@@ -439,8 +439,7 @@ SELECT COALESCE((SELECT json_agg(json_build_object(
  */
 export const CACHE_HIT_SQL = `
 WITH req AS MATERIALIZED (
-  SELECT * FROM unnest($1::text[], $2::text[], $3::uuid[], $4::uuid[], $5::uuid[], $6::int[], $7::text[], $8::text[])
-    AS r(key, attempt_id, tenant_id, task_id, step_id, attempt, actor, trace_id)
+  ${arrayRows(['$1::text[]', '$2::text[]', '$3::uuid[]', '$4::uuid[]', '$5::uuid[]', '$6::int[]', '$7::text[]', '$8::text[]'], ['key', 'attempt_id', 'tenant_id', 'task_id', 'step_id', 'attempt', 'actor', 'trace_id'])}
 ),
 hit AS MATERIALIZED (
   SELECT r.*, c.model, c.response

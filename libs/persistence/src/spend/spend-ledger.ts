@@ -390,13 +390,13 @@ export class SpendLedger {
     ];
     const tryFast = performance.now() - this.fastDeclinedAt >= EXACT_ONLY_AFTER_DECLINE_MS;
     const fast = tryFast
-      ? await this.run<ReserveRow>('atelier_spend_reserve_fast_v2', RESERVE_FAST_SQL, values).catch((error: { code?: string }) => {
+      ? await this.run<ReserveRow>('atelier_spend_reserve_fast_v3', RESERVE_FAST_SQL, values).catch((error: { code?: string }) => {
           if (error.code !== RESERVE_FAST_DECLINED) throw error;
           this.fastDeclinedAt = performance.now();
           return undefined;
         })
       : undefined;
-    const [row] = fast ?? (await this.run<ReserveRow>('atelier_spend_reserve_v5', RESERVE_SQL, values));
+    const [row] = fast ?? (await this.run<ReserveRow>('atelier_spend_reserve_v6', RESERVE_SQL, values));
     if (!row) throw new Error('reserve statement returned no row');
     return group.map(({ request, amountUsd }) => {
       const budgetIds = row.granted[request.attemptId];
@@ -413,7 +413,7 @@ export class SpendLedger {
 
   private async cacheLookupStatement(group: CacheLookup[]): Promise<(CachedResponse | undefined)[]> {
     const column = <T>(pick: (lookup: CacheLookup) => T) => group.map(pick);
-    const rows = await this.run<{ attempt_id: string; model: string; response: Record<string, unknown> }>('atelier_spend_cache_hit_v2', CACHE_HIT_SQL, [
+    const rows = await this.run<{ attempt_id: string; model: string; response: Record<string, unknown> }>('atelier_spend_cache_hit_v3', CACHE_HIT_SQL, [
       column((l) => l.key),
       column((l) => l.attemptId),
       column((l) => l.target.tenantId),
@@ -429,7 +429,7 @@ export class SpendLedger {
   }
 
   private async settleStatement(group: SettlementRow[]): Promise<SettleResult[]> {
-    const [row] = await this.run<SettleRow>('atelier_spend_settle_v5', SETTLE_SQL, [...settlementColumns(group), this.clock.now()]);
+    const [row] = await this.run<SettleRow>('atelier_spend_settle_v6', SETTLE_SQL, [...settlementColumns(group), this.clock.now()]);
     if (!row) throw new Error('settle statement returned no row');
     return group.map(([attemptId]) => settleResultOf(row, attemptId));
   }
