@@ -38,16 +38,21 @@ const SECRET_ASSIGNMENT =
 /** What a value pattern found, for callers that report it (the input guardrail); never the secret itself. */
 export type SecretKind = 'private-key' | 'anthropic-api-key' | 'bearer-token' | 'basic-credentials' | 'password' | 'api-key' | 'token' | 'secret' | 'atelier-api-key' | 'url-credentials';
 
-const VALUE_PATTERNS: readonly { kind: SecretKind | ((name: string) => SecretKind); pattern: RegExp }[] = [
+/**
+ * `hint`, for a pattern that starts with a character class (so the engine tries it at
+ * every position of the text): a cheap test that any match passes, so that text without
+ * it, nearly all text, is not scanned by the pattern itself (a 4 kB answer: 65 → 13 µs).
+ */
+const VALUE_PATTERNS: readonly { kind: SecretKind | ((name: string) => SecretKind); pattern: RegExp; hint?: RegExp }[] = [
   { kind: 'private-key', pattern: /-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----[\s\S]*?(?:-----END [A-Z0-9 ]*PRIVATE KEY-----|$)/g },
   { kind: 'anthropic-api-key', pattern: /sk-ant-[A-Za-z0-9_-]{8,}/g },
   { kind: 'bearer-token', pattern: /\bBearer\s+[A-Za-z0-9._~+/=-]{8,}/gi },
   { kind: 'basic-credentials', pattern: /\bBasic\s+[A-Za-z0-9+/]{8,}={0,2}/g },
-  { kind: assignmentKind, pattern: SECRET_ASSIGNMENT },
+  { kind: assignmentKind, pattern: SECRET_ASSIGNMENT, hint: /pass|pwd|secret|api[_-]?key|token/i },
   // our own API keys
   { kind: 'atelier-api-key', pattern: /\bat_[A-Za-z0-9_-]{16,}/g },
   // credentials inside any URL: postgres://user:secret@host, nats://user:secret@host
-  { kind: 'url-credentials', pattern: /(\b[a-z][a-z0-9+.-]*:\/\/[^:/\s@]+:)[^@\s/]+@/gi },
+  { kind: 'url-credentials', pattern: /(\b[a-z][a-z0-9+.-]*:\/\/[^:/\s@]+:)[^@\s/]+@/gi, hint: /:\/\// },
 ];
 
 /** `password=…` is a password, `x-api-key: …` an API key: the name before the value says which. */
@@ -71,7 +76,8 @@ export function redactSecrets(text: string): { text: string; kinds: SecretKind[]
 
 function maskSecrets(text: string, found?: Set<SecretKind>): string {
   let out = text;
-  for (const { kind, pattern } of VALUE_PATTERNS) {
+  for (const { kind, pattern, hint } of VALUE_PATTERNS) {
+    if (hint && !hint.test(out)) continue;
     out = out.replace(pattern, (match, prefix?: unknown) => {
       const named = typeof prefix === 'string' && match.startsWith(prefix);
       // A value another pattern masked already (`api_key=sk-ant-…`) is not a second finding.
