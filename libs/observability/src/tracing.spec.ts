@@ -148,8 +148,11 @@ describe('OTLP export', () => {
     const tracing = startTracing({ service: 'orchestrator' });
     try {
       expect(tracing.exporting).toBe(false);
-      // Spans still have ids, for logs and propagated headers.
-      await withSpan('work', {}, async () => expect(activeTraceIds()?.traceId).toMatch(/^[0-9a-f]{32}$/));
+      // Spans are not recorded, but still have ids, for logs and propagated headers.
+      await withSpan('work', {}, async () => {
+        expect(trace.getActiveSpan()?.isRecording()).toBe(false);
+        expect(activeTraceIds()?.traceId).toMatch(/^[0-9a-f]{32}$/);
+      });
     } finally {
       await tracing.shutdown();
     }

@@ -4,7 +4,7 @@ import { CompositePropagator, W3CBaggagePropagator, W3CTraceContextPropagator } 
 import { OTLPTraceExporter as OtlpJsonExporter } from '@opentelemetry/exporter-trace-otlp-http';
 import { OTLPTraceExporter as OtlpProtobufExporter } from '@opentelemetry/exporter-trace-otlp-proto';
 import { resourceFromAttributes } from '@opentelemetry/resources';
-import { BatchSpanProcessor, SimpleSpanProcessor, type SpanExporter, type SpanProcessor, TracerProvider } from '@opentelemetry/sdk-trace';
+import { AlwaysOffSampler, BatchSpanProcessor, SimpleSpanProcessor, type SpanExporter, type SpanProcessor, TracerProvider } from '@opentelemetry/sdk-trace';
 
 export const OTLP_PROTOCOLS = ['http/protobuf', 'http/json'] as const;
 export type OtlpProtocol = (typeof OTLP_PROTOCOLS)[number];
@@ -15,8 +15,11 @@ export interface TracingOptions {
   readonly serviceVersion?: string;
   /**
    * OTLP/HTTP export (`OTEL_EXPORTER_OTLP_ENDPOINT`, e.g. http://otel-collector:4318; spans go
-   * to `<endpoint>/v1/traces`). Without it no exporter exists: spans still carry trace ids
-   * into logs and headers, and nothing dials 127.0.0.1:4318.
+   * to `<endpoint>/v1/traces`). Without it (and without `exporter`) spans are not recorded:
+   * they still carry trace ids into logs, the audit trail and propagated headers, but
+   * nothing collects their timings and attributes for no one, and nothing dials
+   * 127.0.0.1:4318. Their headers then say "not sampled", so set the endpoint on every
+   * service or none.
    */
   readonly otlp?: { readonly endpoint: string; readonly protocol?: OtlpProtocol };
   /** An extra exporter, exported span by span (tests: an InMemorySpanExporter). */
@@ -60,6 +63,8 @@ export function startTracing(options: TracingOptions): Tracing {
   if (options.otlp) processors.push(new BatchSpanProcessor({ exporter: otlpExporter(options.otlp.endpoint, options.otlp.protocol ?? 'http/protobuf') }));
   if (options.exporter) processors.push(new SimpleSpanProcessor({ exporter: options.exporter }));
   const provider = new TracerProvider({
+    // Recording spans nobody exports cost every message and model call their attributes and timings for nothing.
+    ...(processors.length === 0 ? { sampler: new AlwaysOffSampler() } : {}),
     resource: resourceFromAttributes({
       'service.name': options.service,
       ...(options.serviceVersion ? { 'service.version': options.serviceVersion } : {}),
