@@ -1,6 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { SCOPES, type Scope } from '@atelier/contracts';
-import { appendAudit, namedStatement, PrismaService } from '@atelier/persistence';
+import { appendAudit, arrayRows, CallGrouper, groupOrEachAlone, namedStatement, PrismaService } from '@atelier/persistence';
 import { displayPrefix, generateApiKey, hashApiKey } from './api-key-secret';
 import type { Caller } from './caller';
 
@@ -13,11 +13,22 @@ export interface CreatedApiKey {
   createdAt: Date;
 }
 
-/** Revoked keys are found too, so their use is recorded against them (access.denied, 401). */
+/** The keys whose hashes are in $1. Revoked keys are found too, so their use is recorded against them (access.denied, 401). */
 const AUTHENTICATE = namedStatement(
-  'apikey.authenticate',
-  'SELECT k.id, k.tenant_id, t.name, k.scopes, k.revoked_at IS NOT NULL AS revoked FROM api_keys k JOIN tenants t ON t.id = k.tenant_id WHERE k.key_hash = $1',
+  'apikey.authenticate.v2',
+  `WITH req AS MATERIALIZED (${arrayRows(['$1::text[]'], ['key_hash'])})
+   SELECT k.key_hash, k.id, k.tenant_id, t.name, k.scopes, k.revoked_at IS NOT NULL AS revoked
+     FROM req r JOIN api_keys k ON k.key_hash = r.key_hash JOIN tenants t ON t.id = k.tenant_id`,
 );
+
+interface KeyRow {
+  key_hash: string;
+  id: string;
+  tenant_id: string;
+  name: string;
+  scopes: string[];
+  revoked: boolean;
+}
 
 /** What a presented key is: a caller, a revoked key (whose use is refused), or nothing we issued. */
 export type KeyLookup = { status: 'valid'; caller: Caller } | { status: 'revoked'; apiKeyId: string; tenantId: string } | { status: 'unknown' };
@@ -26,18 +37,18 @@ export type Revocation = 'revoked' | 'already-revoked' | 'unknown';
 
 @Injectable()
 export class ApiKeyStore {
+  /** Keys presented while a lookup runs are looked up together in the next statement: one round trip for a burst of requests. */
+  private readonly lookups = new CallGrouper<string, KeyRow | undefined>((hashes) => groupOrEachAlone(hashes, (group) => this.lookupStatement(group)));
+
   constructor(private readonly prisma: PrismaService) {}
 
   /**
    * Runs on every request, so it is one plain statement on the pool (a Prisma model query
-   * costs several times the CPU). Nothing is cached: a revocation holds from the next request.
+   * costs several times the CPU), shared by the requests that arrive together. Nothing is
+   * cached: a revocation holds from the next request.
    */
   async authenticate(key: string): Promise<KeyLookup> {
-    const { rows } = await this.prisma.pool.query<{ id: string; tenant_id: string; name: string; scopes: string[]; revoked: boolean }>({
-      ...AUTHENTICATE,
-      values: [hashApiKey(key)],
-    });
-    const row = rows[0];
+    const row = await this.lookups.submit(hashApiKey(key));
     if (!row) return { status: 'unknown' };
     if (row.revoked) return { status: 'revoked', apiKeyId: row.id, tenantId: row.tenant_id };
     return {
@@ -50,6 +61,12 @@ export class ApiKeyStore {
         actor: `apikey:${row.id}`,
       },
     };
+  }
+
+  private async lookupStatement(hashes: string[]): Promise<(KeyRow | undefined)[]> {
+    const { rows } = await this.prisma.pool.query<KeyRow>({ ...AUTHENTICATE, values: [[...new Set(hashes)]] });
+    const byHash = new Map(rows.map((row) => [row.key_hash, row]));
+    return hashes.map((hash) => byHash.get(hash));
   }
 
   /** Mints a key for a tenant (created on first use); the key is returned once, only its hash is kept. */
