@@ -1,11 +1,10 @@
-import { randomBytes } from 'node:crypto';
 import { createServer, type IncomingHttpHeaders, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { ApiError, invalidRequest } from './api-error';
 import type { SimulatorBehaviour } from './config';
 import { delay } from './delay';
 import { FaultQueue, FaultSchedule, chooseFault, errorForFault, parseScriptedFault, type FaultDecision } from './faults';
-import { type ResponseHeaders, newRequestId, readBody, sendError, sendJson } from './http-io';
+import { type ResponseHeaders, newSimulatorId, readBody, sendError, sendJson } from './http-io';
 import { buildMessage, buildUsage } from './message-response';
 import { PromptCache } from './prompt-cache';
 import { readDirectiveOverrides, readHeaderOverrides, type RequestOverrides } from './request-overrides';
@@ -36,7 +35,7 @@ interface Exchange {
   request: IncomingMessage;
   response: ServerResponse;
   headers: ResponseHeaders;
-  /** Aborted when the client goes away (or the answer is done): pending delays stop. */
+  /** Aborted when the client goes away before the answer is done: pending delays stop. */
   signal: AbortSignal;
 }
 
@@ -53,9 +52,11 @@ export function createSimulatorServer(options: SimulatorServerOptions = {}): Sim
   const promptCache = new PromptCache(now);
 
   const server = createServer((request, response) => {
-    const headers: ResponseHeaders = { 'request-id': newRequestId() };
+    const headers: ResponseHeaders = { 'request-id': newSimulatorId('req_sim') };
     const client = new AbortController();
-    response.on('close', () => client.abort());
+    // Only a client gone before the answer ended has anything to stop; aborting after every
+    // answer built an AbortError (with its stack) per request, 10 % of the simulator's CPU.
+    response.on('close', () => response.writableFinished || client.abort());
     route({ request, response, headers, signal: client.signal }).catch((error: unknown) => {
       if (!(error instanceof ApiError)) onUnexpectedError?.(error);
       const answer = error instanceof ApiError ? error : new ApiError(500, 'api_error', 'Internal server error');
@@ -112,7 +113,7 @@ export function createSimulatorServer(options: SimulatorServerOptions = {}): Sim
     // The API never reports zero output tokens, even for an empty reply.
     const outputTokens = Math.max(1, countTextTokens(reply.text));
     const message = buildMessage({
-      id: `msg_sim_${randomBytes(12).toString('hex')}`,
+      id: newSimulatorId('msg_sim'),
       model: body.model,
       text: reply.text,
       stopReason: reply.truncated ? 'max_tokens' : 'end_turn',
