@@ -124,4 +124,34 @@ describe('audit_events and audit_chain are append-only in the database', () => {
     expect((await owner.query('SELECT count(*)::int AS n FROM audit_events e WHERE NOT EXISTS (SELECT FROM audit_chain c WHERE c.seq = e.seq)')).rows).toEqual([{ n: 0 }]);
     expect((await verifyStoredChain(appPrisma, {})).ok).toBe(true);
   });
+
+  it('checks a statement of many seals link by link, naming the first that does not continue the chain', async () => {
+    await new AuditSealer(appPrisma).sealBatch();
+    for (const subject of ['batch-1', 'batch-2', 'batch-3']) await insertEvent(owner, subject);
+    const head = (await owner.query('SELECT chain_pos::int AS pos, hash FROM audit_chain ORDER BY chain_pos DESC LIMIT 1')).rows[0];
+    const next = (await owner.query('SELECT e.seq::text FROM audit_events e WHERE NOT EXISTS (SELECT FROM audit_chain c WHERE c.seq = e.seq) ORDER BY e.tx_id, e.seq')).rows.map((row) => row.seq as string);
+    expect(next).toHaveLength(3);
+    const hashes = ['1', '2', '3'].map((digit) => digit.repeat(64));
+    // Links as the sealer writes them, one statement: [position, event, prev_hash, hash] each.
+    const batch = (links: [number, string, string, string][]) =>
+      refusal(owner, `INSERT INTO audit_chain (chain_pos, seq, prev_hash, hash) VALUES ${links.map(([pos, seq, prev, hash]) => `(${pos}, ${seq}, '${prev}', '${hash}')`).join(', ')}`);
+    const valid: [number, string, string, string][] = next.map((seq, i) => [head.pos + 1 + i, seq, i === 0 ? head.hash : hashes[i - 1], hashes[i]]);
+
+    // The second link names the wrong predecessor.
+    expect(await batch(valid.map((link, i) => (i === 1 ? [link[0], link[1], 'f'.repeat(64), link[3]] : link)))).toMatch(new RegExp(`position ${head.pos + 2} does not continue the chain`));
+    // The second and third links seal their events in the wrong order.
+    expect(await batch(valid.map((link, i) => (i === 0 ? link : [link[0], next[3 - i], link[2], link[3]])))).toMatch(new RegExp(`position ${head.pos + 2} does not continue the chain`));
+    // A position is skipped.
+    expect(await batch(valid.map((link, i) => (i === 2 ? [link[0] + 1, link[1], link[2], link[3]] : link)))).toMatch(new RegExp(`position ${head.pos + 4} does not continue the chain`));
+    // The first link does not follow the head.
+    expect(await batch(valid.map(([pos, seq, prev, hash]) => [pos + 1, seq, prev, hash]))).toMatch(new RegExp(`position ${head.pos + 2} does not continue the chain`));
+    // The links as they should be are accepted (rolled back: their hashes are made up).
+    await owner.query('BEGIN');
+    expect(await batch(valid)).toBe('accepted');
+    await owner.query('ROLLBACK');
+    expect((await owner.query('SELECT count(*)::int AS n FROM audit_chain WHERE chain_pos > $1', [head.pos])).rows).toEqual([{ n: 0 }]);
+
+    await new AuditSealer(appPrisma).sealBatch();
+    expect((await verifyStoredChain(appPrisma, {})).ok).toBe(true);
+  });
 });
