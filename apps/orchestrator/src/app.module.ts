@@ -29,6 +29,7 @@ import { ProblemDetailsFilter } from './http/problem-details.filter';
 import { TaskCancellationService } from './tasks/task-cancellation.service';
 import { TaskEventStreamService } from './tasks/task-event-stream.service';
 import { TaskQueriesService } from './tasks/task-queries.service';
+import { NewTaskStore } from './tasks/new-task-store';
 import { TaskSubmissionService } from './tasks/task-submission.service';
 import { TasksController } from './tasks/tasks.controller';
 
@@ -65,6 +66,7 @@ export class AppModule {
         ApiKeyStore,
         AccessDenials,
         BootstrapKey,
+        NewTaskStore,
         TaskSubmissionService,
         TaskQueriesService,
         TaskCancellationService,

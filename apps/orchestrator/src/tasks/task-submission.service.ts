@@ -1,14 +1,15 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { Inject, Injectable } from '@nestjs/common';
 import type { SubmitTaskRequest } from '@atelier/contracts';
-import { AuditContentCapture, auditJson, auditRowsFrom, initialWindowStart, namedStatement, PrismaService } from '@atelier/persistence';
+import { AuditContentCapture, auditJson, PrismaService } from '@atelier/persistence';
 import { crashPoint, METRICS_CATALOG, type MetricsCatalog, type TraceIds } from '@atelier/observability';
 import type { Caller } from '../auth/caller';
 import { ORCHESTRATOR_CONFIG, type OrchestratorConfig } from '../config';
 import { StepDispatcher } from '../coordinator/step-dispatcher';
-import { stepRowsFrom, stepRowsJson } from '../coordinator/step-rows';
+import { stepRowsJson } from '../coordinator/step-rows';
 import { Problem } from '../http/problem';
 import { guardrailFlaggedEvent, screenTaskInput } from './input-guardrail';
+import { NewTaskStore } from './new-task-store';
 import { planNext } from '../workflows/workflow-planner';
 import { workflowNamed } from '../workflows/workflow-registry';
 
@@ -18,53 +19,11 @@ export interface SubmittedTask {
   replayed: boolean;
 }
 
-/**
- * The task, its budget (budgetUsd), its tenant's default budget when the tenant has none
- * (audited `budget.updated`), its first steps and their audit events, in ONE statement:
- * one round trip, one commit. A repeated Idempotency-Key inserts nothing (`ON CONFLICT
- * DO NOTHING` on the per-tenant unique key), which also settles two concurrent submits
- * with the same key.
- */
-const SUBMIT = namedStatement(
-  'task.submit',
-  `
-WITH task AS (
-  INSERT INTO tasks (id, tenant_id, workflow, input, metadata, budget_usd, deadline_at, idempotency_key, request_hash, trace_id, response_cache)
-  VALUES ($1, $2, $3, $4::jsonb, $5::jsonb, $6::numeric, now() + $7 * interval '1 second', $8, $9, $10, $11)
-  ON CONFLICT (tenant_id, idempotency_key) DO NOTHING
-  RETURNING id, created_at
-), steps AS (
-  INSERT INTO steps (id, task_id, key, kind, agent, depends_on, input)
-  SELECT s.id, task.id, s.key, s.kind, s.agent, s.depends_on, s.input
-  FROM task CROSS JOIN ${stepRowsFrom('$12')}
-), task_budget AS (
-  INSERT INTO budgets (scope, scope_key, tenant_id, task_id, period, limit_usd, window_start, updated_at)
-  SELECT 'task', 'task:' || task.id, $2, task.id, 'total', $6::numeric, task.created_at, now() FROM task WHERE $6::numeric IS NOT NULL
-), tenant_budget AS (
-  -- Unless the tenant has a budget of any period already: an admin's PUT wins over the default.
-  INSERT INTO budgets (scope, scope_key, tenant_id, period, limit_usd, window_start, updated_at)
-  SELECT 'tenant', 'tenant:' || $2, $2, $14::budget_period, $15::numeric, $16, now() FROM task
-  WHERE $15::numeric IS NOT NULL AND NOT EXISTS (SELECT 1 FROM budgets WHERE scope_key = 'tenant:' || $2)
-  ON CONFLICT (scope_key, period) DO NOTHING
-  RETURNING id
-), audit AS (
-  INSERT INTO audit_events (actor, action, subject, tenant_id, task_id, trace_id, request_id, data)
-  SELECT actor, action, subject, tenant_id, task_id, trace_id, request_id, data FROM (
-    SELECT 0 AS ord, 'service:orchestrator' AS actor, 'budget.updated' AS action, 'budget:' || b.id AS subject, $2::uuid AS tenant_id,
-           NULL::uuid AS task_id, NULL::text AS trace_id, NULL::text AS request_id, $17::jsonb AS data
-    FROM tenant_budget b
-    UNION ALL
-    SELECT e.ord, e.actor, e.action, e.subject, e.tenant_id, e.task_id, e.trace_id, e.request_id, e.data
-    FROM (${auditRowsFrom('$13')}) e WHERE EXISTS (SELECT 1 FROM task)
-  ) events ORDER BY ord
-)
-SELECT (SELECT count(*) FROM task)::int AS created`,
-);
-
 @Injectable()
 export class TaskSubmissionService {
   constructor(
     private readonly prisma: PrismaService,
+    private readonly tasks: NewTaskStore,
     private readonly dispatcher: StepDispatcher,
     @Inject(ORCHESTRATOR_CONFIG) private readonly config: OrchestratorConfig,
     private readonly audit: AuditContentCapture,
@@ -105,37 +64,37 @@ export class TaskSubmissionService {
     ]);
     const defaultLimit = this.config.ATELIER_DEFAULT_TENANT_BUDGET_USD ?? null;
     const defaultPeriod = this.config.ATELIER_DEFAULT_TENANT_BUDGET_PERIOD;
-    const { rows } = await this.prisma.pool.query<{ created: number }>({
-      ...SUBMIT,
-      values: [
-        taskId,
-        caller.tenantId,
-        workflow.name,
-        JSON.stringify(request.input),
-        request.metadata ? JSON.stringify(request.metadata) : null,
-        request.budgetUsd ?? null,
-        request.deadlineSeconds ?? null,
-        context.idempotencyKey ?? null,
+    const created = await this.tasks.insert(
+      {
+        id: taskId,
+        tenantId: caller.tenantId,
+        workflow: workflow.name,
+        input: JSON.stringify(request.input),
+        metadata: request.metadata ? JSON.stringify(request.metadata) : null,
+        budgetUsd: request.budgetUsd ?? null,
+        deadlineSeconds: request.deadlineSeconds ?? null,
+        idempotencyKey: context.idempotencyKey ?? null,
         requestHash,
-        context.trace.traceId,
+        traceId: context.trace.traceId,
         responseCache,
-        stepRowsJson(steps),
-        audit,
-        defaultPeriod,
-        defaultLimit,
-        initialWindowStart(defaultPeriod, new Date()),
-        JSON.stringify({
-          scope: 'tenant',
-          scopeKey: `tenant:${caller.tenantId}`,
-          period: defaultPeriod,
-          limitUsd: defaultLimit,
-          previousLimitUsd: null,
-          created: true,
-          reason: 'default tenant budget (ATELIER_DEFAULT_TENANT_BUDGET_USD)',
-        }),
-      ],
-    });
-    if (rows[0]?.created !== 1) return this.replay(caller.tenantId, context.idempotencyKey as string, requestHash);
+        steps: stepRowsJson(steps),
+        events: audit,
+        tenantBudgetEvent:
+          defaultLimit === null ? null : (
+            JSON.stringify({
+              scope: 'tenant',
+              scopeKey: `tenant:${caller.tenantId}`,
+              period: defaultPeriod,
+              limitUsd: defaultLimit,
+              previousLimitUsd: null,
+              created: true,
+              reason: 'default tenant budget (ATELIER_DEFAULT_TENANT_BUDGET_USD)',
+            })
+          ),
+      },
+      { limitUsd: defaultLimit, period: defaultPeriod },
+    );
+    if (!created) return this.replay(caller.tenantId, context.idempotencyKey as string, requestHash);
 
     this.metrics.tasks.inc({ status: 'queued' });
     crashPoint('orchestrator:after-submit-commit');
