@@ -325,9 +325,20 @@ export class ModelCaller {
     if (this.config.LLM_COUNT_TOKENS !== 'on') return undefined;
     const cancel = new AbortController();
     const linked = linkSignals(signal, cancel.signal);
-    const tokens = this.countPromptTokens(request, linked.signal).finally(linked.dispose);
+    let counting = true;
+    const tokens = this.countPromptTokens(request, linked.signal).finally(() => {
+      counting = false;
+      linked.dispose();
+    });
     tokens.catch(() => undefined); // cancelled, or the caller's abort: an attempt that awaits it sees that itself
-    return { model: request.model, tokens, cancel: () => cancel.abort(new Error('count no longer needed')) };
+    // Usually the count is in by now (its attempt awaited it): nothing to stop, and no Error (with its stack) to build.
+    return {
+      model: request.model,
+      tokens,
+      cancel: () => {
+        if (counting) cancel.abort(new Error('count no longer needed'));
+      },
+    };
   }
 
   /**
