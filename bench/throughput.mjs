@@ -11,6 +11,7 @@
 //
 // A closed loop of `concurrency` clients: each submits a task (POST /v1/tasks), waits for its
 // `task.finished` event (a NATS subscription on task.*.events), then submits the next.
+import { createHash } from 'node:crypto';
 import { createRequire } from 'node:module';
 import { readFileSync, readdirSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
@@ -309,6 +310,23 @@ function sealDelayQuantiles(before, after) {
   return { events, p50: bound(0.5), p99: bound(0.99) };
 }
 
+/**
+ * A fixed piece of single-threaded work (JSON and SHA-256), timed with the services idle just
+ * before a run: this VM's speed drifts by tens of percent within a session, and every
+ * process's CPU per task drifts with it (bench/RESULTS.md), so a run is read alongside the
+ * figure it was measured at. The fastest of 9 timings (the idle services' timers interrupt
+ * some), in ms; lower is a faster machine.
+ */
+function machineYardstickMs() {
+  const payload = JSON.stringify({ items: Array.from({ length: 2_000 }, (_, i) => ({ id: i, text: `item ${i} `.repeat(4) })) });
+  const timings = Array.from({ length: 9 }, () => {
+    const started = performance.now();
+    for (let i = 0; i < 20; i++) createHash('sha256').update(JSON.stringify(JSON.parse(payload))).digest('hex');
+    return performance.now() - started;
+  });
+  return Math.min(...timings);
+}
+
 function print(result) {
   const f = (value, digits = 1) => (Number.isFinite(value) ? value.toFixed(digits) : 'n/a');
   console.log(`\n## ${result.workflow} @ ${result.latencyMs} ms simulated latency, concurrency ${result.concurrency}, ${result.tasks} tasks ${JSON.stringify(result.statuses)}`);
@@ -318,7 +336,7 @@ function print(result) {
   console.log(`overhead/step ms    p50 ${f(result.overheadMs.p50)}  p99 ${f(result.overheadMs.p99)}  (${result.overheadMs.samples} steps)`);
   console.log(`peak RSS MB         ${Object.entries(result.peakRssMb).map(([name, mb]) => `${name} ${mb}`).join(', ')}`);
   console.log(`CPU ms per task     ${Object.entries(result.cpuMsPerTask).map(([name, ms]) => `${name} ${f(ms, 2)}`).join(', ')}`);
-  console.log(`DB transactions per step ${f(result.dbTransactionsPerStep, 2)}   rows read by sequential scans per task ${f(result.seqScanRowsPerTask)}`);
+  console.log(`DB transactions per step ${f(result.dbTransactionsPerStep, 2)}   rows read by sequential scans per task ${f(result.seqScanRowsPerTask)}   machine yardstick ms ${f(result.yardstickMs)}`);
   const seal = result.sealDelaySeconds;
   console.log(`audit seal delay s  p50 ≤ ${seal.p50}  p99 ≤ ${seal.p99}  (${seal.events} events; upper bucket bounds of atelier_audit_seal_delay_seconds)`);
   for (const statement of result.statements ?? []) {
@@ -342,7 +360,8 @@ for (let round = 1; round <= rounds; round++) {
   for (const run of plan) {
     const stack = await startStack(run.latencyMs);
     try {
-      const result = await runLoad(stack, { ...run, warmup: Number(args.warmup) });
+      const yardstickMs = machineYardstickMs();
+      const result = { ...(await runLoad(stack, { ...run, warmup: Number(args.warmup) })), yardstickMs };
       results.push({ ...result, round });
       print(result);
     } finally {
