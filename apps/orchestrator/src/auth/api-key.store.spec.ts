@@ -22,6 +22,15 @@ describe(ApiKeyStore.name, () => {
 
   const audit = { actor: 'service:orchestrator' as const, requestId: 'test' };
 
+  it('mints the first keys of a new tenant at once, all for one tenant', async () => {
+    const minted = await Promise.all(Array.from({ length: 5 }, () => store.create({ tenant: 'initech', scopes: ['tasks:read'] }, audit)));
+    expect(new Set(minted.map((key) => key.id)).size).toBe(5);
+    const tenants = await prisma.tenant.findMany({ where: { name: 'initech' } });
+    expect(tenants).toHaveLength(1);
+    const answers = await Promise.all(minted.map((key) => store.authenticate(key.key)));
+    expect(answers.map((answer) => answer.status === 'valid' && answer.caller.tenantId)).toEqual(Array(5).fill(tenants[0]?.id));
+  });
+
   it('answers each key of a burst on its own, in one statement after the first', async () => {
     const [acme, globex, gone] = await Promise.all([
       store.create({ tenant: 'acme', scopes: ['tasks:write'] }, audit),

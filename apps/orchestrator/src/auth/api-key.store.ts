@@ -76,7 +76,10 @@ export class ApiKeyStore {
     key: string = generateApiKey(),
   ): Promise<CreatedApiKey> {
     return this.prisma.$transaction(async (tx) => {
-      const tenant = await tx.tenant.upsert({ where: { name: input.tenant }, create: { name: input.tenant }, update: {} });
+      // Two first keys of one tenant at once: ON CONFLICT waits for the other insert and
+      // leaves its row (Prisma's upsert reads, then inserts, and one of the two failed).
+      await tx.$executeRaw`INSERT INTO tenants (name) VALUES (${input.tenant}) ON CONFLICT (name) DO NOTHING`;
+      const tenant = await tx.tenant.findUniqueOrThrow({ where: { name: input.tenant } });
       const row = await tx.apiKey.create({
         data: { tenantId: tenant.id, name: input.name ?? null, prefix: displayPrefix(key), keyHash: hashApiKey(key), scopes: input.scopes },
       });
