@@ -111,7 +111,7 @@ const COLUMNS = [
 @Injectable()
 export class NewTaskStore {
   private readonly inserts = new CallGrouper<{ task: NewTask; tenantDefault: DefaultTenantBudget }, boolean>((group) =>
-    eachKeyOncePerStatement(group, ({ task }) => `${task.tenantId}/${task.idempotencyKey ?? task.id}`.toLowerCase(), (requests) => this.insertStatement(requests)),
+    eachKeyOncePerStatement(group, ({ task }) => `${task.tenantId.toLowerCase()}/${task.idempotencyKey ?? task.id}`, (requests) => this.insertStatement(requests)),
   );
 
   constructor(private readonly prisma: PrismaService) {}
