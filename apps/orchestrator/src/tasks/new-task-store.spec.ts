@@ -12,12 +12,12 @@ describe(NewTaskStore.name, () => {
   let prisma: PrismaService;
   let store: NewTaskStore;
   const tenants: Record<'acme' | 'globex' | 'initech', string> = { acme: '', globex: '', initech: '' };
-  const tenantDefault: DefaultTenantBudget = { limitUsd: '5', period: 'day' };
+  const tenantDefault: DefaultTenantBudget = { ATELIER_DEFAULT_TENANT_BUDGET_USD: '5', ATELIER_DEFAULT_TENANT_BUDGET_PERIOD: 'day' };
 
   beforeAll(async () => {
     db = await createTestDatabase('atelier_new_task_store');
     prisma = createPrismaClient({ connectionString: db.url, poolMax: 2 });
-    store = new NewTaskStore(prisma);
+    store = new NewTaskStore(prisma, tenantDefault);
     for (const name of Object.keys(tenants) as (keyof typeof tenants)[]) {
       const { rows } = await prisma.pool.query<{ id: string }>('INSERT INTO tenants (name) VALUES ($1) RETURNING id', [name]);
       tenants[name] = rows[0]?.id as string;
@@ -52,7 +52,6 @@ describe(NewTaskStore.name, () => {
         { actor: 'service:orchestrator', action: 'task.submitted', subject: `task:${id}`, tenantId, taskId: id, data: {} },
         { actor: 'service:orchestrator', action: 'step.queued', subject: `step:${stepId}`, tenantId, taskId: id, data: {} },
       ]),
-      tenantBudgetEvent: JSON.stringify({ scope: 'tenant', scopeKey: `tenant:${tenantId}`, created: true }),
       ...overrides,
     };
   };
@@ -67,7 +66,7 @@ describe(NewTaskStore.name, () => {
       newTask('initech'),
     ];
     const statements = jest.spyOn(prisma.pool, 'query');
-    const created = await Promise.all(burst.map((task) => store.insert(task, tenantDefault)));
+    const created = await Promise.all(burst.map((task) => store.insert(task)));
     // The first ran alone; the rest went together, but for the repeated key, which went next.
     expect(statements).toHaveBeenCalledTimes(3);
     statements.mockRestore();
@@ -110,7 +109,7 @@ describe(NewTaskStore.name, () => {
     }
 
     // Later submits of a tenant with its default budget add none.
-    expect(await store.insert(newTask('acme'), tenantDefault)).toBe(true);
+    expect(await store.insert(newTask('acme'))).toBe(true);
     expect((await prisma.pool.query(`SELECT count(*)::int AS n FROM budgets WHERE scope = 'tenant'`)).rows).toEqual([{ n: 3 }]);
   });
 });

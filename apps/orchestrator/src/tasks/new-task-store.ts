@@ -1,6 +1,6 @@
-import { Injectable } from '@nestjs/common';
-import type { BUDGET_PERIODS } from '@atelier/contracts';
+import { Inject, Injectable } from '@nestjs/common';
 import { arrayRows, auditRowsFrom, CallGrouper, eachKeyOncePerStatement, initialWindowStart, namedStatement, PrismaService } from '@atelier/persistence';
+import { ORCHESTRATOR_CONFIG, type OrchestratorConfig } from '../config';
 import { stepRowsFrom } from '../coordinator/step-rows';
 
 /** A task as submitted, ready to write: JSON columns as JSON text. */
@@ -19,22 +19,17 @@ export interface NewTask {
   /** Its first steps (stepRowsJson) and its audit events (auditJson). */
   steps: string;
   events: string;
-  /** The data of the `budget.updated` event if this task's tenant gets the default budget. */
-  tenantBudgetEvent: string | null;
 }
 
-/** The budget a tenant without one gets at its first task (ATELIER_DEFAULT_TENANT_BUDGET_*); a null limit: none. */
-export interface DefaultTenantBudget {
-  limitUsd: string | null;
-  period: (typeof BUDGET_PERIODS)[number];
-}
+/** The budget a tenant without one gets at its first task; without a limit, none. */
+export type DefaultTenantBudget = Pick<OrchestratorConfig, 'ATELIER_DEFAULT_TENANT_BUDGET_USD' | 'ATELIER_DEFAULT_TENANT_BUDGET_PERIOD'>;
 
 /**
  * Submits of a group: each task, its budget (budget_usd), its first steps and their audit
  * events; a tenant without any budget gets the default one, once (audited `budget.updated`,
  * before its first task's events). A repeated Idempotency-Key inserts nothing (`ON
  * CONFLICT DO NOTHING` on the per-tenant unique key), which also settles two concurrent
- * submits with the same key. Arrays $1-$14: the NewTask fields; $15-$17 the default
+ * submits with the same key. Arrays $1-$13: the NewTask fields; $14-$16 the default
  * tenant budget's period, limit (null: none) and window start. Answers the ids created.
  */
 const SUBMIT = namedStatement(
@@ -42,8 +37,8 @@ const SUBMIT = namedStatement(
   `
 WITH req AS MATERIALIZED (
   ${arrayRows(
-    ['$1::uuid[]', '$2::uuid[]', '$3::text[]', '$4::jsonb[]', '$5::jsonb[]', '$6::numeric[]', '$7::float8[]', '$8::text[]', '$9::text[]', '$10::text[]', '$11::boolean[]', '$12::jsonb[]', '$13::jsonb[]', '$14::jsonb[]'],
-    ['id', 'tenant_id', 'workflow', 'input', 'metadata', 'budget_usd', 'deadline_seconds', 'idempotency_key', 'request_hash', 'trace_id', 'response_cache', 'steps', 'events', 'budget_event'],
+    ['$1::uuid[]', '$2::uuid[]', '$3::text[]', '$4::jsonb[]', '$5::jsonb[]', '$6::numeric[]', '$7::float8[]', '$8::text[]', '$9::text[]', '$10::text[]', '$11::boolean[]', '$12::jsonb[]', '$13::jsonb[]'],
+    ['id', 'tenant_id', 'workflow', 'input', 'metadata', 'budget_usd', 'deadline_seconds', 'idempotency_key', 'request_hash', 'trace_id', 'response_cache', 'steps', 'events'],
     'ord',
   )}
 ), task AS (
@@ -63,19 +58,21 @@ WITH req AS MATERIALIZED (
   INSERT INTO budgets (scope, scope_key, tenant_id, task_id, period, limit_usd, window_start, updated_at)
   SELECT 'task', 'task:' || c.id, c.tenant_id, c.id, 'total', c.budget_usd, c.created_at, now() FROM created c WHERE c.budget_usd IS NOT NULL
 ), first_of_tenant AS (
-  SELECT DISTINCT ON (c.tenant_id) c.tenant_id, c.ord, c.budget_event FROM created c ORDER BY c.tenant_id, c.ord
+  SELECT DISTINCT ON (c.tenant_id) c.tenant_id, c.ord FROM created c ORDER BY c.tenant_id, c.ord
 ), tenant_budget AS (
   -- Unless the tenant has a budget of any period already: an admin's PUT wins over the default.
   INSERT INTO budgets (scope, scope_key, tenant_id, period, limit_usd, window_start, updated_at)
-  SELECT 'tenant', 'tenant:' || f.tenant_id, f.tenant_id, $15::budget_period, $16::numeric, $17, now() FROM first_of_tenant f
-  WHERE $16::numeric IS NOT NULL AND NOT EXISTS (SELECT 1 FROM budgets WHERE scope_key = 'tenant:' || f.tenant_id)
+  SELECT 'tenant', 'tenant:' || f.tenant_id, f.tenant_id, $14::budget_period, $15::numeric, $16, now() FROM first_of_tenant f
+  WHERE $15::numeric IS NOT NULL AND NOT EXISTS (SELECT 1 FROM budgets WHERE scope_key = 'tenant:' || f.tenant_id)
   ON CONFLICT (scope_key, period) DO NOTHING
   RETURNING id, tenant_id
 ), audit AS (
   INSERT INTO audit_events (actor, action, subject, tenant_id, task_id, trace_id, request_id, data)
   SELECT actor, action, subject, tenant_id, task_id, trace_id, request_id, data FROM (
     SELECT f.ord, 0::bigint AS event_ord, 'service:orchestrator' AS actor, 'budget.updated' AS action, 'budget:' || b.id AS subject,
-           b.tenant_id, NULL::uuid AS task_id, NULL::text AS trace_id, NULL::text AS request_id, f.budget_event AS data
+           b.tenant_id, NULL::uuid AS task_id, NULL::text AS trace_id, NULL::text AS request_id,
+           jsonb_build_object('scope', 'tenant', 'scopeKey', 'tenant:' || b.tenant_id, 'period', $14::budget_period, 'limitUsd', $15::numeric::text,
+                              'previousLimitUsd', NULL, 'created', true, 'reason', 'default tenant budget (ATELIER_DEFAULT_TENANT_BUDGET_USD)') AS data
     FROM tenant_budget b JOIN first_of_tenant f ON f.tenant_id = b.tenant_id
     UNION ALL
     SELECT c.ord, e.ord, e.actor, e.action, e.subject, e.tenant_id, e.task_id, e.trace_id, e.request_id, e.data
@@ -99,7 +96,6 @@ const COLUMNS = [
   'responseCache',
   'steps',
   'events',
-  'tenantBudgetEvent',
 ] as const satisfies readonly (keyof NewTask)[];
 
 /**
@@ -110,30 +106,32 @@ const COLUMNS = [
  */
 @Injectable()
 export class NewTaskStore {
-  private readonly inserts = new CallGrouper<{ task: NewTask; tenantDefault: DefaultTenantBudget }, boolean>((group) =>
-    eachKeyOncePerStatement(group, ({ task }) => `${task.tenantId.toLowerCase()}/${task.idempotencyKey ?? task.id}`, (requests) => this.insertStatement(requests)),
+  private readonly inserts = new CallGrouper<NewTask, boolean>((group) =>
+    eachKeyOncePerStatement(group, (task) => `${task.tenantId.toLowerCase()}/${task.idempotencyKey ?? task.id}`, (tasks) => this.insertStatement(tasks)),
   );
 
-  constructor(private readonly prisma: PrismaService) {}
+  constructor(
+    private readonly prisma: PrismaService,
+    @Inject(ORCHESTRATOR_CONFIG) private readonly tenantDefault: DefaultTenantBudget,
+  ) {}
 
   /** True when the task was written; false when its Idempotency-Key already names a task of its tenant. */
-  insert(task: NewTask, tenantDefault: DefaultTenantBudget): Promise<boolean> {
-    return this.inserts.submit({ task, tenantDefault });
+  insert(task: NewTask): Promise<boolean> {
+    return this.inserts.submit(task);
   }
 
-  private async insertStatement(requests: { task: NewTask; tenantDefault: DefaultTenantBudget }[]): Promise<boolean[]> {
-    // The default is the process's configuration: the same for every submit of a group.
-    const { period, limitUsd } = (requests[0] as (typeof requests)[number]).tenantDefault;
+  private async insertStatement(tasks: NewTask[]): Promise<boolean[]> {
+    const period = this.tenantDefault.ATELIER_DEFAULT_TENANT_BUDGET_PERIOD;
     const { rows } = await this.prisma.pool.query<{ created: string[] }>({
       ...SUBMIT,
       values: [
-        ...COLUMNS.map((column) => requests.map(({ task }) => task[column])),
+        ...COLUMNS.map((column) => tasks.map((task) => task[column])),
         period,
-        limitUsd,
+        this.tenantDefault.ATELIER_DEFAULT_TENANT_BUDGET_USD ?? null,
         initialWindowStart(period, new Date()),
       ],
     });
     const created = new Set(rows[0]?.created ?? []);
-    return requests.map(({ task }) => created.has(task.id.toLowerCase()));
+    return tasks.map((task) => created.has(task.id.toLowerCase()));
   }
 }

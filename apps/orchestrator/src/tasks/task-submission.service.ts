@@ -4,7 +4,6 @@ import type { SubmitTaskRequest } from '@atelier/contracts';
 import { AuditContentCapture, auditJson, PrismaService } from '@atelier/persistence';
 import { crashPoint, METRICS_CATALOG, type MetricsCatalog, type TraceIds } from '@atelier/observability';
 import type { Caller } from '../auth/caller';
-import { ORCHESTRATOR_CONFIG, type OrchestratorConfig } from '../config';
 import { StepDispatcher } from '../coordinator/step-dispatcher';
 import { stepRowsJson } from '../coordinator/step-rows';
 import { Problem } from '../http/problem';
@@ -25,7 +24,6 @@ export class TaskSubmissionService {
     private readonly prisma: PrismaService,
     private readonly tasks: NewTaskStore,
     private readonly dispatcher: StepDispatcher,
-    @Inject(ORCHESTRATOR_CONFIG) private readonly config: OrchestratorConfig,
     private readonly audit: AuditContentCapture,
     @Inject(METRICS_CATALOG) private readonly metrics: MetricsCatalog,
   ) {}
@@ -62,38 +60,21 @@ export class TaskSubmissionService {
       ...[guardrailFlaggedEvent(findings, common)].filter((event) => event !== undefined),
       ...steps.map((step) => ({ ...common, action: 'step.queued' as const, subject: `step:${step.id}`, data: { key: step.key, kind: step.kind, agent: step.agent } })),
     ]);
-    const defaultLimit = this.config.ATELIER_DEFAULT_TENANT_BUDGET_USD ?? null;
-    const defaultPeriod = this.config.ATELIER_DEFAULT_TENANT_BUDGET_PERIOD;
-    const created = await this.tasks.insert(
-      {
-        id: taskId,
-        tenantId: caller.tenantId,
-        workflow: workflow.name,
-        input: JSON.stringify(request.input),
-        metadata: request.metadata ? JSON.stringify(request.metadata) : null,
-        budgetUsd: request.budgetUsd ?? null,
-        deadlineSeconds: request.deadlineSeconds ?? null,
-        idempotencyKey: context.idempotencyKey ?? null,
-        requestHash,
-        traceId: context.trace.traceId,
-        responseCache,
-        steps: stepRowsJson(steps),
-        events: audit,
-        tenantBudgetEvent:
-          defaultLimit === null ? null : (
-            JSON.stringify({
-              scope: 'tenant',
-              scopeKey: `tenant:${caller.tenantId}`,
-              period: defaultPeriod,
-              limitUsd: defaultLimit,
-              previousLimitUsd: null,
-              created: true,
-              reason: 'default tenant budget (ATELIER_DEFAULT_TENANT_BUDGET_USD)',
-            })
-          ),
-      },
-      { limitUsd: defaultLimit, period: defaultPeriod },
-    );
+    const created = await this.tasks.insert({
+      id: taskId,
+      tenantId: caller.tenantId,
+      workflow: workflow.name,
+      input: JSON.stringify(request.input),
+      metadata: request.metadata ? JSON.stringify(request.metadata) : null,
+      budgetUsd: request.budgetUsd ?? null,
+      deadlineSeconds: request.deadlineSeconds ?? null,
+      idempotencyKey: context.idempotencyKey ?? null,
+      requestHash,
+      traceId: context.trace.traceId,
+      responseCache,
+      steps: stepRowsJson(steps),
+      events: audit,
+    });
     if (!created) return this.replay(caller.tenantId, context.idempotencyKey as string, requestHash);
 
     this.metrics.tasks.inc({ status: 'queued' });
