@@ -21,6 +21,8 @@ describe('observability (end to end)', () => {
     receiver = await startOtlpReceiver();
     stack = await AtelierStack.start({
       env: { OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url, OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json', LOG_LEVEL: 'debug' },
+      // Every prompt counted: overloadedOnce's first fault is meant for count_tokens.
+      agentEnv: { LLM_COUNT_TOKENS: 'on' },
     });
     key = await stack.mintKey('acme', ['tasks:write', 'tasks:read', 'audit:read']);
   }, 90_000);

@@ -15,7 +15,7 @@ describe(loadAgentConfig.name, () => {
 
   it('defaults the cost levers and holds reservations a minute past the call timeout', () => {
     const config = loadAgentConfig({ ...base, LLM_TIMEOUT_MS: '30000' });
-    expect(config).toMatchObject({ LLM_COUNT_TOKENS: 'on', LLM_PROMPT_CACHE: '5m', LLM_RESPONSE_CACHE_TTL_SECONDS: 3600, SPEND_RESERVATION_TTL_MS: 90_000 });
+    expect(config).toMatchObject({ LLM_COUNT_TOKENS: 'auto', LLM_PROMPT_CACHE: '5m', LLM_RESPONSE_CACHE_TTL_SECONDS: 3600, SPEND_RESERVATION_TTL_MS: 90_000 });
     expect(config.routes('writer.draft')).toEqual({ model: 'claude-sonnet-5-5', maxTokens: 4096 });
   });
 

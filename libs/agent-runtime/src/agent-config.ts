@@ -15,8 +15,12 @@ export const AgentEnv = CommonEnv.extend({
   LLM_PRICING_OVERRIDES: z.string().optional(),
   /** JSON: step kind → {model?, maxTokens?} on top of the default routes. */
   LLM_ROUTES: z.string().optional(),
-  /** Count prompt tokens with count_tokens before reserving (`off`: a safe byte-based over-estimate, one round trip less). */
-  LLM_COUNT_TOKENS: z.enum(['on', 'off']).default('on'),
+  /**
+   * Count prompt tokens with count_tokens before reserving: `on` always; `off` never (a
+   * safe byte-based over-estimate, one round trip less); `auto` only when a count could
+   * lower the reservation by more than 10 % (see shouldCountPrompt).
+   */
+  LLM_COUNT_TOKENS: z.enum(['on', 'off', 'auto']).default('auto'),
   /** Prompt caching of system prompts and shared context, at this TTL. */
   LLM_PROMPT_CACHE: z.enum(['off', '5m', '1h']).default('5m'),
   /** How long identical requests are answered from the response cache; 0 turns it off. */

@@ -34,7 +34,8 @@ describe(ModelCaller.name, () => {
   beforeAll(async () => {
     [db, simulator] = await Promise.all([createTestDatabase('atelier_model_caller'), startLlmSimulator()]);
     prisma = createPrismaClient({ connectionString: db.url, poolMax: 4 });
-    config = loadAgentConfig({ DATABASE_URL: db.url, LLM_MODE: 'simulator', ANTHROPIC_BASE_URL: simulator.url, LLM_TIMEOUT_MS: '1000', LLM_RETRY_MAX_ATTEMPTS: '2', LLM_RESPONSE_CACHE_TTL_SECONDS: '0' });
+    // Every prompt counted, so the count's part in each path shows; see 'LLM_COUNT_TOKENS=auto' for the default.
+    config = loadAgentConfig({ DATABASE_URL: db.url, LLM_MODE: 'simulator', ANTHROPIC_BASE_URL: simulator.url, LLM_TIMEOUT_MS: '1000', LLM_RETRY_MAX_ATTEMPTS: '2', LLM_RESPONSE_CACHE_TTL_SECONDS: '0', LLM_COUNT_TOKENS: 'on' });
     caller = modelCaller(config);
     cachingCaller = modelCaller({ ...config, LLM_RESPONSE_CACHE_TTL_SECONDS: 600 });
   });
@@ -101,6 +102,27 @@ describe(ModelCaller.name, () => {
       expect(reservation.amountUsd.toFixed()).toBe(config.pricing.worstCaseCost('claude-sonnet-5-5', { promptTokens: bound, promptTokensAreUpperBound: true, maxTokens: 2048, cacheTtl: '5m' }).toFixed());
       expect(bound).toBeGreaterThan(call!.inputTokens + call!.cacheCreationInputTokens + call!.cacheReadInputTokens);
     });
+  });
+
+  it('LLM_COUNT_TOKENS=auto: a short prompt is reserved on its byte bound without a count; a long shared context is counted', async () => {
+    const autoCaller = modelCaller({ ...config, LLM_COUNT_TOKENS: 'auto' });
+    const short = await scopeWithBudget();
+    const shortRequest = request();
+    const before = await stats();
+    await autoCaller.call(short, shortRequest, new AbortController().signal);
+    const afterShort = await stats();
+    expect([afterShort.countTokens - before.countTokens, afterShort.messages - before.messages]).toEqual([0, 1]);
+    const bound = promptTokensUpperBound(shortRequest);
+    const onBound = config.pricing.worstCaseCost('claude-sonnet-5-5', { promptTokens: bound, promptTokensAreUpperBound: true, maxTokens: 2048, cacheTtl: '5m' });
+    expect((await ledgerOf(short)).reservation.amountUsd.toFixed()).toBe(onBound.toFixed());
+
+    const long = await scopeWithBudget();
+    await autoCaller.call(long, { ...request(), context: `Findings: ${'evidence '.repeat(2_500)}` }, new AbortController().signal);
+    const afterLong = await stats();
+    expect([afterLong.countTokens - afterShort.countTokens, afterLong.messages - afterShort.messages]).toEqual([1, 1]);
+    const { reservation, call } = await ledgerOf(long);
+    const promptTokens = call!.inputTokens + call!.cacheCreationInputTokens + call!.cacheReadInputTokens;
+    expect(reservation.amountUsd.toFixed()).toBe(config.pricing.worstCaseCost('claude-sonnet-5-5', { promptTokens, maxTokens: 2048, cacheTtl: '5m' }).toFixed());
   });
 
   const callsOf = (scope: ModelCallScope) => prisma.llmCall.findMany({ where: { stepId: scope.id.stepId }, orderBy: { attemptId: 'asc' } });

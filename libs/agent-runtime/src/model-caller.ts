@@ -1,6 +1,6 @@
 import { Inject, Injectable } from '@nestjs/common';
 import type { StepKind } from '@atelier/contracts';
-import { type Completion, LlmCallError, promptTokensUpperBound, type PromptRequest, responseCacheKey } from '@atelier/llm';
+import { type Completion, LlmCallError, promptTokensUpperBound, type PromptRequest, responseCacheKey, shouldCountPrompt } from '@atelier/llm';
 import { LOGGER, type Logger, METRICS_CATALOG, type MetricsCatalog, observeLlmAttempt, withLlmSpan } from '@atelier/observability';
 import { type Actor, appendAudit, AuditContentCapture, describeDenial, PrismaService, type Settlement, type SettleResult, SpendLedger, tenantSafeBlocking } from '@atelier/persistence';
 import {
@@ -63,7 +63,7 @@ export interface PreparedCall {
 
 interface PromptTokenCount {
   readonly promptTokens: number;
-  /** A byte-based bound (count_tokens off or failing), not count_tokens' estimate: pricing adds no margin. */
+  /** A byte-based bound (the prompt not counted, or count_tokens failing), not count_tokens' estimate: pricing adds no margin. */
   readonly promptTokensAreUpperBound: boolean;
 }
 
@@ -320,9 +320,9 @@ export class ModelCaller {
     });
   }
 
-  /** countPromptTokens started now, for attempts yet to come; undefined when counting is off (the byte-based bound is at hand). */
+  /** countPromptTokens started now, for attempts yet to come; undefined when this request is not counted (the byte-based bound is at hand). */
   private countAhead(request: PromptRequest, signal: AbortSignal): CountAhead | undefined {
-    if (this.config.LLM_COUNT_TOKENS !== 'on') return undefined;
+    if (!this.worthCounting(request)) return undefined;
     const cancel = new AbortController();
     const linked = linkSignals(signal, cancel.signal);
     let counting = true;
@@ -341,12 +341,17 @@ export class ModelCaller {
     };
   }
 
+  /** Whether LLM_COUNT_TOKENS asks for a count of this request's prompt (see shouldCountPrompt). */
+  private worthCounting(request: PromptRequest): boolean {
+    return shouldCountPrompt(this.config.LLM_COUNT_TOKENS, this.config.pricing, request);
+  }
+
   /**
-   * count_tokens when enabled and answering (an estimate: pricing adds its margin);
-   * otherwise (or on any failure) a byte-based bound that needs none.
+   * count_tokens when LLM_COUNT_TOKENS asks for it and it answers (an estimate: pricing
+   * adds its margin); otherwise (or on any failure) a byte-based bound that needs none.
    */
   private async countPromptTokens(request: PromptRequest, signal: AbortSignal): Promise<PromptTokenCount> {
-    if (this.config.LLM_COUNT_TOKENS === 'on') {
+    if (this.worthCounting(request)) {
       try {
         return { promptTokens: await this.llm.gateway.countTokens({ ...request, signal }), promptTokensAreUpperBound: false };
       } catch (error) {

@@ -2,6 +2,7 @@ export * from './pricing-table';
 export * from './pricing';
 export * from './model-routing';
 export * from './prompt';
+export * from './prompt-count-policy';
 export * from './response-cache-key';
 export * from './anthropic-gateway';
 export * from './keep-alive-fetch';
