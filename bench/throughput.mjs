@@ -77,6 +77,16 @@ function cpuTicks(pid) {
   }
 }
 
+/** Read and write system calls so far (every socket round trip costs one of each): a count the machine's speed does not blur. */
+function syscalls(pid) {
+  try {
+    const io = Object.fromEntries(readFileSync(`/proc/${pid}/io`, 'utf8').trim().split('\n').map((line) => line.split(': ')));
+    return Number(io.syscr) + Number(io.syscw);
+  } catch {
+    return 0;
+  }
+}
+
 function peakRssMb(pid) {
   const line = readFileSync(`/proc/${pid}/status`, 'utf8').split('\n').find((l) => l.startsWith('VmHWM:'));
   return Math.round(Number(line.split(/\s+/)[1]) / 1024);
@@ -233,6 +243,7 @@ async function runLoad(stack, { workflow, latencyMs, tasks, concurrency, warmup 
   while (next < warmup) await new Promise((resolve) => setTimeout(resolve, 5));
   if (stack.postgres) await sql.query('SELECT pg_stat_statements_reset()');
   cpuBefore = Object.fromEntries(Object.entries(pids).map(([name, pid]) => [name, cpuTicks(pid)]));
+  const syscallsBefore = Object.fromEntries(Object.entries(pids).map(([name, pid]) => [name, syscalls(pid)]));
   const pg = postgresPids(stack.postgres?.pid);
   pgBefore = pg.reduce((sum, pid) => sum + cpuTicks(pid), 0);
   benchBefore = process.cpuUsage();
@@ -242,6 +253,7 @@ async function runLoad(stack, { workflow, latencyMs, tasks, concurrency, warmup 
   await Promise.all(clients);
   const wallSeconds = (performance.now() - measuredFrom) / 1000;
   const cpuAfter = Object.fromEntries(Object.entries(pids).map(([name, pid]) => [name, cpuTicks(pid)]));
+  const syscallsAfter = Object.fromEntries(Object.entries(pids).map(([name, pid]) => [name, syscalls(pid)]));
   const pgAfter = pg.reduce((sum, pid) => sum + cpuTicks(pid), 0);
   const bench = process.cpuUsage(benchBefore);
   await new Promise((resolve) => setTimeout(resolve, 1_500)); // pg_stat_database is flushed about once a second
@@ -288,6 +300,8 @@ async function runLoad(stack, { workflow, latencyMs, tasks, concurrency, warmup 
       [stack.postgres ? 'postgres (private)' : 'postgres (all, shared server)']: ((pgAfter - pgBefore) * (1000 / TICKS_PER_SECOND)) / measured.length,
       'bench client': (bench.user + bench.system) / 1000 / measured.length,
     },
+    // Postgres talks through send/recv, which /proc/<pid>/io does not count: left out.
+    syscallsPerTask: Object.fromEntries(Object.entries(pids).map(([name]) => [name, (syscallsAfter[name] - syscallsBefore[name]) / measured.length])),
     dbTransactionsPerStep: (commitsAfter - commitsBefore) / stepCount,
     seqScanRowsPerTask: (seqTuplesAfter - seqTuplesBefore) / measured.length,
     sealDelaySeconds: sealDelayQuantiles(sealDelayBefore, sealDelayAfter),
@@ -336,6 +350,7 @@ function print(result) {
   console.log(`overhead/step ms    p50 ${f(result.overheadMs.p50)}  p99 ${f(result.overheadMs.p99)}  (${result.overheadMs.samples} steps)`);
   console.log(`peak RSS MB         ${Object.entries(result.peakRssMb).map(([name, mb]) => `${name} ${mb}`).join(', ')}`);
   console.log(`CPU ms per task     ${Object.entries(result.cpuMsPerTask).map(([name, ms]) => `${name} ${f(ms, 2)}`).join(', ')}`);
+  console.log(`syscalls per task   ${Object.entries(result.syscallsPerTask).map(([name, count]) => `${name} ${f(count)}`).join(', ')}`);
   console.log(`DB transactions per step ${f(result.dbTransactionsPerStep, 2)}   rows read by sequential scans per task ${f(result.seqScanRowsPerTask)}   machine yardstick ms ${f(result.yardstickMs)}`);
   const seal = result.sealDelaySeconds;
   console.log(`audit seal delay s  p50 ≤ ${seal.p50}  p99 ≤ ${seal.p99}  (${seal.events} events; upper bucket bounds of atelier_audit_seal_delay_seconds)`);
