@@ -3,7 +3,7 @@ import Decimal from 'decimal.js';
 import { Registry } from 'prom-client';
 import { promptTokensUpperBound, UnknownModelError } from '@atelier/llm';
 import { createLogger, metricsCatalog } from '@atelier/observability';
-import { AuditContentCapture, createPrismaClient, type PrismaService, readBudgetBalances, type Settlement, SpendLedger } from '@atelier/persistence';
+import { AuditContentCapture, createPrismaClient, type PrismaService, readBudgetBalances, type Settlement, SpendLedger, type SqlPool } from '@atelier/persistence';
 import { CircuitBreakerRegistry, LlmCallPolicy } from '@atelier/resilience';
 import { createTestDatabase, type LlmSimulatorProcess, startLlmSimulator, type TestDatabase } from '@atelier/testing';
 import { type AgentConfig, loadAgentConfig } from './agent-config';
@@ -23,12 +23,12 @@ describe(ModelCaller.name, () => {
   let cachingCaller: ModelCaller;
   const breakerRegistries: CircuitBreakerRegistry[] = [];
 
-  function modelCaller(agentConfig: AgentConfig): ModelCaller {
+  function modelCaller(agentConfig: AgentConfig, pool: SqlPool = prisma.pool): ModelCaller {
     const breakers = new CircuitBreakerRegistry(agentConfig.llmPolicy.breaker);
     breakerRegistries.push(breakers);
     const policy = new LlmCallPolicy({ bulkhead: agentConfig.llmPolicy.bulkhead, breakers });
     const logger = createLogger({ service: 'test', level: 'silent' });
-    return new ModelCaller({ agent: 'research', handlers: {} }, agentConfig, new LlmClient(agentConfig), new SpendLedger(prisma.pool), prisma, new AuditContentCapture('redacted'), logger, metricsCatalog(new Registry()), policy, agentConfig.llmPolicy);
+    return new ModelCaller({ agent: 'research', handlers: {} }, agentConfig, new LlmClient(agentConfig), new SpendLedger(pool), prisma, new AuditContentCapture('redacted'), logger, metricsCatalog(new Registry()), policy, agentConfig.llmPolicy);
   }
 
   beforeAll(async () => {
@@ -219,13 +219,20 @@ describe(ModelCaller.name, () => {
   });
 
   it('answers a repeated request from the response cache, except on a redelivery, whose fresh answer replaces it', async () => {
-    const caching = modelCaller(loadAgentConfig({ DATABASE_URL: db.url, LLM_MODE: 'simulator', ANTHROPIC_BASE_URL: simulator.url, LLM_RESPONSE_CACHE_TTL_SECONDS: '600' }));
+    const statements: string[] = [];
+    const recording: SqlPool = { query: (query) => (statements.push(query.name ?? query.text), prisma.pool.query(query)) };
+    // Defaults: a short prompt is not counted, so the lookup rides in the reservation.
+    const caching = modelCaller(loadAgentConfig({ DATABASE_URL: db.url, LLM_MODE: 'simulator', ANTHROPIC_BASE_URL: simulator.url, LLM_RESPONSE_CACHE_TTL_SECONDS: '600' }), recording);
     const scope = await scopeWithBudget();
     const same = request();
     await caching.call(scope, same, new AbortController().signal);
     const before = await stats();
-    await caching.call({ ...scope, callIndex: 2 }, same, new AbortController().signal);
+    statements.length = 0;
+    const { reply, summary } = await caching.call({ ...scope, callIndex: 2 }, same, new AbortController().signal);
+    expect(summary).toEqual({ callIndex: 2, model: 'claude-sonnet-5-5', cached: true });
+    expect(reply.text).toContain('## Findings');
     expect((await stats()).messages).toBe(before.messages);
+    expect(statements).toEqual(['atelier_spend_reserve_fast_v4']);
     await caching.call({ ...scope, attempt: 2 }, same, new AbortController().signal);
     expect((await stats()).messages).toBe(before.messages + 1);
     const calls = await prisma.llmCall.findMany({ where: { stepId: scope.id.stepId }, orderBy: { createdAt: 'asc' } });

@@ -2,7 +2,7 @@ import { Inject, Injectable } from '@nestjs/common';
 import type { StepKind } from '@atelier/contracts';
 import { type Completion, LlmCallError, promptTokensUpperBound, type PromptRequest, responseCacheKey, shouldCountPrompt } from '@atelier/llm';
 import { LOGGER, type Logger, METRICS_CATALOG, type MetricsCatalog, observeLlmAttempt, withLlmSpan } from '@atelier/observability';
-import { type Actor, appendAudit, AuditContentCapture, describeDenial, PrismaService, type Settlement, type SettleResult, SpendLedger, tenantSafeBlocking } from '@atelier/persistence';
+import { type Actor, appendAudit, AuditContentCapture, type CachedResponse, describeDenial, PrismaService, type Settlement, type SettleResult, SpendLedger, tenantSafeBlocking } from '@atelier/persistence';
 import {
   CallCancelledError,
   InjectLlmPolicySettings,
@@ -67,6 +67,9 @@ interface PromptTokenCount {
   readonly promptTokensAreUpperBound: boolean;
 }
 
+/** An attempt's answer; `fromCache` when its reservation found it in the response cache instead (no call was made). */
+type AttemptReply = LlmReply & { fromCache?: true };
+
 /** A count of the prompt for `model` already under way (see ModelCaller.call). */
 interface CountAhead {
   readonly model: string;
@@ -88,9 +91,10 @@ const SETTLE_RETRY_DELAYS_MS = [100, 400, 1_600];
  * @atelier/resilience) around each attempt, and each attempt is: count tokens → reserve
  * the worst case against every budget → call → settle with the ledger row and its audit
  * event (a success may leave that to the end of its step's attempt: ModelCallScope.unsettled).
- * The routed model's count is asked for once, alongside the cache lookup, and
- * serves each of its attempts. Every attempt is in the ledger under its own id, whatever
- * happened to it.
+ * The cache lookup usually rides in the first try's reservation; a prompt worth counting
+ * is counted once, alongside a lookup of its own, and the count serves each attempt with
+ * the routed model. Every attempt is in the ledger under its own id, whatever happened
+ * to it.
  */
 @Injectable()
 export class ModelCaller {
@@ -121,16 +125,24 @@ export class ModelCaller {
   async call(scope: ModelCallScope, request: LlmRequest, signal: AbortSignal): Promise<ModelCallResult> {
     if (scope.unsettled?.length) await this.settleAll(scope.unsettled.splice(0));
     const prepared = this.prepare(scope, request);
+    const routed = prepared.request.model;
     // Answers are cached before the handler judges them: a redelivered step (its last
     // delivery failed, perhaps on that very answer) asks afresh, and its answer replaces
     // the cached one.
-    const lookup = scope.attempt === 1 ? this.fromResponseCache(prepared) : undefined;
+    const cacheKey = scope.attempt === 1 && this.config.LLM_RESPONSE_CACHE_TTL_SECONDS > 0 ? responseCacheKey(scope.id.tenantId, prepared.request) : undefined;
+    // Usually the lookup rides in the first try's reservation: one round trip less. It goes
+    // out alone, before the call policy, when the prompt is to be counted (the count goes
+    // out alongside it, and the reservation needs the count) and when the routed model's
+    // breaker is not closed (a cached answer must neither wait for it nor count as the
+    // provider's success in a half-open probe).
+    const lookupInReservation = cacheKey !== undefined && !this.worthCounting(prepared.request) && this.policy.breakers.state(routed) === 'closed';
+    const lookup = cacheKey !== undefined && !lookupInReservation ? this.fromResponseCache(prepared, cacheKey) : undefined;
     // A miss is the common case, and its first attempt needs the prompt's token count:
     // count_tokens (free) goes out alongside the lookup, a round trip sooner, and the
     // count serves every attempt with the routed model. Cancelled on a hit.
     const ahead = lookup ? this.countAhead(prepared.request, signal) : undefined;
-    let outcome: LlmCallOutcome<LlmReply>;
-    const settings = resolveCallPolicy(this.policySettings, scope.kind, prepared.request.model);
+    let outcome: LlmCallOutcome<AttemptReply>;
+    const settings = resolveCallPolicy(this.policySettings, scope.kind, routed);
     try {
       const cached = await lookup;
       if (cached) return { reply: cached, summary: { callIndex: scope.callIndex, model: cached.model, cached: true } };
@@ -138,7 +150,9 @@ export class ModelCaller {
         settings,
         (attempt) => {
           const counted = ahead?.model === attempt.model ? ahead.tokens : undefined;
-          return this.attempt(prepared, { model: attempt.model, attemptId: attemptIdFor(scope, attempt.attempt), callerSignal: signal, counted }, attempt.signal);
+          // The try the lookup would have been recorded under: the first, with the routed model.
+          const lookUpFirst = lookupInReservation && attempt.attempt === 1 && attempt.model === routed ? cacheKey : undefined;
+          return this.attempt(prepared, { model: attempt.model, attemptId: attemptIdFor(scope, attempt.attempt), callerSignal: signal, counted, cacheKey: lookUpFirst }, attempt.signal);
         },
         { signal },
       );
@@ -154,9 +168,11 @@ export class ModelCaller {
     } finally {
       ahead?.cancel();
     }
+    const { fromCache, ...reply } = outcome.value;
+    if (fromCache) return { reply, summary: { callIndex: scope.callIndex, model: reply.model, cached: true } };
     if (outcome.fellBack) this.logger.warn({ model: outcome.model, options: outcome.options }, 'model call served by a fallback model');
     return {
-      reply: outcome.value,
+      reply,
       summary: { callIndex: scope.callIndex, model: outcome.model, fellBack: outcome.fellBack, attempts: outcome.attempts.length, options: outcome.options },
     };
   }
@@ -183,9 +199,9 @@ export class ModelCaller {
    */
   private async attempt(
     call: PreparedCall,
-    options: { model: string; attemptId: string; callerSignal: AbortSignal; counted: Promise<PromptTokenCount> | undefined },
+    options: { model: string; attemptId: string; callerSignal: AbortSignal; counted: Promise<PromptTokenCount> | undefined; cacheKey: string | undefined },
     signal: AbortSignal,
-  ): Promise<LlmReply> {
+  ): Promise<AttemptReply> {
     const { scope } = call;
     const request = { ...call.request, model: options.model };
     const { pricing } = this.config;
@@ -193,23 +209,23 @@ export class ModelCaller {
 
     const { promptTokens, promptTokensAreUpperBound } = await (options.counted ? unlessAborted(options.counted, signal) : this.countPromptTokens(request, signal));
     const worstCase = pricing.worstCaseCost(request.model, { promptTokens, promptTokensAreUpperBound, maxTokens: request.maxTokens, cacheTtl: request.cacheTtl });
-    const reservation = await this.ledger
-      .reserve({
-        attemptId: options.attemptId,
-        target: { tenantId: scope.id.tenantId, taskId: scope.id.taskId, stepId: scope.id.stepId },
-        amountUsd: worstCase,
-        ttlMs: this.config.SPEND_RESERVATION_TTL_MS,
-        model: request.model,
-        attempt: scope.attempt,
-        actor: this.actor,
-        traceId: scope.id.traceId,
-      })
-      .catch(async (error: unknown) => {
-        // The reservation may have committed before the connection failed: release it
-        // rather than leave it for the sweeper to bill for a call that never went out.
-        await this.ledger.settle({ attemptId: options.attemptId, outcome: 'not_sent' }).catch(() => undefined);
-        throw error;
-      });
+    const hold = {
+      attemptId: options.attemptId,
+      target: { tenantId: scope.id.tenantId, taskId: scope.id.taskId, stepId: scope.id.stepId },
+      amountUsd: worstCase,
+      ttlMs: this.config.SPEND_RESERVATION_TTL_MS,
+      model: request.model,
+      attempt: scope.attempt,
+      actor: this.actor,
+      traceId: scope.id.traceId,
+    };
+    const reservation = await (options.cacheKey ? this.ledger.reserveUnlessCached(hold, options.cacheKey) : this.ledger.reserve(hold)).catch(async (error: unknown) => {
+      // The reservation may have committed before the connection failed: release it
+      // rather than leave it for the sweeper to bill for a call that never went out.
+      await this.ledger.settle({ attemptId: options.attemptId, outcome: 'not_sent' }).catch(() => undefined);
+      throw error;
+    });
+    if ('cached' in reservation) return { ...cachedReply(reservation.cached), fromCache: true };
     if (!reservation.granted) {
       const reason = describeDenial(reservation.amountUsd, reservation.blocking);
       await appendAudit(this.prisma, {
@@ -301,23 +317,18 @@ export class ModelCaller {
     }
   }
 
-  /** The cached answer to this request, if any; undefined (no lookup) when the response cache is off. */
-  private fromResponseCache(call: PreparedCall): Promise<LlmReply | undefined> | undefined {
-    if (this.config.LLM_RESPONSE_CACHE_TTL_SECONDS === 0) return undefined;
+  /** The cached answer to this request under `key`, if any, recorded as the call's first try would be. */
+  private async fromResponseCache(call: PreparedCall, key: string): Promise<LlmReply | undefined> {
     const { scope } = call;
-    const lookup = this.ledger.takeCachedResponse({
-      key: responseCacheKey(scope.id.tenantId, call.request),
+    const hit = await this.ledger.takeCachedResponse({
+      key,
       attemptId: attemptIdFor(scope, 1),
       target: { tenantId: scope.id.tenantId, taskId: scope.id.taskId, stepId: scope.id.stepId },
       attempt: scope.attempt,
       actor: this.actor,
       traceId: scope.id.traceId,
     });
-    return lookup.then((hit) => {
-      if (!hit) return undefined;
-      const response = hit.response as { text?: unknown; model?: unknown; stopReason?: unknown };
-      return { text: String(response.text ?? ''), model: String(response.model ?? hit.model), stopReason: typeof response.stopReason === 'string' ? response.stopReason : null };
-    });
+    return hit ? cachedReply(hit) : undefined;
   }
 
   /** countPromptTokens started now, for attempts yet to come; undefined when this request is not counted (the byte-based bound is at hand). */
@@ -392,6 +403,12 @@ export class ModelCaller {
       }
     }
   }
+}
+
+/** A reply from the response cache (stored by a settlement's responseCache). */
+function cachedReply(hit: CachedResponse): LlmReply {
+  const response = hit.response as { text?: unknown; model?: unknown; stopReason?: unknown };
+  return { text: String(response.text ?? ''), model: String(response.model ?? hit.model), stopReason: typeof response.stopReason === 'string' ? response.stopReason : null };
 }
 
 /** `promise`, or the signal's reason as soon as it aborts (the attempt's time limit, the caller's cancel). */

@@ -110,7 +110,7 @@ describe.each<{ mode: string; worker: SpendWorkerOptions; ownStatements?: boolea
   /** Reserve statements run (fast, and exact where the fast one declined or is resting). */
   const reserveStatementsRun = async () =>
     (await Promise.all(workers.map((worker) => worker.statements()))).reduce(
-      (sum, statements) => sum + (statements['atelier_spend_reserve_fast_v3'] ?? 0) + (statements['atelier_spend_reserve_v6'] ?? 0),
+      (sum, statements) => sum + (statements['atelier_spend_reserve_fast_v4'] ?? 0) + (statements['atelier_spend_reserve_v7'] ?? 0),
       0,
     );
 

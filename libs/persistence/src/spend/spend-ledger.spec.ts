@@ -149,7 +149,7 @@ describe(SpendLedger.name, () => {
     const pending = ['6', '6', '3', '20'].map((amount) => watched.reserve(request(target, amount)));
     release();
     const results = await Promise.all(pending);
-    expect(statements).toEqual(['atelier_spend_reserve_fast_v3', 'atelier_spend_reserve_fast_v3', 'atelier_spend_reserve_v6']);
+    expect(statements).toEqual(['atelier_spend_reserve_fast_v4', 'atelier_spend_reserve_fast_v4', 'atelier_spend_reserve_v7']);
     expect(results.map((result) => result.granted)).toEqual([true, false, true, false]);
     expect(results[1]).toMatchObject({ blocking: [{ id: task.id, limitUsd: '10', reservedUsd: '6' }] });
     expect(await money(task.id)).toEqual({ spent: '0', reserved: '9' });
@@ -167,7 +167,7 @@ describe(SpendLedger.name, () => {
     expect(results.map((result) => result.granted)).toEqual([true, true, false, true]);
     // 1 fast; 5, 5, 4: fast declines, exact grants 5; 5, 4: straight to the exact statement
     // (the fast one declined a moment ago), which decides them.
-    expect(statements).toEqual(['fast', 'fast', 'exact', 'exact'].map((kind) => (kind === 'fast' ? 'atelier_spend_reserve_fast_v3' : 'atelier_spend_reserve_v6')));
+    expect(statements).toEqual(['fast', 'fast', 'exact', 'exact'].map((kind) => (kind === 'fast' ? 'atelier_spend_reserve_fast_v4' : 'atelier_spend_reserve_v7')));
     expect(await money(task.id)).toEqual({ spent: '0', reserved: '10' });
   });
 
@@ -409,6 +409,63 @@ describe(SpendLedger.name, () => {
     await ledger.reserve(noStore);
     await ledger.settle({ attemptId: noStore.attemptId, outcome: 'success', costUsd: '0.001', responseCache: { key: `k-${randomUUID()}`, ttlSeconds: 600, response: {} } });
     expect(await prisma.llmResponseCacheEntry.count({ where: { tenantId: optedOut.tenantId } })).toBe(0);
+  });
+
+  describe('reserveUnlessCached', () => {
+    /** A task with a cached answer under a fresh key, and a task budget of `limitUsd`. */
+    async function cachedAnswer(limitUsd = '1') {
+      const target = await newTask();
+      const holder = await budget('TASK', limitUsd, target);
+      const first = request(target, '0.0001');
+      await ledger.reserve(first);
+      const key = `key-${randomUUID()}`;
+      await ledger.settle({ attemptId: first.attemptId, outcome: 'success', costUsd: '0.0001', responseCache: { key, ttlSeconds: 600, response: { text: 'cached answer' } } });
+      return { target, holder, key };
+    }
+
+    it('answers from the response cache in the reservation statement: nothing held, a free call and llm.cache_hit recorded, even over a spent cap', async () => {
+      const { target, holder, key } = await cachedAnswer('0.0001');
+      const call = request(target, '0.5', `${target.stepId}:1:2:1`);
+      expect(await ledger.reserveUnlessCached(call, key)).toEqual({ cached: { model: 'claude-haiku-5-5', response: { text: 'cached answer' } } });
+      expect(await prisma.spendReservation.count({ where: { attemptId: call.attemptId } })).toBe(0);
+      expect(await money(holder.id)).toEqual({ spent: '0.0001', reserved: '0' });
+      const hit = await prisma.llmCall.findUniqueOrThrow({ where: { attemptId: call.attemptId } });
+      expect(hit).toMatchObject({ cacheHit: true, outcome: 'SUCCESS', attempt: 1 });
+      expect(hit.costUsd.toFixed()).toBe('0');
+      const events = await prisma.auditEvent.findMany({ where: { taskId: target.taskId, action: 'llm.cache_hit' } });
+      expect(events.map((event) => event.data)).toEqual([{ model: 'claude-haiku-5-5', attempt: 1, attemptId: call.attemptId, costUsd: '0', cacheKey: key }]);
+    });
+
+    it('holds as reserve does on a miss, for a task that opted out, and for an attempt id already held', async () => {
+      const { target, holder, key } = await cachedAnswer();
+      const miss = request(target, '0.01');
+      expect(await ledger.reserveUnlessCached(miss, `missing-${randomUUID()}`)).toMatchObject({ granted: true, amountUsd: '0.01', replayed: false });
+      const optedOut = await newTask({ responseCache: false });
+      expect(await ledger.reserveUnlessCached(request({ ...optedOut, tenantId: target.tenantId }, '0.01'), key)).toMatchObject({ granted: true });
+      // The hold came first: asked again under its attempt id, it stays the answer.
+      expect(await ledger.reserveUnlessCached(miss, key)).toMatchObject({ granted: true, replayed: true });
+      expect(await money(holder.id)).toEqual({ spent: '0.0001', reserved: '0.01' });
+      expect(await prisma.llmCall.count({ where: { taskId: target.taskId, cacheHit: true } })).toBe(0);
+    });
+
+    it('decides hits, holds and refusals of calls issued together each on its own', async () => {
+      const { target, holder, key } = await cachedAnswer('0.06');
+      const outcomes = await Promise.all([
+        ledger.reserve(request(target, '0.01')),
+        ledger.reserveUnlessCached(request(target, '0.04'), key),
+        ledger.reserveUnlessCached(request(target, '0.02'), `missing-${randomUUID()}`),
+        ledger.reserveUnlessCached(request(target, '0.5'), `missing-${randomUUID()}`),
+        ledger.reserve(request(target, '0.02')),
+      ]);
+      expect(outcomes).toEqual([
+        expect.objectContaining({ granted: true }),
+        { cached: { model: 'claude-haiku-5-5', response: { text: 'cached answer' } } },
+        expect.objectContaining({ granted: true }),
+        expect.objectContaining({ granted: false }),
+        expect.objectContaining({ granted: true }),
+      ]);
+      expect(await money(holder.id)).toEqual({ spent: '0.0001', reserved: '0.05' });
+    });
   });
 
   it('answers concurrent cache lookups each on its own, recording one hit per attempt id', async () => {

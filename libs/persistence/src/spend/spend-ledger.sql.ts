@@ -79,11 +79,46 @@ ${name} AS MATERIALIZED (
 }
 
 /**
+ * `hit`: the requests of `source` (columns attempt_id, step_id, task_id, tenant_id,
+ * attempt, actor, trace_id, cache_key) whose answer the response cache holds at `now`,
+ * unless their task opted out, with the cached model and response; then each recorded as
+ * a free ledger entry (llm_calls, cache_hit) with its `llm.cache_hit` audit event. An
+ * attempt id recorded already is answered again but not recorded twice.
+ */
+function cacheHits(source: string, now: string): string {
+  return `hit AS MATERIALIZED (
+  SELECT r.attempt_id, r.step_id, r.task_id, r.tenant_id, r.attempt, r.actor, r.trace_id, r.cache_key, c.model, c.response
+    FROM ${source} r
+    JOIN llm_response_cache c ON c.key = r.cache_key AND c.tenant_id = r.tenant_id AND c.expires_at > ${now}
+   WHERE EXISTS (SELECT 1 FROM tasks t WHERE t.id = r.task_id AND t.response_cache)
+),
+hit_call AS (
+  INSERT INTO llm_calls (attempt_id, step_id, task_id, tenant_id, model, attempt, cost_usd, latency_ms, outcome, cache_hit, created_at)
+  SELECT h.attempt_id, h.step_id, h.task_id, h.tenant_id, h.model, h.attempt, 0, 0, 'success', true, ${now}
+    FROM hit h
+  ON CONFLICT (attempt_id) DO NOTHING
+  RETURNING attempt_id
+),
+hit_audit AS (
+  INSERT INTO audit_events (tenant_id, actor, action, subject, task_id, trace_id, data)
+  SELECT h.tenant_id, h.actor, 'llm.cache_hit', 'step:' || h.step_id::text, h.task_id, h.trace_id,
+         jsonb_build_object('model', h.model, 'attempt', h.attempt, 'attemptId', h.attempt_id, 'costUsd', '0', 'cacheKey', h.cache_key)
+    FROM hit_call c CROSS JOIN LATERAL (SELECT * FROM hit WHERE hit.attempt_id = c.attempt_id LIMIT 1) h
+  RETURNING 1
+)`;
+}
+
+/** What a statement with cacheHits answers: attempt id → the cached model and response. */
+const HITS = `COALESCE((SELECT json_object_agg(attempt_id, json_build_object('model', model, 'response', response)) FROM hit), '{}'::json) AS hits`;
+
+/**
  * The group a reserve statement decides: $1 attempt ids (distinct), $2 amounts,
  * $3 tenants, $4 tasks, $5 steps, $6 expiries, $7 models, $8 attempts, $9 actors,
- * $10 trace ids (arrays, one element per attempt); `earlier`: those already in the ledger
- * (replays); `fresh`: the others; `want`: each fresh attempt with each budget that
- * applies to it (global, its tenant's, its task's).
+ * $10 trace ids, $12 response-cache keys (null: hold without looking; arrays, one element
+ * per attempt); `earlier`: those already in the ledger (replays); `hit`: the others whose
+ * answer the response cache holds, answered from it instead of held (cacheHits);
+ * `fresh`: the rest; `want`: each fresh attempt with each budget that applies to it
+ * (global, its tenant's, its task's).
  *
  * The arrays are fenced (arrayRows), so Postgres keeps the generic plan instead of
  * planning every reservation afresh (0.9 ms, more than a reservation of one attempt takes
@@ -91,16 +126,17 @@ ${name} AS MATERIALIZED (
  */
 const REQUESTS = `req AS MATERIALIZED (
   ${arrayRows(
-    ['$1::text[]', '$2::numeric[]', '$3::uuid[]', '$4::uuid[]', '$5::uuid[]', '$6::timestamptz[]', '$7::text[]', '$8::int[]', '$9::text[]', '$10::text[]'],
-    ['attempt_id', 'amount', 'tenant_id', 'task_id', 'step_id', 'expires_at', 'model', 'attempt', 'actor', 'trace_id'],
+    ['$1::text[]', '$2::numeric[]', '$3::uuid[]', '$4::uuid[]', '$5::uuid[]', '$6::timestamptz[]', '$7::text[]', '$8::int[]', '$9::text[]', '$10::text[]', '$12::text[]'],
+    ['attempt_id', 'amount', 'tenant_id', 'task_id', 'step_id', 'expires_at', 'model', 'attempt', 'actor', 'trace_id', 'cache_key'],
     'idx',
   )}
 ),
 earlier AS MATERIALIZED (
   SELECT s.attempt_id, s.state, s.amount_usd, s.budget_ids FROM spend_reservations s WHERE s.attempt_id IN (SELECT attempt_id FROM req)
 ),
+${cacheHits('(SELECT * FROM req WHERE cache_key IS NOT NULL AND attempt_id NOT IN (SELECT attempt_id FROM earlier))', '$11::timestamptz')},
 fresh AS MATERIALIZED (
-  SELECT r.* FROM req r WHERE r.attempt_id NOT IN (SELECT attempt_id FROM earlier)
+  SELECT r.* FROM req r WHERE r.attempt_id NOT IN (SELECT attempt_id FROM earlier) AND r.attempt_id NOT IN (SELECT attempt_id FROM hit)
 ),
 want AS MATERIALIZED (
   SELECT r.attempt_id, r.idx, r.amount, b.id AS budget_id, b.scope
@@ -115,10 +151,11 @@ const INSERT_RESERVATIONS = (granted: string, now: string) => `INSERT INTO spend
   ON CONFLICT (attempt_id) DO NOTHING
   RETURNING attempt_id, budget_ids`;
 
-/** What the statement answers: granted (attempt → budget ids) and earlier (attempt → its state, amount, budgets). */
+/** What the statement answers: granted (attempt → budget ids), earlier (attempt → its state, amount, budgets) and hits (HITS). */
 const GRANTED_AND_EARLIER = `COALESCE((SELECT json_object_agg(attempt_id, budget_ids::text[]) FROM reservation), '{}'::json) AS granted,
        COALESCE((SELECT json_object_agg(e.attempt_id, json_build_object('state', e.state, 'amountUsd', trim_scale(e.amount_usd)::text, 'budgetIds', e.budget_ids::text[]))
-                   FROM earlier e), '{}'::json) AS earlier`;
+                   FROM earlier e), '{}'::json) AS earlier,
+       ${HITS}`;
 
 /** A budget's figures as JSON for a refusal (BudgetSnapshot). */
 const SNAPSHOT_JSON = `json_build_object('id', n.id, 'scope', n.scope, 'scopeKey', n.scope_key, 'period', n.period,
@@ -133,11 +170,12 @@ const SNAPSHOT_JSON = `json_build_object('id', n.id, 'scope', n.scope, 'scopeKey
  *    alone is counted on them (a running sum in arrival order), so all grants fit together;
  *  - denied: it does not fit even alone (granting others only makes that worse);
  *  - earlier: its attempt id is already in the ledger (a replay): its state is returned;
+ *  - hit: the response cache holds its answer: returned, recorded, nothing held;
  *  - undecided (none of these): the caller submits it again, after this statement.
  * Arrays, one element per attempt: $1 attempt ids (distinct), $2 amounts, $3 tenants,
- * $4 tasks, $5 steps, $6 expiries, $7 models, $8 attempts, $9 actors, $10 trace ids;
- * $11 now. A locked budget is written back when it holds more, or had settlements to
- * fold in or a window to roll.
+ * $4 tasks, $5 steps, $6 expiries, $7 models, $8 attempts, $9 actors, $10 trace ids,
+ * $12 cache keys; $11 now. A locked budget is written back when it holds more, or had
+ * settlements to fold in or a window to roll.
  */
 export const RESERVE_SQL = `
 WITH ${REQUESTS},
@@ -439,26 +477,7 @@ SELECT COALESCE((SELECT json_agg(json_build_object(
  */
 export const CACHE_HIT_SQL = `
 WITH req AS MATERIALIZED (
-  ${arrayRows(['$1::text[]', '$2::text[]', '$3::uuid[]', '$4::uuid[]', '$5::uuid[]', '$6::int[]', '$7::text[]', '$8::text[]'], ['key', 'attempt_id', 'tenant_id', 'task_id', 'step_id', 'attempt', 'actor', 'trace_id'])}
+  ${arrayRows(['$1::text[]', '$2::text[]', '$3::uuid[]', '$4::uuid[]', '$5::uuid[]', '$6::int[]', '$7::text[]', '$8::text[]'], ['cache_key', 'attempt_id', 'tenant_id', 'task_id', 'step_id', 'attempt', 'actor', 'trace_id'])}
 ),
-hit AS MATERIALIZED (
-  SELECT r.*, c.model, c.response
-    FROM req r
-    JOIN llm_response_cache c ON c.key = r.key AND c.tenant_id = r.tenant_id AND c.expires_at > $9::timestamptz
-   WHERE EXISTS (SELECT 1 FROM tasks t WHERE t.id = r.task_id AND t.response_cache)
-),
-call AS (
-  INSERT INTO llm_calls (attempt_id, step_id, task_id, tenant_id, model, attempt, cost_usd, latency_ms, outcome, cache_hit, created_at)
-  SELECT h.attempt_id, h.step_id, h.task_id, h.tenant_id, h.model, h.attempt, 0, 0, 'success', true, $9::timestamptz
-    FROM hit h
-  ON CONFLICT (attempt_id) DO NOTHING
-  RETURNING attempt_id
-),
-audit AS (
-  INSERT INTO audit_events (tenant_id, actor, action, subject, task_id, trace_id, data)
-  SELECT h.tenant_id, h.actor, 'llm.cache_hit', 'step:' || h.step_id::text, h.task_id, h.trace_id,
-         jsonb_build_object('model', h.model, 'attempt', h.attempt, 'attemptId', h.attempt_id, 'costUsd', '0', 'cacheKey', h.key)
-    FROM call c CROSS JOIN LATERAL (SELECT * FROM hit WHERE hit.attempt_id = c.attempt_id LIMIT 1) h
-  RETURNING 1
-)
+${cacheHits('req', '$9::timestamptz')}
 SELECT h.attempt_id, h.model, h.response FROM hit h`;

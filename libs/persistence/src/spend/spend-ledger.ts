@@ -53,6 +53,11 @@ export type ReserveResult =
   | { granted: true; amountUsd: string; budgetIds: string[]; replayed: boolean }
   | { granted: false; amountUsd: string; blocking: BudgetSnapshot[] };
 
+/** A reservation that looked in the response cache first and found the answer there: nothing is held. */
+export interface AnsweredFromCache {
+  cached: CachedResponse;
+}
+
 /** A reservation asked again under an attempt id whose hold is already settled: nothing is held for it, so it is not granted. */
 export class AttemptAlreadySettledError extends Error {
   override readonly name = 'AttemptAlreadySettledError';
@@ -138,6 +143,8 @@ interface PreparedReservation {
   amountUsd: string;
   now: Date;
   expiresAt: Date;
+  /** Look in the response cache under this key first (reserveUnlessCached). */
+  cacheKey: string | null;
 }
 
 /** One settlement as the settle statement's arrays take it (SETTLEMENT_COLUMNS order). */
@@ -165,6 +172,7 @@ interface ReserveRow {
   /** The exact statement's refusals (the fast one refuses nothing: it declines the group). */
   denied?: Record<string, BudgetSnapshot[]>;
   earlier: Record<string, { state: string; amountUsd: string; budgetIds: string[] }>;
+  hits: Record<string, CachedResponse>;
 }
 
 /** The `settled` and `overruns` columns of a statement that settled attempts. */
@@ -201,7 +209,7 @@ const rejected = (reason: unknown): PromiseRejectedResult => ({ status: 'rejecte
  * fails is retried alone, so one bad call never fails the others.
  */
 export class SpendLedger {
-  private readonly reserves: CallGrouper<PreparedReservation, ReserveResult>;
+  private readonly reserves: CallGrouper<PreparedReservation, ReserveResult | AnsweredFromCache>;
   private readonly settles: CallGrouper<SettlementRow, SettleResult>;
   private readonly cacheLookups: CallGrouper<CacheLookup, CachedResponse | undefined>;
   /** performance.now() of the fast statement's last decline. */
@@ -224,8 +232,24 @@ export class SpendLedger {
    * held; a repeat of one already settled fails with AttemptAlreadySettledError.
    */
   async reserve(request: ReserveRequest): Promise<ReserveResult> {
+    const result = await this.submitReservation(request, null);
+    if ('cached' in result) throw new Error('a reservation that did not look in the response cache was answered from it');
+    return result;
+  }
+
+  /**
+   * `reserve`, unless the response cache holds the answer under `cacheKey` (and the task
+   * allows the cache): then nothing is held, and the call is recorded under its attempt id
+   * as takeCachedResponse records it. One statement, where a lookup and then a reservation
+   * take two.
+   */
+  async reserveUnlessCached(request: ReserveRequest, cacheKey: string): Promise<ReserveResult | AnsweredFromCache> {
+    return this.submitReservation(request, cacheKey);
+  }
+
+  private submitReservation(request: ReserveRequest, cacheKey: string | null): Promise<ReserveResult | AnsweredFromCache> {
     const now = this.clock.now();
-    return this.reserves.submit({ request, amountUsd: toLedgerAmount(request.amountUsd), now, expiresAt: new Date(now.getTime() + request.ttlMs) });
+    return this.reserves.submit({ request, amountUsd: toLedgerAmount(request.amountUsd), now, expiresAt: new Date(now.getTime() + request.ttlMs), cacheKey });
   }
 
   async settle(settlement: Settlement): Promise<SettleResult> {
@@ -329,15 +353,15 @@ export class SpendLedger {
    * Grouping never refuses a call that would have fitted on its own. If a statement
    * fails, its calls are decided one by one, so only a call that fails alone fails.
    */
-  private async reserveGroup(group: PreparedReservation[]): Promise<PromiseSettledResult<ReserveResult>[]> {
-    const outcomes: PromiseSettledResult<ReserveResult>[] = new Array(group.length);
+  private async reserveGroup(group: PreparedReservation[]): Promise<PromiseSettledResult<ReserveResult | AnsweredFromCache>[]> {
+    const outcomes: PromiseSettledResult<ReserveResult | AnsweredFromCache>[] = new Array(group.length);
     let pending = group.map((call, index) => ({ call, index }));
     while (pending.length > 0) {
       // One statement takes each attempt id once: a repeat goes in the next, where it reads as a replay.
       const ids = new Set<string>();
       const batch = pending.filter(({ call }) => !ids.has(call.request.attemptId) && ids.add(call.request.attemptId));
       const rest = pending.filter((item) => !batch.includes(item));
-      let decided: (PromiseSettledResult<ReserveResult> | undefined)[];
+      let decided: (PromiseSettledResult<ReserveResult | AnsweredFromCache> | undefined)[];
       try {
         decided = await this.reserveStatement(batch.map(({ call }) => call));
       } catch (error) {
@@ -357,7 +381,7 @@ export class SpendLedger {
     return outcomes;
   }
 
-  private async reserveAlone(call: PreparedReservation): Promise<PromiseSettledResult<ReserveResult>> {
+  private async reserveAlone(call: PreparedReservation): Promise<PromiseSettledResult<ReserveResult | AnsweredFromCache>> {
     for (;;) {
       try {
         const [outcome] = await this.reserveStatement([call]);
@@ -373,7 +397,7 @@ export class SpendLedger {
    * changed nothing and the exact one decides it. An entry is undefined for a call left
    * undecided.
    */
-  private async reserveStatement(group: PreparedReservation[]): Promise<(PromiseSettledResult<ReserveResult> | undefined)[]> {
+  private async reserveStatement(group: PreparedReservation[]): Promise<(PromiseSettledResult<ReserveResult | AnsweredFromCache> | undefined)[]> {
     const column = <T>(pick: (call: PreparedReservation) => T) => group.map(pick);
     const values = [
       column((c) => c.request.attemptId),
@@ -387,18 +411,21 @@ export class SpendLedger {
       column((c) => c.request.actor),
       column((c) => c.request.traceId ?? null),
       group[0]?.now,
+      column((c) => c.cacheKey),
     ];
     const tryFast = performance.now() - this.fastDeclinedAt >= EXACT_ONLY_AFTER_DECLINE_MS;
     const fast = tryFast
-      ? await this.run<ReserveRow>('atelier_spend_reserve_fast_v3', RESERVE_FAST_SQL, values).catch((error: { code?: string }) => {
+      ? await this.run<ReserveRow>('atelier_spend_reserve_fast_v4', RESERVE_FAST_SQL, values).catch((error: { code?: string }) => {
           if (error.code !== RESERVE_FAST_DECLINED) throw error;
           this.fastDeclinedAt = performance.now();
           return undefined;
         })
       : undefined;
-    const [row] = fast ?? (await this.run<ReserveRow>('atelier_spend_reserve_v6', RESERVE_SQL, values));
+    const [row] = fast ?? (await this.run<ReserveRow>('atelier_spend_reserve_v7', RESERVE_SQL, values));
     if (!row) throw new Error('reserve statement returned no row');
     return group.map(({ request, amountUsd }) => {
+      const cached = row.hits[request.attemptId];
+      if (cached) return fulfilled<AnsweredFromCache>({ cached });
       const budgetIds = row.granted[request.attemptId];
       if (budgetIds) return fulfilled<ReserveResult>({ granted: true, amountUsd, budgetIds, replayed: false });
       const blocking = row.denied?.[request.attemptId];
@@ -413,7 +440,7 @@ export class SpendLedger {
 
   private async cacheLookupStatement(group: CacheLookup[]): Promise<(CachedResponse | undefined)[]> {
     const column = <T>(pick: (lookup: CacheLookup) => T) => group.map(pick);
-    const rows = await this.run<{ attempt_id: string; model: string; response: Record<string, unknown> }>('atelier_spend_cache_hit_v3', CACHE_HIT_SQL, [
+    const rows = await this.run<{ attempt_id: string; model: string; response: Record<string, unknown> }>('atelier_spend_cache_hit_v4', CACHE_HIT_SQL, [
       column((l) => l.key),
       column((l) => l.attemptId),
       column((l) => l.target.tenantId),
