@@ -46,8 +46,11 @@ export interface TaskEnd {
   audit: AuditEventInput;
 }
 
-/** The tasks of $1 (ids), each with all its steps. */
-const LOAD = namedStatement('task.load', `
+/**
+ * The tasks of $1 (ids), each with all its steps. The array is fenced (arrayRows): with
+ * `= ANY($1)` Postgres planned every load afresh (0.19 ms, twice what the load takes to run).
+ */
+const LOAD = namedStatement('task.load.v2', `
 SELECT t.id, t.tenant_id AS "tenantId", t.workflow, t.status::text AS status, t.input, t.version, t.trace_id AS "traceId",
        t.deadline_at AS "deadlineAt",
        coalesce((SELECT json_agg(json_build_object(
@@ -55,7 +58,7 @@ SELECT t.id, t.tenant_id AS "tenantId", t.workflow, t.status::text AS status, t.
                   'output', s.output, 'error', s.error, 'completedAt', s.completed_at,
                   'dispatched', s.dispatched_at IS NOT NULL, 'dispatchSeq', s.dispatch_seq) ORDER BY s.queued_at, s.key)
                  FROM steps s WHERE s.task_id = t.id), '[]') AS steps
-FROM tasks t WHERE t.id = ANY($1::uuid[])`);
+FROM tasks t WHERE t.id IN (${arrayRows(['$1::uuid[]'], ['id'])})`);
 
 /**
  * The task rows of a group's statement ($1: their ids), locked in id order before anything
