@@ -130,11 +130,12 @@ export class ModelCaller {
     // delivery failed, perhaps on that very answer) asks afresh, and its answer replaces
     // the cached one.
     const cacheKey = scope.attempt === 1 && this.config.LLM_RESPONSE_CACHE_TTL_SECONDS > 0 ? responseCacheKey(scope.id.tenantId, prepared.request) : undefined;
-    // Usually the lookup rides in the first try's reservation: one round trip less. It goes
-    // out alone, before the call policy, when the prompt is to be counted (the count goes
-    // out alongside it, and the reservation needs the count) and when the routed model's
-    // breaker is not closed (a cached answer must neither wait for it nor count as the
-    // provider's success in a half-open probe).
+    // Usually the lookup rides in the first try's reservation: one round trip less (a hit
+    // then passes through the call policy as that try's success). It goes out alone, before
+    // the policy, when the prompt is to be counted (the count goes out alongside it, and the
+    // reservation needs the count) and when the routed model's breaker is not closed (a
+    // cached answer must neither wait for the breaker nor pass for a half-open probe's
+    // success).
     const lookupInReservation = cacheKey !== undefined && !this.worthCounting(prepared.request) && this.policy.breakers.state(routed) === 'closed';
     const lookup = cacheKey !== undefined && !lookupInReservation ? this.fromResponseCache(prepared, cacheKey) : undefined;
     // A miss is the common case, and its first attempt needs the prompt's token count:
