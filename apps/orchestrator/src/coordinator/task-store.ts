@@ -65,9 +65,7 @@ FROM tasks t WHERE t.id IN (${arrayRows(['$1::uuid[]'], ['id'])})`);
  * else: every statement that locks several rows takes task rows in id order, then step
  * rows in id order (the agents' claims too), so none can deadlock with another. The
  * statements below compare statuses as text: as the enum, the planner may find the
- * group's tasks through the status index (every task in flight) instead of by id. They
- * test `id IN (SELECT id FROM locked)` rather than join it: joined, the planner read the
- * whole group's wide rows (steps, events) again for every task, quadratic in the group.
+ * group's tasks through the status index (every task in flight) instead of by id.
  */
 const LOCKED_TASKS = `locked AS (SELECT id FROM tasks WHERE id IN (SELECT task_id FROM req) ORDER BY id FOR NO KEY UPDATE)`;
 
@@ -76,13 +74,13 @@ const LOCKED_TASKS = `locked AS (SELECT id FROM tasks WHERE id IN (SELECT task_i
  * moves on (a concurrent advance makes this one look again). Arrays: $1 task id, $2
  * version, $3 its new steps, $4 their audit events. Answers the ids of the tasks advanced.
  */
-const INSERT_STEPS = namedStatement('task.insert-steps.v4', `
+const INSERT_STEPS = namedStatement('task.insert-steps.v3', `
 WITH req AS MATERIALIZED (
   ${arrayRows(['$1::uuid[]', '$2::int[]', '$3::jsonb[]', '$4::jsonb[]'], ['task_id', 'version', 'steps', 'events'], 'ord')}
 ), ${LOCKED_TASKS}, bumped AS (
   UPDATE tasks t SET version = t.version + 1, updated_at = now()
-  FROM req r
-  WHERE t.id = r.task_id AND t.id IN (SELECT id FROM locked) AND t.version = r.version AND t.status::text IN ('queued', 'running') RETURNING t.id
+  FROM req r JOIN locked l ON l.id = r.task_id
+  WHERE t.id = r.task_id AND t.version = r.version AND t.status::text IN ('queued', 'running') RETURNING t.id
 ), inserted AS (
   INSERT INTO steps (id, task_id, key, kind, agent, depends_on, input)
   SELECT s.id, r.task_id, s.key, s.kind, s.agent, s.depends_on, s.input
@@ -98,14 +96,14 @@ SELECT coalesce(array_agg(id::text), '{}') AS applied FROM bumped`);
  * version, $3 status, $4 result, $5 error, $6 audit events (`stoppedSteps` is added to
  * their data). Answers the ids of the tasks ended.
  */
-const END = namedStatement('task.end.v5', `
+const END = namedStatement('task.end.v4', `
 WITH req AS MATERIALIZED (
   ${arrayRows(['$1::uuid[]', '$2::int[]', '$3::text[]', '$4::jsonb[]', '$5::jsonb[]', '$6::jsonb[]'], ['task_id', 'version', 'status', 'result', 'error', 'events'], 'ord')}
 ), ${LOCKED_TASKS}, ended AS (
   UPDATE tasks t SET status = r.status::task_status, result = r.result, error = r.error, completed_at = now(), updated_at = now(),
                      version = t.version + 1
-  FROM req r
-  WHERE t.id = r.task_id AND t.id IN (SELECT id FROM locked) AND t.version = r.version AND t.status::text IN ('queued', 'running') RETURNING t.id
+  FROM req r JOIN locked l ON l.id = r.task_id
+  WHERE t.id = r.task_id AND t.version = r.version AND t.status::text IN ('queued', 'running') RETURNING t.id
 ), stop_lock AS (
   SELECT s.id FROM steps s JOIN ended e ON e.id = s.task_id WHERE s.status::text IN ('queued', 'running') ORDER BY s.id FOR NO KEY UPDATE OF s
 ), stopped AS (
