@@ -120,8 +120,9 @@ describe(ModelCaller.name, () => {
     await autoCaller.call(long, { ...request(), context: `Findings: ${'evidence '.repeat(2_500)}` }, new AbortController().signal);
     const afterLong = await stats();
     expect([afterLong.countTokens - afterShort.countTokens, afterLong.messages - afterShort.messages]).toEqual([1, 1]);
-    const { reservation, call } = await ledgerOf(long);
-    const promptTokens = call!.inputTokens + call!.cacheCreationInputTokens + call!.cacheReadInputTokens;
+    const { reservation } = await ledgerOf(long);
+    const call = await prisma.llmCall.findFirstOrThrow({ where: { stepId: long.id.stepId } });
+    const promptTokens = call.inputTokens + call.cacheCreationInputTokens + call.cacheReadInputTokens;
     expect(reservation.amountUsd.toFixed()).toBe(config.pricing.worstCaseCost('claude-sonnet-5-5', { promptTokens, maxTokens: 2048, cacheTtl: '5m' }).toFixed());
   });
 
