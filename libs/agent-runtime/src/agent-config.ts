@@ -1,5 +1,5 @@
 import { CommonEnv, ConfigError, env, loadConfig, STEP_KINDS } from '@atelier/contracts';
-import { loadModelRoutes, loadPricing, type ModelRoutes, type Pricing, withStepCallPolicies } from '@atelier/llm';
+import { loadModelRoutes, loadPricing, type ModelRoutes, type Pricing, PROMPT_COUNT_MODES, withStepCallPolicies } from '@atelier/llm';
 import { llmPolicyEnv, llmPolicyFromEnv, type LlmPolicySettings } from '@atelier/resilience';
 import { z } from 'zod';
 
@@ -20,7 +20,7 @@ export const AgentEnv = CommonEnv.extend({
    * safe byte-based over-estimate, one round trip less); `auto` only when a count could
    * lower the reservation by more than 10 % (see shouldCountPrompt).
    */
-  LLM_COUNT_TOKENS: z.enum(['on', 'off', 'auto']).default('auto'),
+  LLM_COUNT_TOKENS: z.enum(PROMPT_COUNT_MODES).default('auto'),
   /** Prompt caching of system prompts and shared context, at this TTL. */
   LLM_PROMPT_CACHE: z.enum(['off', '5m', '1h']).default('5m'),
   /** How long identical requests are answered from the response cache; 0 turns it off. */

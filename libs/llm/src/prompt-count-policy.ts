@@ -7,7 +7,8 @@ import { promptTokensUpperBound, type PromptRequest } from './prompt';
  * `off` never (the reservation holds the byte-based bound), `auto` only when counting
  * could lower the reservation by more than AUTO_COUNT_MIN_SAVING of it.
  */
-export type PromptCountMode = 'on' | 'off' | 'auto';
+export const PROMPT_COUNT_MODES = ['on', 'off', 'auto'] as const;
+export type PromptCountMode = (typeof PROMPT_COUNT_MODES)[number];
 
 /**
  * Under `auto`, a count is worth its round trip (and its share of count_tokens' own rate
@@ -16,7 +17,7 @@ export type PromptCountMode = 'on' | 'off' | 'auto';
  * percent more than a count would, and skipping the count saves a round trip to the
  * provider before every such call.
  */
-export const AUTO_COUNT_MIN_SAVING = new Decimal('0.1');
+const AUTO_COUNT_MIN_SAVING = new Decimal('0.1');
 
 /**
  * Whether to count `request`'s prompt. Counting can lower a reservation at most to what
