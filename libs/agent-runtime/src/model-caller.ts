@@ -59,6 +59,8 @@ export interface ModelCallResult {
 export interface PreparedCall {
   readonly scope: ModelCallScope;
   readonly request: PromptRequest;
+  /** Whether LLM_COUNT_TOKENS asks for a count of the prompt with the routed model (see shouldCountPrompt). */
+  readonly countPrompt: boolean;
 }
 
 interface PromptTokenCount {
@@ -136,12 +138,12 @@ export class ModelCaller {
     // reservation needs the count) and when the routed model's breaker is not closed (a
     // cached answer must neither wait for the breaker nor pass for a half-open probe's
     // success).
-    const lookupInReservation = cacheKey !== undefined && !this.worthCounting(prepared.request) && this.policy.breakers.state(routed) === 'closed';
+    const lookupInReservation = cacheKey !== undefined && !prepared.countPrompt && this.policy.breakers.state(routed) === 'closed';
     const lookup = cacheKey !== undefined && !lookupInReservation ? this.fromResponseCache(prepared, cacheKey) : undefined;
     // A miss is the common case, and its first attempt needs the prompt's token count:
     // count_tokens (free) goes out alongside the lookup, a round trip sooner, and the
     // count serves every attempt with the routed model. Cancelled on a hit.
-    const ahead = lookup ? this.countAhead(prepared.request, signal) : undefined;
+    const ahead = lookup && prepared.countPrompt ? this.countAhead(prepared.request, signal) : undefined;
     let outcome: LlmCallOutcome<AttemptReply>;
     const settings = resolveCallPolicy(this.policySettings, scope.kind, routed);
     try {
@@ -180,17 +182,15 @@ export class ModelCaller {
 
   private prepare(scope: ModelCallScope, request: LlmRequest): PreparedCall {
     const route = this.config.routes(scope.kind);
-    return {
-      scope,
-      request: {
-        model: request.model ?? route.model,
-        system: request.system,
-        ...(request.context ? { context: request.context } : {}),
-        prompt: request.prompt,
-        maxTokens: request.maxTokens ?? route.maxTokens,
-        cacheTtl: this.config.LLM_PROMPT_CACHE === 'off' ? null : this.config.LLM_PROMPT_CACHE,
-      },
+    const prompt: PromptRequest = {
+      model: request.model ?? route.model,
+      system: request.system,
+      ...(request.context ? { context: request.context } : {}),
+      prompt: request.prompt,
+      maxTokens: request.maxTokens ?? route.maxTokens,
+      cacheTtl: this.config.LLM_PROMPT_CACHE === 'off' ? null : this.config.LLM_PROMPT_CACHE,
     };
+    return { scope, request: prompt, countPrompt: this.worthCounting(prompt) };
   }
 
   /**
@@ -208,7 +208,9 @@ export class ModelCaller {
     const { pricing } = this.config;
     pricing.priceFor(request.model); // an unpriced model is refused before anything is held or sent
 
-    const { promptTokens, promptTokensAreUpperBound } = await (options.counted ? unlessAborted(options.counted, signal) : this.countPromptTokens(request, signal));
+    // The routed model's decision was made once, in prepare; a fallback model's prices may differ.
+    const count = request.model === call.request.model ? call.countPrompt : this.worthCounting(request);
+    const { promptTokens, promptTokensAreUpperBound } = await (options.counted ? unlessAborted(options.counted, signal) : this.countPromptTokens(request, count, signal));
     const worstCase = pricing.worstCaseCost(request.model, { promptTokens, promptTokensAreUpperBound, maxTokens: request.maxTokens, cacheTtl: request.cacheTtl });
     const hold = {
       attemptId: options.attemptId,
@@ -332,13 +334,12 @@ export class ModelCaller {
     return hit ? cachedReply(hit) : undefined;
   }
 
-  /** countPromptTokens started now, for attempts yet to come; undefined when this request is not counted (the byte-based bound is at hand). */
-  private countAhead(request: PromptRequest, signal: AbortSignal): CountAhead | undefined {
-    if (!this.worthCounting(request)) return undefined;
+  /** A count of a prompt worth counting, started now for attempts yet to come. */
+  private countAhead(request: PromptRequest, signal: AbortSignal): CountAhead {
     const cancel = new AbortController();
     const linked = linkSignals(signal, cancel.signal);
     let counting = true;
-    const tokens = this.countPromptTokens(request, linked.signal).finally(() => {
+    const tokens = this.countPromptTokens(request, true, linked.signal).finally(() => {
       counting = false;
       linked.dispose();
     });
@@ -359,11 +360,11 @@ export class ModelCaller {
   }
 
   /**
-   * count_tokens when LLM_COUNT_TOKENS asks for it and it answers (an estimate: pricing
-   * adds its margin); otherwise (or on any failure) a byte-based bound that needs none.
+   * count_tokens when `count` (worthCounting) and it answers (an estimate: pricing adds its
+   * margin); otherwise (or on any failure) a byte-based bound that needs none.
    */
-  private async countPromptTokens(request: PromptRequest, signal: AbortSignal): Promise<PromptTokenCount> {
-    if (this.worthCounting(request)) {
+  private async countPromptTokens(request: PromptRequest, count: boolean, signal: AbortSignal): Promise<PromptTokenCount> {
+    if (count) {
       try {
         return { promptTokens: await this.llm.gateway.countTokens({ ...request, signal }), promptTokensAreUpperBound: false };
       } catch (error) {
