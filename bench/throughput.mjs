@@ -1,4 +1,4 @@
-// npm run bench:throughput [-- --tasks 2000 --concurrency 64 --only brief@0,brief@50 --overhead-tasks 300 --repeat 3]
+// npm run bench:throughput [-- --tasks 2000 --concurrency 64 --only brief@0,brief@50 --overhead-tasks 300 --warmup-seconds 20 --repeat 3]
 //
 // Runs tasks through the BUILT services as separate processes (orchestrator, research and
 // writer agents, llm-simulator) on a fresh database of the Postgres at TEST_DATABASE_URL
@@ -10,7 +10,9 @@
 // peak RSS per service, CPU per task per process and database transactions per step.
 //
 // A closed loop of `concurrency` clients: each submits a task (POST /v1/tasks), waits for its
-// `task.finished` event (a NATS subscription on task.*.events), then submits the next.
+// `task.finished` event (a NATS subscription on task.*.events), then submits the next. Each
+// run first warms the services up with the same workflow for --warmup-seconds (20) at
+// concurrency 64; the measured tasks start once the warm-up tasks have finished.
 import { createHash } from 'node:crypto';
 import { createRequire } from 'node:module';
 import { readFileSync, readdirSync } from 'node:fs';
@@ -31,7 +33,14 @@ const { values: args } = parseArgs({
     concurrency: { type: 'string', default: '64' },
     only: { type: 'string' },
     'overhead-tasks': { type: 'string', default: '300' },
-    warmup: { type: 'string', default: '100' },
+    /**
+     * Seconds of load (at concurrency 64, whatever the run's own) before each run is measured,
+     * every warm-up task finished before the first measured one starts. The services' JIT
+     * takes that long to settle: after 100 warm-up tasks, the first 3,000 measured brief tasks
+     * cost the Node services a third more CPU than the same tasks after 20 s (bench/RESULTS.md,
+     * session 20), so a short warm-up measured start-up, not the running platform.
+     */
+    'warmup-seconds': { type: 'string', default: '20' },
     /** Finished tasks already in the database when a run starts, as in a running installation (bench/task-history.mjs); 0: an empty database, never analyzed. */
     'history-tasks': { type: 'string', default: '20000' },
     /** Write V8 CPU profiles of the services and the simulator into this directory (node --cpu-prof). */
@@ -92,20 +101,29 @@ function peakRssMb(pid) {
   return Math.round(Number(line.split(/\s+/)[1]) / 1024);
 }
 
-/** Every postgres process, or only the private server's postmaster and its children. */
-function postgresPids(postmaster) {
-  return readdirSync('/proc')
-    .filter((entry) => /^\d+$/.test(entry))
-    .filter((pid) => {
-      try {
-        if (readFileSync(`/proc/${pid}/comm`, 'utf8').trim() !== 'postgres') return false;
-        if (!postmaster) return true;
-        const parent = Number(readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ')[1]);
-        return Number(pid) === postmaster || parent === postmaster;
-      } catch {
-        return false;
-      }
-    });
+/**
+ * CPU ticks of a Postgres server so far: its processes alive now, plus what its postmasters
+ * reaped (cutime + cstime), so that a backend that ends during a run (a pool closing an idle
+ * connection) still counts, and one that starts during it counts too. The shared server:
+ * every postgres process; a private one: its postmaster and its children.
+ */
+function postgresCpuTicks(postmaster) {
+  let ticks = 0;
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      if (readFileSync(`/proc/${entry}/comm`, 'utf8').trim() !== 'postgres') continue;
+      const fields = readFileSync(`/proc/${entry}/stat`, 'utf8').split(') ')[1].split(' ');
+      const parent = Number(fields[1]);
+      if (postmaster && Number(entry) !== postmaster && parent !== postmaster) continue;
+      ticks += Number(fields[11]) + Number(fields[12]);
+      const isPostmaster = postmaster ? Number(entry) === postmaster : readFileSync(`/proc/${parent}/comm`, 'utf8').trim() !== 'postgres';
+      if (isPostmaster) ticks += Number(fields[13]) + Number(fields[14]);
+    } catch {
+      // ended meanwhile: its ticks are in its postmaster's cutime
+    }
+  }
+  return ticks;
 }
 
 /** Preloads bench/cpu-profile.cjs into a process when `--cpu-prof` is given. */
@@ -176,9 +194,12 @@ function postJson(agent, url, key, body) {
   });
 }
 
-async function runLoad(stack, { workflow, latencyMs, tasks, concurrency, warmup }) {
+/** The warm-up's concurrency: the benchmark's own, so that every code path gets hot as it will be measured. */
+const WARMUP_CONCURRENCY = 64;
+
+async function runLoad(stack, { workflow, latencyMs, tasks, concurrency, warmupSeconds }) {
   const api = stack.services.orchestrator.url;
-  const agent = new Agent({ keepAlive: true, maxSockets: concurrency });
+  const agent = new Agent({ keepAlive: true, maxSockets: Math.max(concurrency, WARMUP_CONCURRENCY) });
   const nc = await connect({ servers: stack.nats.url, name: 'bench' });
   const waiting = new Map();
   const early = new Map();
@@ -196,30 +217,37 @@ async function runLoad(stack, { workflow, latencyMs, tasks, concurrency, warmup 
   });
   const finishedOf = (id) => early.get(id) ?? new Promise((resolve) => waiting.set(id, resolve));
 
+  const goals = ['Heat pumps for older houses', 'Solid-state batteries for city buses', 'Rail freight in mountain regions', 'Urban rooftop solar'];
+  let next = 0;
+  /** Submits task number `next` (a goal of its own: no answer comes from the response cache) and waits for its end. */
+  const runOne = async () => {
+    const n = next++;
+    const started = performance.now();
+    const response = await postJson(agent, `${api}/v1/tasks`, stack.key, { workflow, input: { goal: `${goals[n % goals.length]} (${n})` } });
+    const submitted = performance.now();
+    const { body } = response;
+    if (response.status !== 202) throw new Error(`submit answered ${response.status}: ${JSON.stringify(body)}`);
+    const finished = await finishedOf(body.id);
+    return { id: body.id, status: finished.status, submitMs: submitted - started, taskMs: finished.at - started };
+  };
+
+  const warmUntil = performance.now() + warmupSeconds * 1000;
+  await Promise.all(Array.from({ length: WARMUP_CONCURRENCY }, async () => {
+    while (performance.now() < warmUntil) await runOne();
+  }));
+  const warmupTasks = next;
+
   const submitMs = [];
   const taskMs = [];
   const statuses = {};
-  const goals = ['Heat pumps for older houses', 'Solid-state batteries for city buses', 'Rail freight in mountain regions', 'Urban rooftop solar'];
-  let next = 0;
-  let measuredFrom = 0;
-  const total = warmup + tasks;
   const measured = [];
   const client = async () => {
-    while (next < total) {
-      const n = next++;
-      if (n === warmup) measuredFrom = performance.now();
-      const started = performance.now();
-      const response = await postJson(agent, `${api}/v1/tasks`, stack.key, { workflow, input: { goal: `${goals[n % goals.length]} (${n})` } });
-      const submitted = performance.now();
-      const { body } = response;
-      if (response.status !== 202) throw new Error(`submit answered ${response.status}: ${JSON.stringify(body)}`);
-      const finished = await finishedOf(body.id);
-      if (n >= warmup) {
-        submitMs.push(submitted - started);
-        taskMs.push(finished.at - started);
-        statuses[finished.status] = (statuses[finished.status] ?? 0) + 1;
-        measured.push(body.id);
-      }
+    while (next - warmupTasks < tasks) {
+      const task = await runOne();
+      submitMs.push(task.submitMs);
+      taskMs.push(task.taskMs);
+      statuses[task.status] = (statuses[task.status] ?? 0) + 1;
+      measured.push(task.id);
     }
   };
 
@@ -234,27 +262,21 @@ async function runLoad(stack, { workflow, latencyMs, tasks, concurrency, warmup 
   // Rows read by sequential scans: a statement whose plan scans a growing table shows up here.
   const seqTuplesRead = async () => Number((await sql.query('SELECT coalesce(sum(seq_tup_read), 0) AS n FROM pg_stat_user_tables')).rows[0].n);
 
-  let cpuBefore;
-  let pgBefore;
-  let benchBefore;
-  let commitsBefore;
-  const clients = Array.from({ length: concurrency }, () => client());
-  // Counters start once the warm-up tasks have been submitted.
-  while (next < warmup) await new Promise((resolve) => setTimeout(resolve, 5));
+  // Counters start once the warm-up tasks have finished.
   if (stack.postgres) await sql.query('SELECT pg_stat_statements_reset()');
-  cpuBefore = Object.fromEntries(Object.entries(pids).map(([name, pid]) => [name, cpuTicks(pid)]));
+  const cpuBefore = Object.fromEntries(Object.entries(pids).map(([name, pid]) => [name, cpuTicks(pid)]));
   const syscallsBefore = Object.fromEntries(Object.entries(pids).map(([name, pid]) => [name, syscalls(pid)]));
-  const pg = postgresPids(stack.postgres?.pid);
-  pgBefore = pg.reduce((sum, pid) => sum + cpuTicks(pid), 0);
-  benchBefore = process.cpuUsage();
-  commitsBefore = await commits();
+  const pgBefore = postgresCpuTicks(stack.postgres?.pid);
+  const benchBefore = process.cpuUsage();
+  const commitsBefore = await commits();
   const seqTuplesBefore = await seqTuplesRead();
   const sealDelayBefore = await sealDelayBuckets(stack.services.orchestrator.url);
-  await Promise.all(clients);
+  const measuredFrom = performance.now();
+  await Promise.all(Array.from({ length: concurrency }, () => client()));
   const wallSeconds = (performance.now() - measuredFrom) / 1000;
   const cpuAfter = Object.fromEntries(Object.entries(pids).map(([name, pid]) => [name, cpuTicks(pid)]));
   const syscallsAfter = Object.fromEntries(Object.entries(pids).map(([name, pid]) => [name, syscalls(pid)]));
-  const pgAfter = pg.reduce((sum, pid) => sum + cpuTicks(pid), 0);
+  const pgAfter = postgresCpuTicks(stack.postgres?.pid);
   const bench = process.cpuUsage(benchBefore);
   await new Promise((resolve) => setTimeout(resolve, 1_500)); // pg_stat_database is flushed about once a second
   const commitsAfter = await commits();
@@ -288,6 +310,7 @@ async function runLoad(stack, { workflow, latencyMs, tasks, concurrency, warmup 
     latencyMs,
     concurrency,
     tasks: measured.length,
+    warmupTasks,
     statuses,
     tasksPerSecond: measured.length / wallSeconds,
     stepsPerSecond: stepCount / wallSeconds,
@@ -344,6 +367,7 @@ function machineYardstickMs() {
 function print(result) {
   const f = (value, digits = 1) => (Number.isFinite(value) ? value.toFixed(digits) : 'n/a');
   console.log(`\n## ${result.workflow} @ ${result.latencyMs} ms simulated latency, concurrency ${result.concurrency}, ${result.tasks} tasks ${JSON.stringify(result.statuses)}`);
+  console.log(`warm-up             ${result.warmupTasks} tasks at concurrency ${WARMUP_CONCURRENCY}, not counted`);
   console.log(`tasks/s ${f(result.tasksPerSecond)}   steps/s ${f(result.stepsPerSecond)}   (${f(result.stepsPerTask, 2)} steps/task)`);
   console.log(`submit latency ms   p50 ${f(result.submitMs.p50)}  p99 ${f(result.submitMs.p99)}`);
   console.log(`task latency ms     p50 ${f(result.taskMs.p50)}  p95 ${f(result.taskMs.p95)}  p99 ${f(result.taskMs.p99)}`);
@@ -376,7 +400,7 @@ for (let round = 1; round <= rounds; round++) {
     const stack = await startStack(run.latencyMs);
     try {
       const yardstickMs = machineYardstickMs();
-      const result = { ...(await runLoad(stack, { ...run, warmup: Number(args.warmup) })), yardstickMs };
+      const result = { ...(await runLoad(stack, { ...run, warmupSeconds: Number(args['warmup-seconds']) })), yardstickMs };
       results.push({ ...result, round });
       print(result);
     } finally {
