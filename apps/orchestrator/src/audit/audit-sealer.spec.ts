@@ -169,6 +169,39 @@ describe(AuditSealer.name, () => {
     expect((await verifyStoredChain(prisma, {})).ok).toBe(true);
   });
 
+  it('tells an idle loop whether anything waits, so a quiet tick skips the transaction and the next event is still sealed', async () => {
+    const sealer = new AuditSealer(prisma);
+    await sealAll(sealer, 0);
+    expect(await sealer.hasPendingEvents()).toBe(false);
+    // The loop's client, counting the sealer's transactions.
+    let transactions = 0;
+    const transaction = prisma.$transaction.bind(prisma) as (...args: unknown[]) => unknown;
+    const counted = {
+      $transaction: (...args: unknown[]) => {
+        transactions += 1;
+        return transaction(...args);
+      },
+      $queryRaw: prisma.$queryRaw.bind(prisma),
+    };
+    const loop = new AuditSealerLoop(counted as unknown as PrismaService, { intervalMs: 1000, batchSize: 100 }, createLogger({ service: 'test', level: 'silent' }), metricsCatalog(createMetricsRegistry('orchestrator')));
+
+    expect(await loop.tick()).toMatchObject([{ sealed: 0 }]);
+    expect(transactions).toBe(1);
+    expect(await loop.tick()).toEqual([]);
+    expect(transactions).toBe(1);
+
+    await insert(await connect(), 'after-a-quiet-spell');
+    expect(await sealer.hasPendingEvents()).toBe(true);
+    const deadline = Date.now() + 20_000;
+    let sealed = 0;
+    while (sealed === 0 && Date.now() < deadline) {
+      sealed = total((await loop.tick()).map((result) => result.sealed));
+      if (sealed === 0) await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    expect(sealed).toBe(1);
+    expect(await sealer.hasPendingEvents()).toBe(false);
+  });
+
   it('stops loudly while the event at the head of the chain is missing, and resumes once it is restored', async () => {
     const sealer = new AuditSealer(prisma);
     await sealAll(sealer, 0);
@@ -182,6 +215,8 @@ describe(AuditSealer.name, () => {
       `BEGIN; SET LOCAL session_replication_role = replica;
        CREATE TEMP TABLE lost AS SELECT * FROM audit_events WHERE seq = ${headSeq}; DELETE FROM audit_events WHERE seq = ${headSeq}; COMMIT`,
     );
+    // Nothing new to seal, but an idle loop must still run the seal that reports this.
+    expect(await sealer.hasPendingEvents()).toBe(true);
     await insert(client, 'after-the-lost-head');
 
     await expect(sealer.sealBatch()).rejects.toThrow(`position ${headPosition}) is event seq ${headSeq}, which is missing`);
