@@ -194,7 +194,7 @@ function postJson(agent, url, key, body) {
   });
 }
 
-/** The warm-up's concurrency: the benchmark's own, so that every code path gets hot as it will be measured. */
+/** The warm-up's concurrency, whatever the run's own: every path gets hot as under load, before the concurrency 1 run too. */
 const WARMUP_CONCURRENCY = 64;
 
 async function runLoad(stack, { workflow, latencyMs, tasks, concurrency, warmupSeconds }) {
@@ -385,6 +385,8 @@ function print(result) {
   }
 }
 
+const warmupSeconds = Number(args['warmup-seconds']);
+if (!Number.isFinite(warmupSeconds) || warmupSeconds < 0) throw new Error(`--warmup-seconds must be a number of seconds, 0 or more (got ${args['warmup-seconds']})`);
 const only = args.only ? new Set(args.only.split(',')) : undefined;
 const concurrency = Number(args.concurrency);
 const plan = RUNS.filter((run) => !only || only.has(`${run.workflow}@${run.latencyMs}`)).map((run) => ({ ...run, tasks: Number(args.tasks ?? run.tasks), concurrency }));
@@ -400,7 +402,7 @@ for (let round = 1; round <= rounds; round++) {
     const stack = await startStack(run.latencyMs);
     try {
       const yardstickMs = machineYardstickMs();
-      const result = { ...(await runLoad(stack, { ...run, warmupSeconds: Number(args['warmup-seconds']) })), yardstickMs };
+      const result = { ...(await runLoad(stack, { ...run, warmupSeconds })), yardstickMs };
       results.push({ ...result, round });
       print(result);
     } finally {
