@@ -285,7 +285,7 @@ async function runLoad(stack, { workflow, latencyMs, tasks, concurrency, warmupS
   const sealDelayAfter = await sealDelayBuckets(stack.services.orchestrator.url);
 
   const { rows: steps } = await sql.query(
-    `SELECT s.id, s.kind, s.status::text AS status, s.queued_at, (SELECT count(*)::int FROM llm_calls c WHERE c.step_id = s.id) AS calls
+    `SELECT s.id, s.kind, s.status::text AS status, s.queued_at, s.started_at, s.completed_at, (SELECT count(*)::int FROM llm_calls c WHERE c.step_id = s.id) AS calls
        FROM steps s WHERE s.task_id = ANY($1::uuid[])`,
     [measured],
   );
@@ -317,6 +317,7 @@ async function runLoad(stack, { workflow, latencyMs, tasks, concurrency, warmupS
     submitMs: { p50: percentile(submitMs, 50), p99: percentile(submitMs, 99) },
     taskMs: { p50: percentile(taskMs, 50), p95: percentile(taskMs, 95), p99: percentile(taskMs, 99) },
     overheadMs: { p50: percentile(overheadMs, 50), p99: percentile(overheadMs, 99), samples: overheadMs.length },
+    stepPhasesMs: stepPhases(steps, latencyMs),
     peakRssMb: Object.fromEntries(Object.entries(pids).filter(([name]) => name !== 'nats-server').map(([name, pid]) => [name, peakRssMb(pid)])),
     cpuMsPerTask: {
       ...Object.fromEntries(Object.entries(pids).map(([name]) => [name, ((cpuAfter[name] - cpuBefore[name]) * (1000 / TICKS_PER_SECOND)) / measured.length])),
@@ -331,6 +332,24 @@ async function runLoad(stack, { workflow, latencyMs, tasks, concurrency, warmupS
     statements,
     stepsPerTask: stepCount / measured.length,
   };
+}
+
+/**
+ * Where a completed step's time went, per kind, from its row's timestamps (each its
+ * transaction's start, to the millisecond): queued to claimed (the message's way to an agent
+ * and the claim), claimed to completed (the agent's work, minus the simulator's deliberate
+ * latency). The rest of the overhead is the orchestrator's: handling the result and what follows.
+ */
+function stepPhases(steps, latencyMs) {
+  const byKind = {};
+  for (const step of steps) {
+    if (step.status !== 'completed' || !step.started_at) continue;
+    const phases = (byKind[step.kind] ??= { waiting: [], running: [] });
+    phases.waiting.push(step.started_at - step.queued_at);
+    phases.running.push(step.completed_at - step.started_at - latencyMs * step.calls);
+  }
+  const quantiles = (values) => ({ p50: percentile(values, 50), p99: percentile(values, 99) });
+  return Object.fromEntries(Object.entries(byKind).map(([kind, phases]) => [kind, { waiting: quantiles(phases.waiting), running: quantiles(phases.running) }]));
 }
 
 /** The orchestrator's atelier_audit_seal_delay_seconds histogram: cumulative count per upper bound. */
@@ -372,6 +391,9 @@ function print(result) {
   console.log(`submit latency ms   p50 ${f(result.submitMs.p50)}  p99 ${f(result.submitMs.p99)}`);
   console.log(`task latency ms     p50 ${f(result.taskMs.p50)}  p95 ${f(result.taskMs.p95)}  p99 ${f(result.taskMs.p99)}`);
   console.log(`overhead/step ms    p50 ${f(result.overheadMs.p50)}  p99 ${f(result.overheadMs.p99)}  (${result.overheadMs.samples} steps)`);
+  for (const [kind, phases] of Object.entries(result.stepPhasesMs)) {
+    console.log(`  ${kind.padEnd(21)} waiting for an agent p50 ${f(phases.waiting.p50)}  p99 ${f(phases.waiting.p99)}   in the agent p50 ${f(phases.running.p50)}  p99 ${f(phases.running.p99)}`);
+  }
   console.log(`peak RSS MB         ${Object.entries(result.peakRssMb).map(([name, mb]) => `${name} ${mb}`).join(', ')}`);
   console.log(`CPU ms per task     ${Object.entries(result.cpuMsPerTask).map(([name, ms]) => `${name} ${f(ms, 2)}`).join(', ')}`);
   console.log(`syscalls per task   ${Object.entries(result.syscallsPerTask).map(([name, count]) => `${name} ${f(count)}`).join(', ')}`);
