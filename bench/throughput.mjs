@@ -7,7 +7,8 @@
 // JetStream file storage, and prints, per workload and simulated latency: tasks/s, steps/s,
 // submit latency p50/p99, task latency p50/p95/p99, platform overhead per step (step end to
 // end, from queued to its result handled, minus the simulator's deliberate latency) p50/p99,
-// peak RSS per service, CPU per task per process and database transactions per step.
+// peak RSS per service, CPU per task per process, database transactions per step, and per
+// step kind how long a step waited for an agent and how long it spent in it.
 //
 // A closed loop of `concurrency` clients: each submits a task (POST /v1/tasks), waits for its
 // `task.finished` event (a NATS subscription on task.*.events), then submits the next. Each
