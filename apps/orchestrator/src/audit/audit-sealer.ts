@@ -19,6 +19,12 @@ const SEALING_HORIZON = Prisma.sql`
                              SELECT transaction FROM pg_prepared_xacts WHERE database = current_database())),
     pg_snapshot_xmax(pg_current_snapshot()))::text AS horizon`;
 
+/** The chain's last link (no row while nothing is sealed) and its event's tx_id (null if that event is missing). */
+const SEALER_HEAD = Prisma.sql`
+  SELECT c.chain_pos, c.hash, c.seq, e.tx_id
+    FROM (SELECT chain_pos, hash, seq FROM audit_chain ORDER BY chain_pos DESC LIMIT 1) c
+    LEFT JOIN audit_events e ON e.seq = c.seq`;
+
 /** pg_try_advisory_xact_lock key: one sealer at a time across every orchestrator replica. */
 export const SEALER_LOCK_KEY = 0x6175_6469_7473_6c72n; // "auditslr"
 
@@ -179,11 +185,7 @@ export class AuditSealer {
    */
   async hasPendingEvents(): Promise<boolean> {
     const [row] = await this.prisma.$queryRaw<{ pending: boolean }[]>`
-      WITH head AS (
-        SELECT c.seq, e.tx_id
-          FROM (SELECT seq FROM audit_chain ORDER BY chain_pos DESC LIMIT 1) c
-          LEFT JOIN audit_events e ON e.seq = c.seq
-      )
+      WITH head AS (${SEALER_HEAD})
       SELECT CASE
                WHEN NOT EXISTS (SELECT FROM head) THEN EXISTS (SELECT FROM audit_events)
                WHEN (SELECT tx_id FROM head) IS NULL THEN true
@@ -215,10 +217,7 @@ interface SealerHead {
 
 /** The chain's last position and the (tx_id, seq) of its event. */
 async function readSealerHead(prisma: Pick<PrismaClient, '$queryRaw'>): Promise<SealerHead | undefined> {
-  const [head] = await prisma.$queryRaw<SealerHead[]>`
-    SELECT c.chain_pos, c.hash, c.seq, e.tx_id::text AS tx_id
-      FROM (SELECT chain_pos, hash, seq FROM audit_chain ORDER BY chain_pos DESC LIMIT 1) c
-      LEFT JOIN audit_events e ON e.seq = c.seq`;
+  const [head] = await prisma.$queryRaw<SealerHead[]>`SELECT chain_pos, hash, seq, tx_id::text AS tx_id FROM (${SEALER_HEAD}) head`;
   return head;
 }
 
