@@ -78,9 +78,14 @@ function percentile(values, p) {
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
 }
 
+/** The fields of /proc/<pid>/stat after the command name: [0] state, [1] parent, [11..14] utime, stime, cutime, cstime. */
+function statFields(pid) {
+  return readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+}
+
 function cpuTicks(pid) {
   try {
-    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+    const fields = statFields(pid);
     return Number(fields[11]) + Number(fields[12]);
   } catch {
     return 0;
@@ -114,7 +119,7 @@ function postgresCpuTicks(postmaster) {
     if (!/^\d+$/.test(entry)) continue;
     try {
       if (readFileSync(`/proc/${entry}/comm`, 'utf8').trim() !== 'postgres') continue;
-      const fields = readFileSync(`/proc/${entry}/stat`, 'utf8').split(') ')[1].split(' ');
+      const fields = statFields(entry);
       const parent = Number(fields[1]);
       if (postmaster && Number(entry) !== postmaster && parent !== postmaster) continue;
       ticks += Number(fields[11]) + Number(fields[12]);
