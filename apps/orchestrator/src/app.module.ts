@@ -21,6 +21,7 @@ import { StepDispatcher } from './coordinator/step-dispatcher';
 import { StepResultsConsumer } from './coordinator/step-results.consumer';
 import { TaskAdvancer } from './coordinator/task-advancer.service';
 import { TaskProgress } from './coordinator/task-progress';
+import { TaskSnapshots } from './coordinator/task-snapshots';
 import { TaskStore } from './coordinator/task-store';
 import { TaskTerminator } from './coordinator/task-terminator';
 import { DeadLettersController } from './dead-letters/dead-letters.controller';
@@ -72,6 +73,7 @@ export class AppModule {
         TaskCancellationService,
         TaskEventStreamService,
         TaskStore,
+        TaskSnapshots,
         TaskAdvancer,
         TaskTerminator,
         TaskProgress,

@@ -135,6 +135,23 @@ describe('step lifecycle (end to end)', () => {
     ]);
   }, 20_000);
 
+  it('reports a completed step with its output, as its row holds it, so the orchestrator can plan the next step without reading the task back', async () => {
+    const reported = new Map<string, unknown>();
+    const subscription = nc.subscribe(SUBJECTS.stepResults, {
+      callback: (_error, message) => {
+        const result = StepResultV1.parse(message.json());
+        reported.set(result.stepId, result.output);
+      },
+    });
+    const id = await stack.submit(key, { workflow: 'brief', input: { goal: 'Results that carry their output' } });
+    expect(await stack.waitForTask(id, key)).toMatchObject({ status: 'completed' });
+    subscription.unsubscribe();
+    for (const stepKey of ['investigate', 'draft']) {
+      const step = await stepRow(id, stepKey);
+      expect(reported.get(step.id)).toEqual(step.output);
+    }
+  });
+
   it('never runs a finished step again: another dispatch of it publishes its stored result again and is acknowledged', async () => {
     const id = await stack.submit(key, { workflow: 'brief', input: { goal: 'Run once only' } });
     await stack.waitForTask(id, key);

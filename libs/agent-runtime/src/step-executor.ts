@@ -222,8 +222,8 @@ export class StepExecutor {
     if (end.type === 'dead_lettered') this.metrics.deadLetters.inc({ agent: this.agent });
     if (end.type === 'completed') log.debug('step completed');
     crashPoint('agent:after-step-end');
-    const error = end.type === 'failed' || end.type === 'dead_lettered' ? end.error : undefined;
-    await this.publishResult(dispatch, dispatchSeq, end.type === 'completed' ? 'completed' : 'failed', error, message, log);
+    if (end.type === 'completed') await this.publishResult(dispatch, dispatchSeq, 'completed', undefined, message, log, end.output);
+    else await this.publishResult(dispatch, dispatchSeq, 'failed', end.type === 'failed' || end.type === 'dead_lettered' ? end.error : undefined, message, log);
   }
 
   /**
@@ -249,9 +249,18 @@ export class StepExecutor {
     }
   }
 
-  private async publishResult(dispatch: StepDispatch, dispatchSeq: number, status: 'completed' | 'failed', error: StepError | undefined, message: InboundMessage, log: Logger): Promise<void> {
+  /** `output`: the completed step's output, when this delivery produced it (see StepResultPublisher.publish). */
+  private async publishResult(
+    dispatch: StepDispatch,
+    dispatchSeq: number,
+    status: 'completed' | 'failed',
+    error: StepError | undefined,
+    message: InboundMessage,
+    log: Logger,
+    output?: unknown,
+  ): Promise<void> {
     try {
-      await this.results.publish(dispatch, dispatchSeq, status, error);
+      await this.results.publish(dispatch, dispatchSeq, status, error, output);
       message.ack();
     } catch (publishError) {
       // The outcome is stored; a redelivery finds it finished and publishes again.

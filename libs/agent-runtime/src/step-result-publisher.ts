@@ -1,5 +1,5 @@
 import { Injectable } from '@nestjs/common';
-import { HEADERS, messageIds, SUBJECTS, type StepDispatch, type StepError, type StepResult } from '@atelier/contracts';
+import { HEADERS, messageIds, STEP_RESULT_OUTPUT_MAX_BYTES, SUBJECTS, type StepDispatch, type StepError, type StepResult } from '@atelier/contracts';
 import { JetStreamClient } from '@atelier/messaging';
 
 /**
@@ -11,7 +11,12 @@ import { JetStreamClient } from '@atelier/messaging';
 export class StepResultPublisher {
   constructor(private readonly nats: JetStreamClient) {}
 
-  async publish(dispatch: StepDispatch, dispatchSeq: number, status: StepResult['status'], error?: StepError): Promise<void> {
+  /**
+   * `output`: the completed step's stored output, if at hand. A small one rides along, so
+   * the orchestrator can plan the next steps without reading the task back (it checks the
+   * output against the row in the statement that writes the plan).
+   */
+  async publish(dispatch: StepDispatch, dispatchSeq: number, status: StepResult['status'], error?: StepError, output?: unknown): Promise<void> {
     const result: StepResult = {
       type: 'step.result',
       version: 1,
@@ -20,10 +25,17 @@ export class StepResultPublisher {
       tenantId: dispatch.tenantId,
       status,
       ...(status === 'failed' && error ? { error } : {}),
+      ...(status === 'completed' && output !== undefined && fitsInResult(output) ? { output } : {}),
     };
     await this.nats.publishJson(SUBJECTS.stepResults, result, {
       msgId: messageIds.result(dispatch.stepId, dispatchSeq, status),
       headers: { [HEADERS.tenant]: dispatch.tenantId },
     });
   }
+}
+
+function fitsInResult(output: unknown): boolean {
+  const json = JSON.stringify(output);
+  // UTF-8 bytes are never fewer than UTF-16 units: the length alone turns most long ones away.
+  return json.length <= STEP_RESULT_OUTPUT_MAX_BYTES && Buffer.byteLength(json) <= STEP_RESULT_OUTPUT_MAX_BYTES;
 }

@@ -5,6 +5,7 @@ import { STEP_ERROR_CODES, STEP_KINDS } from './steps';
 // Messages are small versioned unions keyed on `type`, validated on receipt. They carry
 // ids, not payloads: the step row in Postgres is the truth, the message only says
 // "look at this step now", so a stale or replayed message can never overwrite state.
+// (A step result may also carry the output it reports, as a hint: see StepResultV1.)
 
 const uuid = z.uuid();
 
@@ -39,8 +40,16 @@ export const StepResultV1 = z
     tenantId: uuid,
     status: z.enum(['completed', 'failed']),
     error: StepErrorV1.optional(),
+    /**
+     * A completed step's output as its agent stored it, when it is small (see
+     * STEP_RESULT_OUTPUT_MAX_BYTES): the orchestrator may plan from it without reading the
+     * task back, and writes on that plan only if the step's row holds this very output.
+     */
+    output: z.unknown().optional(),
   })
   .strict();
+/** Outputs longer than this (as JSON) stay out of step results: the orchestrator reads them from the step row. */
+export const STEP_RESULT_OUTPUT_MAX_BYTES = 64 * 1024;
 export type StepResult = z.infer<typeof StepResultV1>;
 
 export const TASK_EVENT_NAMES = ['step.started', 'step.completed', 'step.failed', 'task.finished'] as const;

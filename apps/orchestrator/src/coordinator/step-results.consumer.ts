@@ -42,7 +42,8 @@ export class StepResultsConsumer implements OnApplicationBootstrap {
   private async advance(message: InboundMessage, result: StepResult): Promise<void> {
     const log = this.logger;
     try {
-      const advance = await this.progress.advance(result.taskId, result.stepId);
+      const report = result.status === 'completed' && result.output !== undefined ? { stepId: result.stepId, output: result.output } : undefined;
+      const advance = await this.progress.advance(result.taskId, result.stepId, report);
       if (advance.finished) log.info({ status: advance.finished.status }, 'task finished');
       message.ack();
     } catch (error) {

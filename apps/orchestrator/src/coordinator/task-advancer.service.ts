@@ -3,11 +3,12 @@ import { Injectable } from '@nestjs/common';
 import { TERMINAL_TASK_STATUSES, type TaskStatus } from '@atelier/contracts';
 import type { AuditEventInput } from '@atelier/persistence';
 import { partialResult } from '../workflows/partial-result';
-import { planNext } from '../workflows/workflow-planner';
+import { type Plan, planNext } from '../workflows/workflow-planner';
 import { workflowNamed } from '../workflows/workflow-registry';
 import type { DispatchableStep } from './step-dispatcher';
 import { taskPlannedEvent } from './task-planned-event';
-import { type TaskSnapshot, TaskStore, type StepToInsert } from './task-store';
+import { planningStage, TaskSnapshots } from './task-snapshots';
+import { type PlanPremise, type StepSnapshot, type TaskSnapshot, TaskStore, type StepToInsert } from './task-store';
 
 const ACTOR = 'service:orchestrator' as const;
 /** A version conflict means another replica advanced the task a moment ago; one more look settles it. */
@@ -15,6 +16,12 @@ const MAX_CONFLICTS = 8;
 
 export class TaskConflictError extends Error {
   override readonly name = 'TaskConflictError';
+}
+
+/** A step result that reports a completion with the step's output (StepResultV1.output). */
+export interface CompletionReport {
+  stepId: string;
+  output: unknown;
 }
 
 export interface Advance {
@@ -27,34 +34,70 @@ export interface Advance {
 }
 
 /**
- * Moves a task forward from the step rows in Postgres, never from message payloads, so a
- * replayed or reordered result is harmless. Read, plan (pure), then one version-checked
- * write: when several orchestrator replicas handle results of the same task at once, only
- * one write lands per version, so the join fires once; the others look again.
+ * Moves a task forward from the step rows in Postgres, so a replayed or reordered result
+ * is harmless. Read, plan (pure), then one version-checked write: when several
+ * orchestrator replicas handle results of the same task at once, only one write lands per
+ * version, so the join fires once; the others look again.
+ *
+ * The read is skipped when this replica holds the task as it last wrote or read it and the
+ * result reports a completion with its output: the plan is then made from that snapshot
+ * with the output applied, and its write also checks the premise (the task's steps and
+ * their stages as the snapshot has them, the reported output in the step's row). One
+ * round trip less per step; whatever that plan cannot settle (a premise that fails, a
+ * plan that only waits or fails the task) is decided from the rows as before.
  */
 @Injectable()
 export class TaskAdvancer {
-  constructor(private readonly store: TaskStore) {}
+  constructor(
+    private readonly store: TaskStore,
+    private readonly snapshots: TaskSnapshots,
+  ) {}
 
-  async advance(taskId: string, traceId: string | undefined): Promise<Advance> {
+  /** `report`: the completion of a step of this task that prompted the advance, if any. */
+  async advance(taskId: string, traceId: string | undefined, report?: CompletionReport): Promise<Advance> {
+    const fromSnapshot = report ? await this.advanceFromSnapshot(taskId, traceId, report) : undefined;
+    if (fromSnapshot) return fromSnapshot;
     for (let conflicts = 0; conflicts < MAX_CONFLICTS; conflicts++) {
       const task = await this.store.load(taskId);
       if (!task) return { toDispatch: [] };
-      if (TERMINAL_TASK_STATUSES.includes(task.status)) return { task, toDispatch: [] };
-      const outcome = await this.advanceOnce(task, traceId ?? task.traceId);
+      if (TERMINAL_TASK_STATUSES.includes(task.status)) {
+        this.snapshots.forget(taskId);
+        return { task, toDispatch: [] };
+      }
+      const unconfirmed = task.steps.filter((step) => step.status === 'queued' && !step.dispatched).map((step) => dispatchable(task, step));
+      const outcome = await this.write(task, planNext(workflowNamed(task.workflow), task.input, task.steps), traceId ?? task.traceId, unconfirmed);
       if (outcome) return outcome;
     }
     throw new TaskConflictError(`task ${taskId} kept changing while being advanced`);
   }
 
-  /** Undefined on a version conflict. */
-  private async advanceOnce(task: TaskSnapshot, traceId: string | null): Promise<Advance | undefined> {
-    const common = { actor: ACTOR, tenantId: task.tenantId, taskId: task.id, traceId } as const;
+  /** Undefined when the snapshot cannot settle it: none kept, a plan that only waits or fails, a premise that does not hold. */
+  private async advanceFromSnapshot(taskId: string, traceId: string | undefined, report: CompletionReport): Promise<Advance | undefined> {
+    const kept = this.snapshots.get(taskId);
+    const reported = kept?.steps.find((step) => step.id === report.stepId.toLowerCase());
+    if (!kept || reported === undefined || planningStage(reported.status) !== 'active') return undefined;
+    const completed: StepSnapshot = { ...reported, status: 'completed', output: report.output, error: null, completedAt: new Date().toISOString() };
+    const task: TaskSnapshot = { ...kept, steps: kept.steps.map((step) => (step === reported ? completed : step)) };
     const plan = planNext(workflowNamed(task.workflow), task.input, task.steps);
-    const unconfirmed = task.steps.filter((step) => step.status === 'queued' && !step.dispatched).map((step) => dispatchable(task, step));
+    if (plan.type === 'fail' || (plan.type === 'continue' && plan.newSteps.length === 0)) return undefined;
+    const premise: PlanPremise = {
+      steps: Object.fromEntries(kept.steps.map((step) => [step.id, planningStage(step.status)])),
+      reported: { id: reported.id, output: report.output },
+    };
+    premise.steps[reported.id] = 'completed';
+    const outcome = await this.write(task, plan, traceId ?? task.traceId, [], premise);
+    if (!outcome) this.snapshots.forget(taskId);
+    return outcome;
+  }
 
+  /** Writes `plan`, made from `task` (and `premise`, if any); undefined when the task moved on meanwhile. */
+  private async write(task: TaskSnapshot, plan: Plan, traceId: string | null, unconfirmed: DispatchableStep[], premise?: PlanPremise): Promise<Advance | undefined> {
+    const common = { actor: ACTOR, tenantId: task.tenantId, taskId: task.id, traceId } as const;
     if (plan.type === 'continue') {
-      if (plan.newSteps.length === 0) return { task, toDispatch: unconfirmed };
+      if (plan.newSteps.length === 0) {
+        this.snapshots.keep(task);
+        return { task, toDispatch: unconfirmed };
+      }
       const steps: StepToInsert[] = plan.newSteps.map((step) => ({ ...step, id: randomUUID() }));
       const audit: AuditEventInput[] = steps.map((step) => ({
         ...common,
@@ -64,9 +107,12 @@ export class TaskAdvancer {
       }));
       const planned = taskPlannedEvent(task.steps, steps, common);
       if (planned) audit.unshift(planned);
-      if (!(await this.store.insertSteps(task, steps, audit))) return undefined;
+      if (!(await this.store.insertSteps(task, steps, audit, premise))) return undefined;
+      this.snapshots.keep({ ...task, version: task.version + 1, steps: [...task.steps, ...steps.map(queuedStep)] });
       return { task, toDispatch: [...unconfirmed, ...steps.map((step) => dispatchable(task, { ...step, dispatchSeq: 1 }))] };
     }
+
+    this.snapshots.forget(task.id);
 
     if (plan.type === 'complete') {
       const partial = plan.toleratedFailures.length > 0;
@@ -82,7 +128,7 @@ export class TaskAdvancer {
           // A completion that tolerated failed branches is recorded as partial.
           data: { documentLength: plan.document.length, partial, ...(partial ? { failedSteps: plan.toleratedFailures } : {}) },
         },
-      });
+      }, premise);
       return ended ? { task, toDispatch: [], finished: { status: 'completed', version: task.version + 1 } } : undefined;
     }
 
@@ -95,9 +141,14 @@ export class TaskAdvancer {
       result: partialResult(task.steps),
       error,
       audit: { ...common, action: 'task.failed', subject: `task:${task.id}`, data: { status: plan.status, ...error } },
-    });
+    }, premise);
     return ended ? { task, toDispatch: [], finished: { status: plan.status, version: task.version + 1 } } : undefined;
   }
+}
+
+/** A step just inserted, as a load would read it. */
+export function queuedStep(step: StepToInsert): StepSnapshot {
+  return { ...step, status: 'queued', output: null, error: null, completedAt: null, dispatched: false, dispatchSeq: 1 };
 }
 
 function dispatchable(task: TaskSnapshot, step: { id: string; kind: string; agent: string; dispatchSeq: number }): DispatchableStep {

@@ -2,7 +2,7 @@ import { Injectable } from '@nestjs/common';
 import { JetStreamClient, publishTaskEvent } from '@atelier/messaging';
 import { activeTraceIds, crashPoint } from '@atelier/observability';
 import { StepDispatcher } from './step-dispatcher';
-import { type Advance, TaskAdvancer } from './task-advancer.service';
+import { type Advance, type CompletionReport, TaskAdvancer } from './task-advancer.service';
 import { TaskTerminator } from './task-terminator';
 
 /**
@@ -21,9 +21,12 @@ export class TaskProgress {
     private readonly nats: JetStreamClient,
   ) {}
 
-  /** `resultOf`: the step whose result is being handled, if any. Messages carry the active trace. */
-  async advance(taskId: string, resultOf?: string): Promise<Advance> {
-    const advance = await this.advancer.advance(taskId, activeTraceIds()?.traceId);
+  /**
+   * `resultOf`: the step whose result is being handled, if any; `report`: that result's
+   * completion with the step's output, when it carries one. Messages carry the active trace.
+   */
+  async advance(taskId: string, resultOf?: string, report?: CompletionReport): Promise<Advance> {
+    const advance = await this.advancer.advance(taskId, activeTraceIds()?.traceId, report);
     crashPoint('orchestrator:after-advance');
     const step = resultOf ? advance.task?.steps.find((candidate) => candidate.id === resultOf) : undefined;
     if (step && (step.status === 'completed' || step.status === 'failed' || step.status === 'dead_lettered')) {

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { createPrismaClient, type PrismaService } from '@atelier/persistence';
 import { createTestDatabase, type TestDatabase } from '@atelier/testing';
-import { type StepToInsert, type TaskSnapshot, TaskStore } from './task-store';
+import { type PlanPremise, type StepToInsert, type TaskSnapshot, TaskStore } from './task-store';
 
 // The coordinator's statements against real Postgres, as the results of many tasks reach
 // it at once: concurrent loads, advances and ends share statements, and each still takes
@@ -69,6 +69,46 @@ describe(TaskStore.name, () => {
     expect(new Map(versions.map((task) => [task.id, task.version]))).toEqual(new Map([[a.id, a.version + 1], [b.id, b.version + 1], [stale.id, stale.version + 1]]));
     const queued = await prisma.auditEvent.findMany({ where: { action: 'step.queued', taskId: { in: [a.id, b.id, stale.id] } } });
     expect(queued.map((event) => event.subject).sort()).toEqual([`step:${stepA.id}`, `step:${stepB.id}`].sort());
+  });
+
+  it('writes a plan made without reading the task back only while its premise holds: the same steps at the same stages, the reported output in the row', async () => {
+    const findings = { findings: 'F' };
+    const completedTask = async (): Promise<TaskSnapshot> => {
+      const task = await runningTask();
+      await prisma.step.update({ where: { id: task.steps[0]?.id }, data: { status: 'COMPLETED', output: findings } });
+      return task;
+    };
+    const [holds, otherOutput, extraStep, otherStage, endHolds, endOtherOutput] = await Promise.all([completedTask(), completedTask(), completedTask(), completedTask(), completedTask(), completedTask()]);
+    const premiseOf = (task: TaskSnapshot, output: unknown = findings, stages: Record<string, string> = {}): PlanPremise => {
+      const investigate = task.steps[0]?.id as string;
+      return { steps: { [investigate]: 'completed', ...stages }, reported: { id: investigate, output } };
+    };
+    // Another replica inserted a step this plan knows nothing of (without a version of its own, to isolate the premise).
+    await prisma.step.create({ data: { taskId: extraStep.id, key: 'other', kind: 'research.investigate', agent: 'research', input: {} } });
+    // A sibling the plan took for running has failed meanwhile.
+    const sibling = await prisma.step.create({ data: { taskId: otherStage.id, key: 'sibling', kind: 'research.investigate', agent: 'research', input: {}, status: 'FAILED' } });
+
+    const [drafts, ends] = await Promise.all([
+      Promise.all(
+        [
+          [holds, premiseOf(holds)],
+          [otherOutput, premiseOf(otherOutput, { findings: 'not what the row holds' })],
+          [extraStep, premiseOf(extraStep)],
+          [otherStage, premiseOf(otherStage, findings, { [sibling.id]: 'active' })],
+        ].map(([task, premise]) => {
+          const step = draft();
+          return store.insertSteps(task as TaskSnapshot, [step], [queuedEvent(task as TaskSnapshot, step.id)], premise as PlanPremise);
+        }),
+      ),
+      Promise.all([store.end(endHolds, failedEnd(endHolds), premiseOf(endHolds)), store.end(endOtherOutput, failedEnd(endOtherOutput), premiseOf(endOtherOutput, {}))]),
+    ]);
+
+    expect(drafts).toEqual([true, false, false, false]);
+    expect(ends).toEqual([true, false]);
+    const inserted = await prisma.step.findMany({ where: { key: 'draft', taskId: { in: [holds, otherOutput, extraStep, otherStage].map((task) => task.id) } } });
+    expect(inserted.map((step) => step.taskId)).toEqual([holds.id]);
+    const statuses = await prisma.task.findMany({ where: { id: { in: [endHolds.id, endOtherOutput.id] } }, select: { id: true, status: true } });
+    expect(new Map(statuses.map((task) => [task.id, task.status]))).toEqual(new Map([[endHolds.id, 'FAILED'], [endOtherOutput.id, 'RUNNING']]));
   });
 
   it('ends concurrent tasks together, cancelling the unfinished steps of each and naming them in its own event', async () => {

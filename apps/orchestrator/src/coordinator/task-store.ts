@@ -38,6 +38,19 @@ export interface StepToInsert {
   input: Record<string, unknown>;
 }
 
+/**
+ * What a plan made without reading the task back (from a snapshot the orchestrator kept
+ * and a step result's output) took for granted; the statement writing the plan checks
+ * it. The task has exactly the steps of `steps`, each at the stage named there (`active`:
+ * queued or running; otherwise its final status), and step `reported.id` completed with
+ * `reported.output`. Outputs of steps completed before are not checked: they come from
+ * the rows, and a completed step's output never changes.
+ */
+export interface PlanPremise {
+  steps: Record<string, string>;
+  reported: { id: string; output: unknown };
+}
+
 export interface TaskEnd {
   status: Exclude<TaskStatus, 'queued' | 'running'>;
   result: unknown;
@@ -70,17 +83,31 @@ FROM tasks t WHERE t.id IN (${arrayRows(['$1::uuid[]'], ['id'])})`);
 const LOCKED_TASKS = `locked AS (SELECT id FROM tasks WHERE id IN (SELECT task_id FROM req) ORDER BY id FOR NO KEY UPDATE)`;
 
 /**
- * Advances of a group of tasks: only a task still at the version its plan was made from
- * moves on (a concurrent advance makes this one look again). Arrays: $1 task id, $2
- * version, $3 its new steps, $4 their audit events. Answers the ids of the tasks advanced.
+ * Whether the premise of a request `r` (PlanPremise as jsonb, null for none) holds. The
+ * task row is locked by then; its steps' rows are read as they are committed.
  */
-const INSERT_STEPS = namedStatement('task.insert-steps.v3', `
+const PREMISE_HOLDS = `(r.premise IS NULL OR (
+  (SELECT count(*) FROM steps s WHERE s.task_id = r.task_id) = (SELECT count(*) FROM jsonb_object_keys(r.premise->'steps'))
+  AND NOT EXISTS (
+    SELECT 1 FROM steps s WHERE s.task_id = r.task_id
+       AND (r.premise->'steps'->>s.id::text) IS DISTINCT FROM (CASE WHEN s.status::text IN ('queued', 'running') THEN 'active' ELSE s.status::text END))
+  AND EXISTS (
+    SELECT 1 FROM steps s WHERE s.id = (r.premise->'reported'->>'id')::uuid AND s.task_id = r.task_id
+       AND s.status::text = 'completed' AND s.output = r.premise->'reported'->'output')))`;
+
+/**
+ * Advances of a group of tasks: only a task still at the version its plan was made from,
+ * and as its premise says, moves on (otherwise this one looks again). Arrays: $1 task id,
+ * $2 version, $3 its new steps, $4 their audit events, $5 the plan's premise (null when
+ * planned from the rows just read). Answers the ids of the tasks advanced.
+ */
+const INSERT_STEPS = namedStatement('task.insert-steps.v4', `
 WITH req AS MATERIALIZED (
-  ${arrayRows(['$1::uuid[]', '$2::int[]', '$3::jsonb[]', '$4::jsonb[]'], ['task_id', 'version', 'steps', 'events'], 'ord')}
+  ${arrayRows(['$1::uuid[]', '$2::int[]', '$3::jsonb[]', '$4::jsonb[]', '$5::jsonb[]'], ['task_id', 'version', 'steps', 'events', 'premise'], 'ord')}
 ), ${LOCKED_TASKS}, bumped AS (
   UPDATE tasks t SET version = t.version + 1, updated_at = now()
   FROM req r JOIN locked l ON l.id = r.task_id
-  WHERE t.id = r.task_id AND t.version = r.version AND t.status::text IN ('queued', 'running') RETURNING t.id
+  WHERE t.id = r.task_id AND t.version = r.version AND t.status::text IN ('queued', 'running') AND ${PREMISE_HOLDS} RETURNING t.id
 ), inserted AS (
   INSERT INTO steps (id, task_id, key, kind, agent, depends_on, input)
   SELECT s.id, r.task_id, s.key, s.kind, s.agent, s.depends_on, s.input
@@ -91,19 +118,19 @@ WITH req AS MATERIALIZED (
 SELECT coalesce(array_agg(id::text), '{}') AS applied FROM bumped`);
 
 /**
- * Ends of a group of tasks, each at the version it was read at, cancelling their
- * unfinished steps (task rows first, then steps: the lock order). Arrays: $1 task id, $2
- * version, $3 status, $4 result, $5 error, $6 audit events (`stoppedSteps` is added to
- * their data). Answers the ids of the tasks ended.
+ * Ends of a group of tasks, each at the version it was read at and as its premise says,
+ * cancelling their unfinished steps (task rows first, then steps: the lock order). Arrays:
+ * $1 task id, $2 version, $3 status, $4 result, $5 error, $6 audit events (`stoppedSteps`
+ * is added to their data), $7 the premise (see INSERT_STEPS). Answers the ids of the tasks ended.
  */
-const END = namedStatement('task.end.v4', `
+const END = namedStatement('task.end.v5', `
 WITH req AS MATERIALIZED (
-  ${arrayRows(['$1::uuid[]', '$2::int[]', '$3::text[]', '$4::jsonb[]', '$5::jsonb[]', '$6::jsonb[]'], ['task_id', 'version', 'status', 'result', 'error', 'events'], 'ord')}
+  ${arrayRows(['$1::uuid[]', '$2::int[]', '$3::text[]', '$4::jsonb[]', '$5::jsonb[]', '$6::jsonb[]', '$7::jsonb[]'], ['task_id', 'version', 'status', 'result', 'error', 'events', 'premise'], 'ord')}
 ), ${LOCKED_TASKS}, ended AS (
   UPDATE tasks t SET status = r.status::task_status, result = r.result, error = r.error, completed_at = now(), updated_at = now(),
                      version = t.version + 1
   FROM req r JOIN locked l ON l.id = r.task_id
-  WHERE t.id = r.task_id AND t.version = r.version AND t.status::text IN ('queued', 'running') RETURNING t.id
+  WHERE t.id = r.task_id AND t.version = r.version AND t.status::text IN ('queued', 'running') AND ${PREMISE_HOLDS} RETURNING t.id
 ), stop_lock AS (
   SELECT s.id FROM steps s JOIN ended e ON e.id = s.task_id WHERE s.status::text IN ('queued', 'running') ORDER BY s.id FOR NO KEY UPDATE OF s
 ), stopped AS (
@@ -125,8 +152,8 @@ SELECT coalesce(array_agg(id::text), '{}') AS applied FROM ended`);
 @Injectable()
 export class TaskStore {
   private readonly loads = new CallGrouper<string, TaskSnapshot | undefined>((ids) => groupOrEachAlone(ids, (group) => this.loadStatement(group)));
-  private readonly advances = this.groupedWrite<[taskId: string, version: number, steps: string, events: string]>(INSERT_STEPS);
-  private readonly ends = this.groupedWrite<[taskId: string, version: number, status: string, result: string | null, error: string | null, events: string]>(END);
+  private readonly advances = this.groupedWrite<[taskId: string, version: number, steps: string, events: string, premise: string | null]>(INSERT_STEPS);
+  private readonly ends = this.groupedWrite<[taskId: string, version: number, status: string, result: string | null, error: string | null, events: string, premise: string | null]>(END);
 
   constructor(private readonly prisma: PrismaService) {}
 
@@ -142,18 +169,18 @@ export class TaskStore {
     return ids.map((id) => byId.get(id.toLowerCase()));
   }
 
-  /** Inserts the steps that became ready, with their audit events; false when the task moved on meanwhile. */
-  insertSteps(task: TaskSnapshot, steps: readonly StepToInsert[], audit: readonly AuditEventInput[]): Promise<boolean> {
-    return this.advances.submit([task.id, task.version, stepRowsJson(steps), auditJson(audit)]);
+  /** Inserts the steps that became ready, with their audit events; false when the task moved on meanwhile, or the premise does not hold. */
+  insertSteps(task: TaskSnapshot, steps: readonly StepToInsert[], audit: readonly AuditEventInput[], premise?: PlanPremise): Promise<boolean> {
+    return this.advances.submit([task.id, task.version, stepRowsJson(steps), auditJson(audit), premiseJson(premise)]);
   }
 
   /**
    * Ends the task (and cancels its unfinished steps); false when the task moved on
    * meanwhile. The task row is locked before its steps' rows: every statement that locks
    * both takes them in this order (a first step claim too), so none can deadlock with it.
-   * The ended task is at `task.version + 1`.
+   * The ended task is at `task.version + 1`. False too when the premise does not hold.
    */
-  end(task: TaskSnapshot, end: TaskEnd): Promise<boolean> {
+  end(task: TaskSnapshot, end: TaskEnd, premise?: PlanPremise): Promise<boolean> {
     return this.ends.submit([
       task.id,
       task.version,
@@ -161,6 +188,7 @@ export class TaskStore {
       end.result === undefined ? null : JSON.stringify(end.result),
       end.error === undefined ? null : JSON.stringify(end.error),
       auditJson([end.audit]),
+      premiseJson(premise),
     ]);
   }
 
@@ -174,4 +202,8 @@ export class TaskStore {
     };
     return new CallGrouper<R, boolean>((group) => eachKeyOncePerStatement(group, (row) => row[0].toLowerCase(), run));
   }
+}
+
+function premiseJson(premise: PlanPremise | undefined): string | null {
+  return premise ? JSON.stringify(premise) : null;
 }

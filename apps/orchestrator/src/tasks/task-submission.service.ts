@@ -6,6 +6,8 @@ import { crashPoint, METRICS_CATALOG, type MetricsCatalog, type TraceIds } from 
 import type { Caller } from '../auth/caller';
 import { StepDispatcher } from '../coordinator/step-dispatcher';
 import { stepRowsJson } from '../coordinator/step-rows';
+import { queuedStep } from '../coordinator/task-advancer.service';
+import { TaskSnapshots } from '../coordinator/task-snapshots';
 import { Problem } from '../http/problem';
 import { guardrailFlaggedEvent, screenTaskInput } from './input-guardrail';
 import { NewTaskStore } from './new-task-store';
@@ -24,6 +26,7 @@ export class TaskSubmissionService {
     private readonly prisma: PrismaService,
     private readonly tasks: NewTaskStore,
     private readonly dispatcher: StepDispatcher,
+    private readonly snapshots: TaskSnapshots,
     private readonly audit: AuditContentCapture,
     @Inject(METRICS_CATALOG) private readonly metrics: MetricsCatalog,
   ) {}
@@ -78,6 +81,19 @@ export class TaskSubmissionService {
     if (!created) return this.replay(caller.tenantId, context.idempotencyKey as string, requestHash);
 
     this.metrics.tasks.inc({ status: 'queued' });
+    // As written: its first result can then be planned without reading it back (TaskAdvancer).
+    this.snapshots.keep({
+      id: taskId,
+      tenantId: caller.tenantId,
+      workflow: workflow.name,
+      status: 'queued',
+      input: request.input,
+      version: 0,
+      traceId: context.trace.traceId ?? null,
+      // The database's clock set the deadline; planning does not read it.
+      deadlineAt: null,
+      steps: steps.map(queuedStep),
+    });
     crashPoint('orchestrator:after-submit-commit');
     await this.dispatcher
       .dispatch(steps.map((step) => ({ ...step, taskId, tenantId: caller.tenantId, dispatchSeq: 1 })))
