@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { CONSUMERS, messageIds, StepResultV1, SUBJECTS, type StepDispatch } from '@atelier/contracts';
 import { publishJson } from '@atelier/messaging';
 import { AtelierStack } from '@atelier/testing';
@@ -149,6 +150,8 @@ describe('step lifecycle (end to end)', () => {
     for (const stepKey of ['investigate', 'draft']) {
       const step = await stepRow(id, stepKey);
       expect(reported.get(step.id)).toEqual(step.output);
+      // The row's digest is of the very JSON the result carries: what the orchestrator checks a plan made from it against.
+      expect(step.output_sha256).toBe(createHash('sha256').update(JSON.stringify(reported.get(step.id))).digest('hex'));
     }
   });
 

@@ -173,14 +173,19 @@ FROM current c LEFT JOIN claimed cl ON cl.id = c.step_id`);
 const FENCE = `((r.owner IS NOT NULL AND s.lease_owner = r.owner AND s.status::text = 'running')
   OR (r.owner IS NULL AND s.status::text IN ('queued', 'running') AND (s.lease_until IS NULL OR s.lease_until <= now())))`;
 
-/** Each end's transition; `r.value` is the output (completed), the error, or null (handed back). */
+/**
+ * Each end's transition; `r.value` is the JSON text of the output (completed), of the
+ * error, or null (handed back). An output's digest is of that very text: a step result
+ * carries the output, and what the orchestrator plans from it is checked against this
+ * digest (orchestrator's PlanPremise).
+ */
 const STEP_UPDATES: Record<AttemptEnd['type'], string> = {
-  completed: `status = 'completed', output = r.value, metadata = r.metadata, error = NULL, completed_at = now(), lease_until = NULL`,
-  failed: `status = 'failed', error = r.value, metadata = r.metadata, completed_at = now(), lease_until = NULL`,
-  dead_lettered: `status = 'dead_lettered', error = r.value, metadata = r.metadata, completed_at = now(), dead_lettered_at = now(), lease_until = NULL`,
-  released: `status = 'queued', error = r.value, lease_owner = NULL, lease_until = NULL`,
+  completed: `status = 'completed', output = r.value::jsonb, output_sha256 = encode(sha256(convert_to(r.value, 'UTF8')), 'hex'), metadata = r.metadata, error = NULL, completed_at = now(), lease_until = NULL`,
+  failed: `status = 'failed', error = r.value::jsonb, metadata = r.metadata, completed_at = now(), lease_until = NULL`,
+  dead_lettered: `status = 'dead_lettered', error = r.value::jsonb, metadata = r.metadata, completed_at = now(), dead_lettered_at = now(), lease_until = NULL`,
+  released: `status = 'queued', error = r.value::jsonb, lease_owner = NULL, lease_until = NULL`,
   // attempt_base counts the attempts the retry bound ignores (see ClaimedStep.attemptsUsed).
-  handed_back: `status = 'queued', error = coalesce(r.value, s.error), lease_owner = NULL, lease_until = NULL, attempt_base = attempt_base + 1`,
+  handed_back: `status = 'queued', error = coalesce(r.value::jsonb, s.error), lease_owner = NULL, lease_until = NULL, attempt_base = attempt_base + 1`,
 };
 
 /**
@@ -201,7 +206,7 @@ function endAttemptsSql(type: AttemptEnd['type']): string {
   const requests = settlement ? '(SELECT * FROM req WHERE (SELECT count(*) FROM call_audit) >= 0) r' : 'req r';
   return `
 WITH req AS MATERIALIZED (
-  ${arrayRows(['$1::uuid[]', '$2::text[]', '$3::jsonb[]', '$4::jsonb[]', '$5::jsonb[]'], ['step_id', 'owner', 'value', 'events', 'metadata'], 'ord')}
+  ${arrayRows(['$1::uuid[]', '$2::text[]', '$3::text[]', '$4::jsonb[]', '$5::jsonb[]'], ['step_id', 'owner', 'value', 'events', 'metadata'], 'ord')}
 ), ${settlement ? `${settlement.ctes}, ` : ''}step_lock AS (
   -- In id order, as every statement locking several steps does (see CLAIM).
   SELECT id FROM steps WHERE id IN (SELECT step_id FROM req) ORDER BY id FOR NO KEY UPDATE
@@ -231,7 +236,7 @@ interface EndRow {
 }
 
 const END_ATTEMPTS = Object.fromEntries(
-  END_TYPES.map((type) => [type, namedStatement(`step.end.${type}.v4`, endAttemptsSql(type))]),
+  END_TYPES.map((type) => [type, namedStatement(`step.end.${type}.v5`, endAttemptsSql(type))]),
 ) as Record<AttemptEnd['type'], NamedStatement>;
 
 const RENEW_LEASE = namedStatement(

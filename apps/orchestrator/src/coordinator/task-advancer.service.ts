@@ -8,7 +8,7 @@ import { workflowNamed } from '../workflows/workflow-registry';
 import type { DispatchableStep } from './step-dispatcher';
 import { taskPlannedEvent } from './task-planned-event';
 import { planningStage, TaskSnapshots } from './task-snapshots';
-import { type PlanPremise, type StepSnapshot, type TaskSnapshot, TaskStore, type StepToInsert } from './task-store';
+import { outputDigest, type PlanPremise, type StepSnapshot, type TaskSnapshot, TaskStore, type StepToInsert } from './task-store';
 
 const ACTOR = 'service:orchestrator' as const;
 /** A version conflict means another replica advanced the task a moment ago; one more look settles it. */
@@ -42,8 +42,8 @@ export interface Advance {
  * The read is skipped when this replica holds the task as it last wrote or read it and the
  * result reports a completion with its output: the plan is then made from that snapshot
  * with the output applied, and its write also checks the premise (the task's steps and
- * their stages as the snapshot has them, the reported output in the step's row). One
- * round trip less per step; whatever that plan cannot settle (a premise that fails, a
+ * their stages as the snapshot has them, the reported output's digest in the step's row).
+ * One round trip less per step; whatever that plan cannot settle (a premise that fails, a
  * plan that only waits or fails the task) is decided from the rows as before.
  */
 @Injectable()
@@ -71,18 +71,23 @@ export class TaskAdvancer {
     throw new TaskConflictError(`task ${taskId} kept changing while being advanced`);
   }
 
-  /** Undefined when the snapshot cannot settle it: none kept, a plan that only waits or fails, a premise that does not hold. */
+  /**
+   * Undefined when the snapshot cannot settle it: none kept, other steps still under way (a
+   * fan-out's members but the last: their plans would mostly only wait), a plan that only
+   * waits or fails, a premise that does not hold.
+   */
   private async advanceFromSnapshot(taskId: string, traceId: string | undefined, report: CompletionReport): Promise<Advance | undefined> {
     const kept = this.snapshots.get(taskId);
     const reported = kept?.steps.find((step) => step.id === report.stepId.toLowerCase());
-    if (!kept || reported === undefined || planningStage(reported.status) !== 'active') return undefined;
+    if (!kept || reported === undefined || kept.steps.some((step) => planningStage(step.status) === 'active' && step !== reported)) return undefined;
+    if (planningStage(reported.status) !== 'active') return undefined;
     const completed: StepSnapshot = { ...reported, status: 'completed', output: report.output, error: null, completedAt: new Date().toISOString() };
     const task: TaskSnapshot = { ...kept, steps: kept.steps.map((step) => (step === reported ? completed : step)) };
     const plan = planNext(workflowNamed(task.workflow), task.input, task.steps);
     if (plan.type === 'fail' || (plan.type === 'continue' && plan.newSteps.length === 0)) return undefined;
     const premise: PlanPremise = {
       steps: Object.fromEntries(kept.steps.map((step) => [step.id, planningStage(step.status)])),
-      reported: { id: reported.id, output: report.output },
+      reported: { id: reported.id, outputSha256: outputDigest(report.output) },
     };
     premise.steps[reported.id] = 'completed';
     const outcome = await this.write(task, plan, traceId ?? task.traceId, [], premise);

@@ -3,7 +3,7 @@ import { createPrismaClient, type PrismaService } from '@atelier/persistence';
 import { createTestDatabase, type TestDatabase } from '@atelier/testing';
 import { queuedStep, TaskAdvancer } from './task-advancer.service';
 import { TaskSnapshots } from './task-snapshots';
-import { TaskStore } from './task-store';
+import { outputDigest, TaskStore } from './task-store';
 
 // A step result that carries its output is planned from the task as this replica last
 // wrote it, without reading it back, and only written if the rows still say the same;
@@ -29,7 +29,7 @@ describe(TaskAdvancer.name, () => {
     const tenant = await prisma.tenant.create({ data: { name: `t-${randomUUID().slice(0, 8)}` } });
     const task = await prisma.task.create({ data: { tenantId: tenant.id, workflow: 'brief', input: { goal: 'Tidal power' }, status: 'RUNNING' } });
     const step = { id: randomUUID(), key: 'investigate', kind: 'research.investigate' as const, agent: 'research' as const, dependsOn: [], input: { goal: 'Tidal power', question: 'Tidal power' } };
-    await prisma.step.create({ data: { id: step.id, taskId: task.id, key: step.key, kind: step.kind, agent: step.agent, input: step.input, status: 'COMPLETED', output: output as object } });
+    await prisma.step.create({ data: { id: step.id, taskId: task.id, key: step.key, kind: step.kind, agent: step.agent, input: step.input, status: 'COMPLETED', output: output as object, outputSha256: outputDigest(output) } });
     snapshots.keep({ id: task.id, tenantId: tenant.id, workflow: 'brief', status: 'queued', input: { goal: 'Tidal power' }, version: 0, traceId: null, deadlineAt: null, steps: [queuedStep(step)] });
     return { taskId: task.id, stepId: step.id };
   }
@@ -83,6 +83,38 @@ describe(TaskAdvancer.name, () => {
     expect(load).toHaveBeenCalledTimes(2);
     expect(replay.toDispatch).toEqual([expect.objectContaining({ kind: 'writer.draft' })]); // still unconfirmed: published again, de-duplicated by the broker
     expect(await prisma.step.count({ where: { taskId } })).toBe(2);
+    load.mockRestore();
+  });
+
+  it('fires no join on the report of a fan-out member while another member is under way', async () => {
+    const snapshots = new TaskSnapshots();
+    const advancer = new TaskAdvancer(store, snapshots);
+    const tenant = await prisma.tenant.create({ data: { name: `t-${randomUUID().slice(0, 8)}` } });
+    const task = await prisma.task.create({ data: { tenantId: tenant.id, workflow: 'research-report', input: { goal: 'Tidal power' }, status: 'RUNNING', version: 1 } });
+    const member = (n: number) => ({ id: randomUUID(), key: `investigate.${n}`, kind: 'research.investigate' as const, agent: 'research' as const, dependsOn: ['plan'], input: { goal: 'Tidal power', question: `Q${n}` } });
+    const [first, second] = [member(1), member(2)];
+    const plan = { id: randomUUID(), key: 'plan', kind: 'research.plan' as const, agent: 'research' as const, dependsOn: [], input: { goal: 'Tidal power' } };
+    await prisma.step.create({ data: { id: plan.id, taskId: task.id, key: plan.key, kind: plan.kind, agent: plan.agent, input: plan.input, status: 'COMPLETED', output: { questions: ['Q1', 'Q2'] } } });
+    for (const step of [first, second]) await prisma.step.create({ data: { id: step.id, taskId: task.id, key: step.key, kind: step.kind, agent: step.agent, input: step.input, dependsOn: step.dependsOn } });
+    await prisma.step.update({ where: { id: first.id }, data: { status: 'COMPLETED', output: { findings: 'F1' }, outputSha256: outputDigest({ findings: 'F1' }) } });
+    snapshots.keep({
+      id: task.id,
+      tenantId: tenant.id,
+      workflow: 'research-report',
+      status: 'running',
+      input: { goal: 'Tidal power' },
+      version: 1,
+      traceId: null,
+      deadlineAt: null,
+      steps: [{ ...queuedStep(plan), status: 'completed', output: { questions: ['Q1', 'Q2'] } }, queuedStep(first), queuedStep(second)],
+    });
+    const load = jest.spyOn(store, 'load');
+
+    const advance = await advancer.advance(task.id, undefined, { stepId: first.id, output: { findings: 'F1' } });
+
+    expect(load).toHaveBeenCalledTimes(1);
+    expect(advance.finished).toBeUndefined();
+    expect(await draftInput(task.id)).toBeUndefined();
     load.mockRestore();
   });
 

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { createPrismaClient, type PrismaService } from '@atelier/persistence';
 import { createTestDatabase, type TestDatabase } from '@atelier/testing';
-import { type PlanPremise, type StepToInsert, type TaskSnapshot, TaskStore } from './task-store';
+import { outputDigest, type PlanPremise, type StepToInsert, type TaskSnapshot, TaskStore } from './task-store';
 
 // The coordinator's statements against real Postgres, as the results of many tasks reach
 // it at once: concurrent loads, advances and ends share statements, and each still takes
@@ -71,17 +71,18 @@ describe(TaskStore.name, () => {
     expect(queued.map((event) => event.subject).sort()).toEqual([`step:${stepA.id}`, `step:${stepB.id}`].sort());
   });
 
-  it('writes a plan made without reading the task back only while its premise holds: the same steps at the same stages, the reported output in the row', async () => {
+  it("writes a plan made without reading the task back only while its premise holds: the same steps at the same stages, the reported output's digest in the row", async () => {
     const findings = { findings: 'F' };
     const completedTask = async (): Promise<TaskSnapshot> => {
       const task = await runningTask();
-      await prisma.step.update({ where: { id: task.steps[0]?.id }, data: { status: 'COMPLETED', output: findings } });
+      // As an agent ends the step: the output and the digest of the JSON text it was written from.
+      await prisma.step.update({ where: { id: task.steps[0]?.id }, data: { status: 'COMPLETED', output: findings, outputSha256: outputDigest(findings) } });
       return task;
     };
     const [holds, otherOutput, extraStep, otherStage, endHolds, endOtherOutput] = await Promise.all([completedTask(), completedTask(), completedTask(), completedTask(), completedTask(), completedTask()]);
     const premiseOf = (task: TaskSnapshot, output: unknown = findings, stages: Record<string, string> = {}): PlanPremise => {
       const investigate = task.steps[0]?.id as string;
-      return { steps: { [investigate]: 'completed', ...stages }, reported: { id: investigate, output } };
+      return { steps: { [investigate]: 'completed', ...stages }, reported: { id: investigate, outputSha256: outputDigest(output) } };
     };
     // Another replica inserted a step this plan knows nothing of (without a version of its own, to isolate the premise).
     await prisma.step.create({ data: { taskId: extraStep.id, key: 'other', kind: 'research.investigate', agent: 'research', input: {} } });

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { Injectable } from '@nestjs/common';
 import type { AgentName, StepKind, StepStatus, TaskStatus } from '@atelier/contracts';
 import { arrayRows, type AuditEventInput, auditJson, CallGrouper, eachKeyOncePerStatement, groupOrEachAlone, insertGroupAudit, type NamedStatement, namedStatement, PrismaService } from '@atelier/persistence';
@@ -43,12 +44,21 @@ export interface StepToInsert {
  * and a step result's output) took for granted; the statement writing the plan checks
  * it. The task has exactly the steps of `steps`, each at the stage named there (`active`:
  * queued or running; otherwise its final status), and step `reported.id` completed with
- * `reported.output`. Outputs of steps completed before are not checked: they come from
- * the rows, and a completed step's output never changes.
+ * the output the plan used (by its digest, see outputDigest). Outputs of steps completed
+ * before are not checked: they come from the rows, and a completed step's output never changes.
  */
 export interface PlanPremise {
   steps: Record<string, string>;
-  reported: { id: string; output: unknown };
+  reported: { id: string; outputSha256: string };
+}
+
+/**
+ * The digest a completed step's row keeps of its output (steps.output_sha256): SHA-256 of
+ * the JSON text its agent wrote it from, which JSON.stringify of the output as a step
+ * result carries it gives again.
+ */
+export function outputDigest(output: unknown): string {
+  return createHash('sha256').update(JSON.stringify(output), 'utf8').digest('hex');
 }
 
 export interface TaskEnd {
@@ -93,7 +103,7 @@ const PREMISE_HOLDS = `(r.premise IS NULL OR (
        AND (r.premise->'steps'->>s.id::text) IS DISTINCT FROM (CASE WHEN s.status::text IN ('queued', 'running') THEN 'active' ELSE s.status::text END))
   AND EXISTS (
     SELECT 1 FROM steps s WHERE s.id = (r.premise->'reported'->>'id')::uuid AND s.task_id = r.task_id
-       AND s.status::text = 'completed' AND s.output = r.premise->'reported'->'output')))`;
+       AND s.status::text = 'completed' AND s.output_sha256 = r.premise->'reported'->>'outputSha256')))`;
 
 /**
  * Advances of a group of tasks: only a task still at the version its plan was made from,
