@@ -18,6 +18,7 @@ import {
   type SettleResult,
   type SettleRow,
   SpendLedger,
+  WITHOUT_WAITING_FOR_FLUSH,
 } from '@atelier/persistence';
 
 export interface StepIdentity {
@@ -126,7 +127,14 @@ const RACE_RETRY_MS = 200;
 // Later claims (the task already running) leave the task row alone. Statuses are compared
 // as text, so the planner finds tasks and steps by id, not through their status indexes
 // (every task queued, every step in flight).
-const CLAIM = namedStatement('step.claim.v5', `
+//
+// The claim commits without waiting for its WAL to reach the disk (WITHOUT_WAITING_FOR_FLUSH):
+// lost in a Postgres crash, the step is back as it was and another delivery runs it (the
+// relay re-publishes a dispatched step left queued), its step.started event lost with it.
+// Nothing outside acts on a claim before the agent's next write, which is durable and
+// makes the claim so: the reservation before any model call, or the attempt's end before
+// its result is published. A seal covering its event is a durable commit too.
+const CLAIM = namedStatement('step.claim.v6', `
 WITH req AS MATERIALIZED (
   ${arrayRows(['$1::uuid[]', '$2::uuid[]', '$3::text[]', '$4::uuid[]', '$5::text[]'], ['step_id', 'task_id', 'owner', 'tenant_id', 'trace_id'])}
 ), task_lock AS (
@@ -163,7 +171,8 @@ WITH req AS MATERIALIZED (
 )
 SELECT c.step_id::text AS step_id, c.status, c.attempt, c.attempt_base, c.dispatch_seq, c.error, c.key, c.kind, c.leased, c.lease_left_ms,
        c.task_status, c.deadline_at, c.past_deadline, cl.attempt AS claimed_attempt, cl.input, cl.previous_status
-FROM current c LEFT JOIN claimed cl ON cl.id = c.step_id`);
+FROM current c LEFT JOIN claimed cl ON cl.id = c.step_id
+WHERE ${WITHOUT_WAITING_FOR_FLUSH}`);
 
 /**
  * Who may end an attempt: its lease holder, or (no owner) anyone once no live lease is
@@ -239,9 +248,10 @@ const END_ATTEMPTS = Object.fromEntries(
   END_TYPES.map((type) => [type, namedStatement(`step.end.${type}.v5`, endAttemptsSql(type))]),
 ) as Record<AttemptEnd['type'], NamedStatement>;
 
+/** A renewal lost in a Postgres crash only shortens the lease: a delivery that takes the step over is fenced off from ending it (FENCE). */
 const RENEW_LEASE = namedStatement(
-  'step.renew-lease',
-  `UPDATE steps SET lease_until = now() + $3 * interval '1 millisecond' WHERE id = $1 AND lease_owner = $2 AND status = 'running'`,
+  'step.renew-lease.v2',
+  `UPDATE steps SET lease_until = now() + $3 * interval '1 millisecond' WHERE id = $1 AND lease_owner = $2 AND status = 'running' AND ${WITHOUT_WAITING_FOR_FLUSH}`,
 );
 
 const END_ACTION = { completed: 'step.completed', failed: 'step.failed', dead_lettered: 'step.dead_lettered' } as const;

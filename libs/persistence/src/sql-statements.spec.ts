@@ -1,6 +1,6 @@
 import { Client } from 'pg';
 import { createTestDatabase, type TestDatabase } from '@atelier/testing';
-import { arrayRows } from './sql-statements';
+import { arrayRows, WITHOUT_WAITING_FOR_FLUSH } from './sql-statements';
 
 // The group statements' array parameters against real Postgres: the rows they give, and
 // the plan Postgres keeps for a statement that reads them.
@@ -53,5 +53,41 @@ describe(arrayRows.name, () => {
     // Postgres tries five custom plans, then keeps the generic one when it costs no more.
     expect(await plansOf('fenced', arrayRows(['$1::int[]'], ['id'], 'ord'), 20)).toEqual({ custom_plans: '5', generic_plans: '15' });
     expect(await plansOf('unfenced', `SELECT * FROM unnest($1::int[]) WITH ORDINALITY AS r(id, ord)`, 20)).toEqual({ custom_plans: '20', generic_plans: '0' });
+  });
+});
+
+// A hint or a step claim commits without waiting for its WAL to reach the disk; nothing else may.
+describe('WITHOUT_WAITING_FOR_FLUSH', () => {
+  let db: TestDatabase;
+  let client: Client;
+
+  beforeAll(async () => {
+    db = await createTestDatabase('atelier_sql_flush');
+    client = new Client({ connectionString: db.url });
+    await client.connect();
+    await client.query(`CREATE TABLE marks (id int PRIMARY KEY, seen boolean NOT NULL DEFAULT false)`);
+    await client.query(`INSERT INTO marks SELECT g FROM generate_series(1, 10) g`);
+  });
+
+  afterAll(async () => {
+    await client?.end();
+    await db?.drop();
+  });
+
+  const setting = async () => (await client.query<{ synchronous_commit: string }>('SHOW synchronous_commit')).rows[0]?.synchronous_commit;
+
+  it.each([
+    ['a row changed', 3],
+    ['no row matched', 99],
+  ])("turns synchronous_commit off for the statement's own transaction only (%s)", async (_case, id) => {
+    await client.query('BEGIN');
+    await client.query(`UPDATE marks SET seen = true WHERE id = $1 AND ${WITHOUT_WAITING_FOR_FLUSH}`, [id]);
+    expect(await setting()).toBe('off');
+    await client.query('COMMIT');
+    expect(await setting()).toBe('on');
+
+    // A statement alone is its own transaction: the session keeps its setting after it.
+    await client.query(`UPDATE marks SET seen = true WHERE id = $1 AND ${WITHOUT_WAITING_FOR_FLUSH}`, [id]);
+    expect(await setting()).toBe('on');
   });
 });

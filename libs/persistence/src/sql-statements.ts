@@ -23,6 +23,18 @@ export function namedStatement(name: string, text: string): NamedStatement {
 }
 
 /**
+ * A condition that is always true and makes the statement's transaction commit without
+ * waiting for its WAL to reach the disk (synchronous_commit off, for this transaction
+ * only). Under load most of a hot statement's time is that wait (bench/RESULTS.md,
+ * "Session 21"). Only for a change whose loss in a Postgres crash is harmless, because
+ * nothing outside the database acts on it before a later durable commit (whose flush
+ * covers all WAL written before it), or because it is only a hint. Use it where it is
+ * evaluated whatever the statement finds: a WHERE clause of the statement's own, not
+ * referring to any row, is (a one-time filter, run first).
+ */
+export const WITHOUT_WAITING_FOR_FLUSH = `(SELECT set_config('synchronous_commit', 'off', true)) IS NOT NULL`;
+
+/**
  * The rows of a group statement's array parameters, one array per column and one element
  * per request, as `unnest` gives them: `params` like `$1::uuid[]`, named `columns`, and
  * the request's position under the name `ordinality` when given.

@@ -1,6 +1,6 @@
 import { type BeforeApplicationShutdown, Inject, Injectable } from '@nestjs/common';
 import { LOGGER, type Logger } from '@atelier/observability';
-import { arrayRows, namedStatement, PrismaService } from '@atelier/persistence';
+import { arrayRows, namedStatement, PrismaService, WITHOUT_WAITING_FOR_FLUSH } from '@atelier/persistence';
 
 /** Marks are written at most this long after the publish they confirm. */
 const FLUSH_AFTER_MS = 100;
@@ -12,15 +12,17 @@ const MAX_BATCH = 1_000;
  * batch's step rows are locked in id order, as by every statement that locks several
  * steps: the agents claim and end these very steps meanwhile, and rows locked in the
  * order of the batch deadlocked with them (resolved only after deadlock_timeout, 1 s).
+ * A hint: it commits without waiting for its WAL to reach the disk.
  */
 const MARK_DISPATCHED = namedStatement(
-  'step.mark-dispatched.v4',
+  'step.mark-dispatched.v5',
   `WITH m AS MATERIALIZED (${arrayRows(['$1::uuid[]', '$2::int[]', '$3::bigint[]'], ['id', 'dispatch_seq', 'stream_seq'])}),
    locked AS (SELECT id FROM steps WHERE id IN (SELECT id FROM m) ORDER BY id FOR NO KEY UPDATE)
    UPDATE steps s SET dispatched_at = COALESCE(s.dispatched_at, now()), dispatch_stream_seq = m.stream_seq
      FROM m JOIN locked l ON l.id = m.id
     WHERE s.id = m.id AND s.dispatch_seq = m.dispatch_seq
-      AND (s.dispatched_at IS NULL OR s.dispatch_stream_seq IS DISTINCT FROM m.stream_seq)`,
+      AND (s.dispatched_at IS NULL OR s.dispatch_stream_seq IS DISTINCT FROM m.stream_seq)
+      AND ${WITHOUT_WAITING_FOR_FLUSH}`,
 );
 
 /** A publication the broker acknowledged: message `<stepId>:<dispatchSeq>`, stored at `streamSeq` of its agent stream. */
