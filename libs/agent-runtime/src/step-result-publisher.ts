@@ -13,8 +13,8 @@ export class StepResultPublisher {
 
   /**
    * `output`: the completed step's stored output, if at hand. A small one rides along, so
-   * the orchestrator can plan the next steps without reading the task back (it checks the
-   * output against the row in the statement that writes the plan).
+   * the orchestrator can plan the next steps without reading the task back (the statement
+   * that writes the plan checks it against the digest the step's row keeps of it).
    */
   async publish(dispatch: StepDispatch, dispatchSeq: number, status: StepResult['status'], error?: StepError, output?: unknown): Promise<void> {
     const result: StepResult = {

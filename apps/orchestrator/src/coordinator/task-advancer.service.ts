@@ -86,10 +86,9 @@ export class TaskAdvancer {
     const plan = planNext(workflowNamed(task.workflow), task.input, task.steps);
     if (plan.type === 'fail' || (plan.type === 'continue' && plan.newSteps.length === 0)) return undefined;
     const premise: PlanPremise = {
-      steps: Object.fromEntries(kept.steps.map((step) => [step.id, planningStage(step.status)])),
+      steps: Object.fromEntries(task.steps.map((step) => [step.id, planningStage(step.status)])),
       reported: { id: reported.id, outputSha256: outputDigest(report.output) },
     };
-    premise.steps[reported.id] = 'completed';
     const outcome = await this.write(task, plan, traceId ?? task.traceId, [], premise);
     if (!outcome) this.snapshots.forget(taskId);
     return outcome;
