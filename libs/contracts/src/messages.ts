@@ -43,7 +43,8 @@ export const StepResultV1 = z
     /**
      * A completed step's output as its agent stored it, when it is small (see
      * STEP_RESULT_OUTPUT_MAX_BYTES): the orchestrator may plan from it without reading the
-     * task back, and writes on that plan only if the step's row holds this very output.
+     * task back, and writes on that plan only if the step's row holds this very output (by
+     * the digest the row keeps of it).
      */
     output: z.unknown().optional(),
   })
