@@ -7,7 +7,7 @@ import { type Plan, planNext } from '../workflows/workflow-planner';
 import { workflowNamed } from '../workflows/workflow-registry';
 import type { DispatchableStep } from './step-dispatcher';
 import { taskPlannedEvent } from './task-planned-event';
-import { planningStage, TaskSnapshots } from './task-snapshots';
+import { planningStage, queuedStep, TaskSnapshots } from './task-snapshots';
 import { outputDigest, type PlanPremise, type StepSnapshot, type TaskSnapshot, TaskStore, type StepToInsert } from './task-store';
 
 const ACTOR = 'service:orchestrator' as const;
@@ -79,8 +79,8 @@ export class TaskAdvancer {
   private async advanceFromSnapshot(taskId: string, traceId: string | undefined, report: CompletionReport): Promise<Advance | undefined> {
     const kept = this.snapshots.get(taskId);
     const reported = kept?.steps.find((step) => step.id === report.stepId.toLowerCase());
-    if (!kept || reported === undefined || kept.steps.some((step) => planningStage(step.status) === 'active' && step !== reported)) return undefined;
-    if (planningStage(reported.status) !== 'active') return undefined;
+    // The reported step must be the task's only one under way (by the snapshot) and not yet ended in it.
+    if (!kept || reported === undefined || kept.steps.some((step) => (planningStage(step.status) === 'active') !== (step === reported))) return undefined;
     const completed: StepSnapshot = { ...reported, status: 'completed', output: report.output, error: null, completedAt: new Date().toISOString() };
     const task: TaskSnapshot = { ...kept, steps: kept.steps.map((step) => (step === reported ? completed : step)) };
     const plan = planNext(workflowNamed(task.workflow), task.input, task.steps);
@@ -148,11 +148,6 @@ export class TaskAdvancer {
     }, premise);
     return ended ? { task, toDispatch: [], finished: { status: plan.status, version: task.version + 1 } } : undefined;
   }
-}
-
-/** A step just inserted, as a load would read it. */
-export function queuedStep(step: StepToInsert): StepSnapshot {
-  return { ...step, status: 'queued', output: null, error: null, completedAt: null, dispatched: false, dispatchSeq: 1 };
 }
 
 function dispatchable(task: TaskSnapshot, step: { id: string; kind: string; agent: string; dispatchSeq: number }): DispatchableStep {

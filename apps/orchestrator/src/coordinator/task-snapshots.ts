@@ -1,6 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import type { StepStatus } from '@atelier/contracts';
-import type { TaskSnapshot } from './task-store';
+import type { StepSnapshot, StepToInsert, TaskSnapshot } from './task-store';
 
 /** About the tasks one replica has in flight, with room; the oldest goes first beyond it. */
 const MAX_TASKS = 1_000;
@@ -37,4 +37,9 @@ export class TaskSnapshots {
 /** A step's stage as a plan's premise names it: `active` (queued or running, alike to the planner) or its final status. */
 export function planningStage(status: StepStatus): string {
   return status === 'queued' || status === 'running' ? 'active' : status;
+}
+
+/** A step just inserted, as a load would read it. */
+export function queuedStep(step: StepToInsert): StepSnapshot {
+  return { ...step, status: 'queued', output: null, error: null, completedAt: null, dispatched: false, dispatchSeq: 1 };
 }

@@ -93,17 +93,16 @@ FROM tasks t WHERE t.id IN (${arrayRows(['$1::uuid[]'], ['id'])})`);
 const LOCKED_TASKS = `locked AS (SELECT id FROM tasks WHERE id IN (SELECT task_id FROM req) ORDER BY id FOR NO KEY UPDATE)`;
 
 /**
- * Whether the premise of a request `r` (PlanPremise as jsonb, null for none) holds. The
- * task row is locked by then; its steps' rows are read as they are committed.
+ * Whether the premise of a request `r` (PlanPremise as jsonb, null for none) holds, from one
+ * look at the task's steps: as many as the premise names, each at the stage it names, the
+ * reported one with the reported output's digest. The task row is locked by then; its
+ * steps' rows are read as they are committed.
  */
-const PREMISE_HOLDS = `(r.premise IS NULL OR (
-  (SELECT count(*) FROM steps s WHERE s.task_id = r.task_id) = (SELECT count(*) FROM jsonb_object_keys(r.premise->'steps'))
-  AND NOT EXISTS (
-    SELECT 1 FROM steps s WHERE s.task_id = r.task_id
-       AND (r.premise->'steps'->>s.id::text) IS DISTINCT FROM (CASE WHEN s.status::text IN ('queued', 'running') THEN 'active' ELSE s.status::text END))
-  AND EXISTS (
-    SELECT 1 FROM steps s WHERE s.id = (r.premise->'reported'->>'id')::uuid AND s.task_id = r.task_id
-       AND s.status::text = 'completed' AND s.output_sha256 = r.premise->'reported'->>'outputSha256')))`;
+const PREMISE_HOLDS = `(r.premise IS NULL OR coalesce((
+  SELECT count(*) = (SELECT count(*) FROM jsonb_object_keys(r.premise->'steps'))
+         AND bool_and(coalesce(r.premise->'steps'->>s.id::text = (CASE WHEN s.status::text IN ('queued', 'running') THEN 'active' ELSE s.status::text END), false))
+         AND bool_or(s.id = (r.premise->'reported'->>'id')::uuid AND s.status::text = 'completed' AND s.output_sha256 = r.premise->'reported'->>'outputSha256')
+    FROM steps s WHERE s.task_id = r.task_id), false))`;
 
 /**
  * Advances of a group of tasks: only a task still at the version its plan was made from,

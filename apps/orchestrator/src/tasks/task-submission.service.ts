@@ -6,8 +6,7 @@ import { crashPoint, METRICS_CATALOG, type MetricsCatalog, type TraceIds } from 
 import type { Caller } from '../auth/caller';
 import { StepDispatcher } from '../coordinator/step-dispatcher';
 import { stepRowsJson } from '../coordinator/step-rows';
-import { queuedStep } from '../coordinator/task-advancer.service';
-import { TaskSnapshots } from '../coordinator/task-snapshots';
+import { queuedStep, TaskSnapshots } from '../coordinator/task-snapshots';
 import { Problem } from '../http/problem';
 import { guardrailFlaggedEvent, screenTaskInput } from './input-guardrail';
 import { NewTaskStore } from './new-task-store';
