@@ -1,8 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { createPrismaClient, type PrismaService } from '@atelier/persistence';
 import { createTestDatabase, type TestDatabase } from '@atelier/testing';
-import { queuedStep, TaskAdvancer } from './task-advancer.service';
-import { TaskSnapshots } from './task-snapshots';
+import { TaskAdvancer } from './task-advancer.service';
+import { queuedStep, TaskSnapshots } from './task-snapshots';
 import { outputDigest, TaskStore } from './task-store';
 
 // A step result that carries its output is planned from the task as this replica last
@@ -24,13 +24,26 @@ describe(TaskAdvancer.name, () => {
     await db?.drop();
   });
 
-  /** A brief task whose investigation completed with `output`, kept by `snapshots` as its submit wrote it (the step queued). */
-  async function investigated(snapshots: TaskSnapshots, output: unknown) {
+  // Each test's replica: what it keeps, its advancer, and its reads of a task (counted).
+  let snapshots: TaskSnapshots;
+  let advancer: TaskAdvancer;
+  let load: jest.SpiedFunction<TaskStore['load']>;
+
+  beforeEach(() => {
+    snapshots = new TaskSnapshots();
+    advancer = new TaskAdvancer(store, snapshots);
+    load = jest.spyOn(store, 'load');
+  });
+
+  afterEach(() => load.mockRestore());
+
+  /** A brief task whose investigation completed with `output`, kept by `kept` as its submit wrote it (the step queued). */
+  async function investigated(kept: TaskSnapshots, output: unknown) {
     const tenant = await prisma.tenant.create({ data: { name: `t-${randomUUID().slice(0, 8)}` } });
     const task = await prisma.task.create({ data: { tenantId: tenant.id, workflow: 'brief', input: { goal: 'Tidal power' }, status: 'RUNNING' } });
     const step = { id: randomUUID(), key: 'investigate', kind: 'research.investigate' as const, agent: 'research' as const, dependsOn: [], input: { goal: 'Tidal power', question: 'Tidal power' } };
     await prisma.step.create({ data: { id: step.id, taskId: task.id, key: step.key, kind: step.kind, agent: step.agent, input: step.input, status: 'COMPLETED', output: output as object, outputSha256: outputDigest(output) } });
-    snapshots.keep({ id: task.id, tenantId: tenant.id, workflow: 'brief', status: 'queued', input: { goal: 'Tidal power' }, version: 0, traceId: null, deadlineAt: null, steps: [queuedStep(step)] });
+    kept.keep({ id: task.id, tenantId: tenant.id, workflow: 'brief', status: 'queued', input: { goal: 'Tidal power' }, version: 0, traceId: null, deadlineAt: null, steps: [queuedStep(step)] });
     return { taskId: task.id, stepId: step.id };
   }
 
@@ -40,10 +53,7 @@ describe(TaskAdvancer.name, () => {
   }
 
   it('plans a reported completion from the task it keeps, without reading the task back, and keeps the task as written', async () => {
-    const snapshots = new TaskSnapshots();
-    const advancer = new TaskAdvancer(store, snapshots);
     const { taskId, stepId } = await investigated(snapshots, { findings: 'Tides are predictable.' });
-    const load = jest.spyOn(store, 'load');
 
     const advance = await advancer.advance(taskId, undefined, { stepId, output: { findings: 'Tides are predictable.' } });
 
@@ -51,28 +61,20 @@ describe(TaskAdvancer.name, () => {
     expect(advance.toDispatch).toEqual([expect.objectContaining({ taskId, kind: 'writer.draft', dispatchSeq: 1 })]);
     expect(await draftInput(taskId)).toEqual({ goal: 'Tidal power', findings: ['Tides are predictable.'] });
     expect(snapshots.get(taskId)).toMatchObject({ version: 1, steps: [{ id: stepId, status: 'completed' }, { key: 'draft', status: 'queued' }] });
-    load.mockRestore();
   });
 
   it('plans from the rows when the reported output is not what the step row holds', async () => {
-    const snapshots = new TaskSnapshots();
-    const advancer = new TaskAdvancer(store, snapshots);
     const { taskId, stepId } = await investigated(snapshots, { findings: 'From the row.' });
-    const load = jest.spyOn(store, 'load');
 
     const advance = await advancer.advance(taskId, undefined, { stepId, output: { findings: 'From a stale or forged message.' } });
 
     expect(load).toHaveBeenCalledTimes(1);
     expect(advance.toDispatch).toHaveLength(1);
     expect(await draftInput(taskId)).toEqual({ goal: 'Tidal power', findings: ['From the row.'] });
-    load.mockRestore();
   });
 
   it('plans from the rows when it keeps no such task, or the report is one the kept task already has', async () => {
-    const snapshots = new TaskSnapshots();
-    const advancer = new TaskAdvancer(store, snapshots);
     const { taskId, stepId } = await investigated(new TaskSnapshots(), { findings: 'Kept elsewhere.' });
-    const load = jest.spyOn(store, 'load');
 
     await advancer.advance(taskId, undefined, { stepId, output: { findings: 'Kept elsewhere.' } });
     expect(load).toHaveBeenCalledTimes(1);
@@ -83,12 +85,9 @@ describe(TaskAdvancer.name, () => {
     expect(load).toHaveBeenCalledTimes(2);
     expect(replay.toDispatch).toEqual([expect.objectContaining({ kind: 'writer.draft' })]); // still unconfirmed: published again, de-duplicated by the broker
     expect(await prisma.step.count({ where: { taskId } })).toBe(2);
-    load.mockRestore();
   });
 
   it('fires no join on the report of a fan-out member while another member is under way', async () => {
-    const snapshots = new TaskSnapshots();
-    const advancer = new TaskAdvancer(store, snapshots);
     const tenant = await prisma.tenant.create({ data: { name: `t-${randomUUID().slice(0, 8)}` } });
     const task = await prisma.task.create({ data: { tenantId: tenant.id, workflow: 'research-report', input: { goal: 'Tidal power' }, status: 'RUNNING', version: 1 } });
     const member = (n: number) => ({ id: randomUUID(), key: `investigate.${n}`, kind: 'research.investigate' as const, agent: 'research' as const, dependsOn: ['plan'], input: { goal: 'Tidal power', question: `Q${n}` } });
@@ -108,28 +107,22 @@ describe(TaskAdvancer.name, () => {
       deadlineAt: null,
       steps: [{ ...queuedStep(plan), status: 'completed', output: { questions: ['Q1', 'Q2'] } }, queuedStep(first), queuedStep(second)],
     });
-    const load = jest.spyOn(store, 'load');
 
     const advance = await advancer.advance(task.id, undefined, { stepId: first.id, output: { findings: 'F1' } });
 
     expect(load).toHaveBeenCalledTimes(1);
     expect(advance.finished).toBeUndefined();
     expect(await draftInput(task.id)).toBeUndefined();
-    load.mockRestore();
   });
 
   it('leaves a plan that fails the task to the rows', async () => {
-    const snapshots = new TaskSnapshots();
-    const advancer = new TaskAdvancer(store, snapshots);
     // An output the workflow cannot use fails the task (INVALID_OUTPUT): decided on what the rows say, not on a message.
     const { taskId, stepId } = await investigated(snapshots, { unexpected: true });
-    const load = jest.spyOn(store, 'load');
 
     const advance = await advancer.advance(taskId, undefined, { stepId, output: { unexpected: true } });
 
     expect(load).toHaveBeenCalledTimes(1);
     expect(advance.finished?.status).toBe('failed');
     expect(snapshots.get(taskId)).toBeUndefined();
-    load.mockRestore();
   });
 });
