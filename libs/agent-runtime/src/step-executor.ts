@@ -117,9 +117,22 @@ export class StepExecutor {
       }
       case 'claimed':
         if (claim.step.interruptedAttempt) log.warn({ interruptedAttempt: claim.step.interruptedAttempt }, 'taking over a step whose previous attempt was interrupted');
-        publishTaskEvent(this.nats, { taskId: id.taskId, event: 'step.started', stepId: id.stepId, key: claim.step.key, kind: dispatch.kind, status: 'running', sequence: claim.step.attempt });
+        this.announceStart(id, dispatch, claim.step);
         await this.run({ dispatch, id, step: claim.step, owner, message, log }, shutdown);
     }
+  }
+
+  /**
+   * `step.started` for watchers, published once the attempt's first write (usually its
+   * model call's reservation) is on its way to Postgres: that write is on the step's
+   * critical path, the event is not. setImmediate runs before this process handles any
+   * further I/O, so the event still goes out before anything the attempt ends with, which
+   * needs at least one more round trip.
+   */
+  private announceStart(id: StepIdentity, dispatch: StepDispatch, step: ClaimedStep): void {
+    setImmediate(() =>
+      publishTaskEvent(this.nats, { taskId: id.taskId, event: 'step.started', stepId: id.stepId, key: step.key, kind: dispatch.kind, status: 'running', sequence: step.attempt }),
+    );
   }
 
   private async run(attempt: Attempt, shutdown: AbortSignal): Promise<void> {
