@@ -23,7 +23,12 @@ export function captureContent(text: string, mode: AuditCaptureMode): CapturedCo
   const captured: CapturedContent = { sha256: createHash('sha256').update(text, 'utf8').digest('hex'), length: text.length };
   if (mode === 'none') return captured;
   const withoutSecrets = redactText(text);
-  captured.content = mode === 'full' ? withoutSecrets : withoutSecrets.replace(EMAIL, '[EMAIL]').replace(LONG_NUMBER, '[NUMBER]');
+  if (mode === 'full') captured.content = withoutSecrets;
+  else {
+    // The pattern starts with a character class, so it is tried at every position: text without an `@` (most of it) is not scanned.
+    const withoutEmails = withoutSecrets.includes('@') ? withoutSecrets.replace(EMAIL, '[EMAIL]') : withoutSecrets;
+    captured.content = withoutEmails.replace(LONG_NUMBER, '[NUMBER]');
+  }
   return captured;
 }
 
