@@ -7,7 +7,8 @@
 // JetStream file storage, and prints, per workload and simulated latency: tasks/s, steps/s,
 // submit latency p50/p99, task latency p50/p95/p99, platform overhead per step (step end to
 // end, from queued to its result handled, minus the simulator's deliberate latency) p50/p99,
-// peak RSS per service, CPU per task per process, database transactions per step, and per
+// peak RSS per service, CPU per task per process (and its share spent in the kernel), system
+// calls and context switches per task per process, database transactions per step, and per
 // step kind how long a step waited for an agent and how long it spent in it.
 //
 // A closed loop of `concurrency` clients: each submits a task (POST /v1/tasks), waits for its
@@ -97,6 +98,33 @@ function syscalls(pid) {
   try {
     const io = Object.fromEntries(readFileSync(`/proc/${pid}/io`, 'utf8').trim().split('\n').map((line) => line.split(': ')));
     return Number(io.syscr) + Number(io.syscw);
+  } catch {
+    return 0;
+  }
+}
+
+/**
+ * Context switches so far, every thread of the process: each is a wake-up or a sleep. On a
+ * paravirtualized VM like ours a switch costs tens of microseconds of hypervisor work, so
+ * this counts the hops a task costs, whatever the machine's speed at the moment.
+ */
+function contextSwitches(pid) {
+  let switches = 0;
+  try {
+    for (const thread of readdirSync(`/proc/${pid}/task`)) {
+      const status = readFileSync(`/proc/${pid}/task/${thread}/status`, 'utf8');
+      for (const match of status.matchAll(/^(?:non)?voluntary_ctxt_switches:\s+(\d+)$/gm)) switches += Number(match[1]);
+    }
+  } catch {
+    // ended meanwhile
+  }
+  return switches;
+}
+
+/** CPU ticks spent in the kernel so far (system calls, network stack, page faults). */
+function kernelTicks(pid) {
+  try {
+    return Number(statFields(pid)[12]);
   } catch {
     return 0;
   }
@@ -272,6 +300,8 @@ async function runLoad(stack, { workflow, latencyMs, tasks, concurrency, warmupS
   if (stack.postgres) await sql.query('SELECT pg_stat_statements_reset()');
   const cpuBefore = Object.fromEntries(Object.entries(pids).map(([name, pid]) => [name, cpuTicks(pid)]));
   const syscallsBefore = Object.fromEntries(Object.entries(pids).map(([name, pid]) => [name, syscalls(pid)]));
+  const switchesBefore = Object.fromEntries(Object.entries(pids).map(([name, pid]) => [name, contextSwitches(pid)]));
+  const kernelBefore = Object.fromEntries(Object.entries(pids).map(([name, pid]) => [name, kernelTicks(pid)]));
   const pgBefore = postgresCpuTicks(stack.postgres?.pid);
   const benchBefore = process.cpuUsage();
   const commitsBefore = await commits();
@@ -282,6 +312,8 @@ async function runLoad(stack, { workflow, latencyMs, tasks, concurrency, warmupS
   const wallSeconds = (performance.now() - measuredFrom) / 1000;
   const cpuAfter = Object.fromEntries(Object.entries(pids).map(([name, pid]) => [name, cpuTicks(pid)]));
   const syscallsAfter = Object.fromEntries(Object.entries(pids).map(([name, pid]) => [name, syscalls(pid)]));
+  const switchesAfter = Object.fromEntries(Object.entries(pids).map(([name, pid]) => [name, contextSwitches(pid)]));
+  const kernelAfter = Object.fromEntries(Object.entries(pids).map(([name, pid]) => [name, kernelTicks(pid)]));
   const pgAfter = postgresCpuTicks(stack.postgres?.pid);
   const bench = process.cpuUsage(benchBefore);
   await new Promise((resolve) => setTimeout(resolve, 1_500)); // pg_stat_database is flushed about once a second
@@ -332,6 +364,8 @@ async function runLoad(stack, { workflow, latencyMs, tasks, concurrency, warmupS
     },
     // Postgres talks through send/recv, which /proc/<pid>/io does not count: left out.
     syscallsPerTask: Object.fromEntries(Object.entries(pids).map(([name]) => [name, (syscallsAfter[name] - syscallsBefore[name]) / measured.length])),
+    contextSwitchesPerTask: Object.fromEntries(Object.entries(pids).map(([name]) => [name, (switchesAfter[name] - switchesBefore[name]) / measured.length])),
+    kernelCpuPercent: Object.fromEntries(Object.entries(pids).map(([name]) => [name, (100 * (kernelAfter[name] - kernelBefore[name])) / Math.max(1, cpuAfter[name] - cpuBefore[name])])),
     dbTransactionsPerStep: (commitsAfter - commitsBefore) / stepCount,
     seqScanRowsPerTask: (seqTuplesAfter - seqTuplesBefore) / measured.length,
     sealDelaySeconds: sealDelayQuantiles(sealDelayBefore, sealDelayAfter),
@@ -403,6 +437,8 @@ function print(result) {
   console.log(`peak RSS MB         ${Object.entries(result.peakRssMb).map(([name, mb]) => `${name} ${mb}`).join(', ')}`);
   console.log(`CPU ms per task     ${Object.entries(result.cpuMsPerTask).map(([name, ms]) => `${name} ${f(ms, 2)}`).join(', ')}`);
   console.log(`syscalls per task   ${Object.entries(result.syscallsPerTask).map(([name, count]) => `${name} ${f(count)}`).join(', ')}`);
+  console.log(`context switches    ${Object.entries(result.contextSwitchesPerTask).map(([name, count]) => `${name} ${f(count)}`).join(', ')} per task`);
+  console.log(`CPU in the kernel   ${Object.entries(result.kernelCpuPercent).map(([name, percent]) => `${name} ${f(percent, 0)} %`).join(', ')}`);
   console.log(`DB transactions per step ${f(result.dbTransactionsPerStep, 2)}   rows read by sequential scans per task ${f(result.seqScanRowsPerTask)}   machine yardstick ms ${f(result.yardstickMs)}`);
   const seal = result.sealDelaySeconds;
   console.log(`audit seal delay s  p50 ≤ ${seal.p50}  p99 ≤ ${seal.p99}  (${seal.events} events; upper bucket bounds of atelier_audit_seal_delay_seconds)`);
