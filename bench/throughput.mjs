@@ -109,14 +109,20 @@ function syscalls(pid) {
  * this counts the hops a task costs, whatever the machine's speed at the moment.
  */
 function contextSwitches(pid) {
-  let switches = 0;
+  let threads;
   try {
-    for (const thread of readdirSync(`/proc/${pid}/task`)) {
+    threads = readdirSync(`/proc/${pid}/task`);
+  } catch {
+    return 0;
+  }
+  let switches = 0;
+  for (const thread of threads) {
+    try {
       const status = readFileSync(`/proc/${pid}/task/${thread}/status`, 'utf8');
       for (const match of status.matchAll(/^(?:non)?voluntary_ctxt_switches:\s+(\d+)$/gm)) switches += Number(match[1]);
+    } catch {
+      // the thread ended meanwhile (its switches are lost to the count)
     }
-  } catch {
-    // ended meanwhile
   }
   return switches;
 }

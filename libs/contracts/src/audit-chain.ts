@@ -69,7 +69,8 @@ export function canonicalJson(value: unknown): string {
       return JSON.stringify(value);
     case 'object': {
       // Loops and string appends rather than entries/filter/map/join: the sealer hashes every
-      // event, and these allocations were most of its CPU. The output is the same.
+      // event, and the intermediate arrays cost about a quarter of the time (bench/RESULTS.md,
+      // session 22). The output is the same.
       if (Array.isArray(value)) {
         let out = '[';
         for (let i = 0; i < value.length; i++) out += (i === 0 ? '' : ',') + canonicalJson(value[i]);

@@ -23,13 +23,14 @@ export function captureContent(text: string, mode: AuditCaptureMode): CapturedCo
   const captured: CapturedContent = { sha256: createHash('sha256').update(text, 'utf8').digest('hex'), length: text.length };
   if (mode === 'none') return captured;
   const withoutSecrets = redactText(text);
-  if (mode === 'full') captured.content = withoutSecrets;
-  else {
-    // The pattern starts with a character class, so it is tried at every position: text without an `@` (most of it) is not scanned.
-    const withoutEmails = withoutSecrets.includes('@') ? withoutSecrets.replace(EMAIL, '[EMAIL]') : withoutSecrets;
-    captured.content = withoutEmails.replace(LONG_NUMBER, '[NUMBER]');
-  }
+  captured.content = mode === 'full' ? withoutSecrets : withoutPersonalData(withoutSecrets);
   return captured;
+}
+
+function withoutPersonalData(text: string): string {
+  // The e-mail pattern starts with a character class, so it is tried at every position: text without an `@` (most text) is not scanned.
+  const withoutEmails = text.includes('@') ? text.replace(EMAIL, '[EMAIL]') : text;
+  return withoutEmails.replace(LONG_NUMBER, '[NUMBER]');
 }
 
 export const AUDIT_CAPTURE_MODE = Symbol('AUDIT_CAPTURE_MODE');
