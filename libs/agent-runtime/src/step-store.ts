@@ -325,6 +325,8 @@ export class StepStore {
    */
   async endAttempt(id: StepIdentity, agent: AgentName, owner: string | null, end: AttemptEnd): Promise<AttemptEndResult> {
     const stepValue = end.type === 'completed' ? end.output : end.type === 'handed_back' ? null : end.error;
+    // One serialisation: the row keeps this text (and its digest), the audit event captures it.
+    const valueJson = stepValue === null ? null : JSON.stringify(stepValue);
     const metadata = end.type === 'released' || end.type === 'handed_back' ? undefined : end.metadata;
     const events =
       end.type === 'released' || end.type === 'handed_back' ?
@@ -338,7 +340,7 @@ export class StepStore {
             taskId: id.taskId,
             traceId: id.traceId,
             data: {
-              ...(end.type === 'completed' ? { output: this.audit.capture(JSON.stringify(end.output)) } : { ...end.error }),
+              ...(end.type === 'completed' ? { output: this.audit.capture(valueJson as string) } : { ...end.error }),
               // Plain data (strings, numbers, booleans, arrays of them): JSON as it is.
               ...(metadata && metadata.modelCalls.length > 0 ? { modelCalls: metadata.modelCalls as unknown as Prisma.InputJsonArray } : {}),
             },
@@ -347,7 +349,7 @@ export class StepStore {
     return this.ends[end.type].submit({
       stepId: id.stepId,
       owner,
-      value: stepValue === null ? null : JSON.stringify(stepValue),
+      value: valueJson,
       events,
       metadata: metadata ? JSON.stringify(metadata) : null,
       settlements: carriedSettlements(end),
