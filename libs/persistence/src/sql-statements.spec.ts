@@ -2,25 +2,28 @@ import { Client } from 'pg';
 import { createTestDatabase, type TestDatabase } from '@atelier/testing';
 import { arrayRows, WITHOUT_WAITING_FOR_FLUSH } from './sql-statements';
 
+let db: TestDatabase;
+let client: Client;
+
+beforeAll(async () => {
+  db = await createTestDatabase('atelier_sql_statements');
+  client = new Client({ connectionString: db.url });
+  await client.connect();
+});
+
+afterAll(async () => {
+  await client?.end();
+  await db?.drop();
+});
+
 // The group statements' array parameters against real Postgres: the rows they give, and
 // the plan Postgres keeps for a statement that reads them.
 describe(arrayRows.name, () => {
-  let db: TestDatabase;
-  let client: Client;
-
   beforeAll(async () => {
-    db = await createTestDatabase('atelier_sql_statements');
-    client = new Client({ connectionString: db.url });
-    await client.connect();
     // A table the size of a running installation's, analyzed: lookups by id go through its primary key.
     await client.query(`CREATE TABLE items (id int PRIMARY KEY, label text NOT NULL)`);
     await client.query(`INSERT INTO items SELECT g, 'item ' || g FROM generate_series(1, 20000) g`);
     await client.query('ANALYZE items');
-  });
-
-  afterAll(async () => {
-    await client?.end();
-    await db?.drop();
   });
 
   it('gives the rows unnest gives, in order, with their position when asked', async () => {
@@ -58,20 +61,9 @@ describe(arrayRows.name, () => {
 
 // A hint or a step claim commits without waiting for its WAL to reach the disk; nothing else may.
 describe('WITHOUT_WAITING_FOR_FLUSH', () => {
-  let db: TestDatabase;
-  let client: Client;
-
   beforeAll(async () => {
-    db = await createTestDatabase('atelier_sql_flush');
-    client = new Client({ connectionString: db.url });
-    await client.connect();
     await client.query(`CREATE TABLE marks (id int PRIMARY KEY, seen boolean NOT NULL DEFAULT false)`);
     await client.query(`INSERT INTO marks SELECT g FROM generate_series(1, 10) g`);
-  });
-
-  afterAll(async () => {
-    await client?.end();
-    await db?.drop();
   });
 
   const setting = async () => (await client.query<{ synchronous_commit: string }>('SHOW synchronous_commit')).rows[0]?.synchronous_commit;
