@@ -313,6 +313,7 @@ async function runLoad(stack, { workflow, latencyMs, tasks, concurrency, warmupS
   const commitsBefore = await commits();
   const seqTuplesBefore = await seqTuplesRead();
   const sealDelayBefore = await sealDelayBuckets(stack.services.orchestrator.url);
+  const statementsBefore = await statementRoundTrips(stack.services);
   const measuredFrom = performance.now();
   await Promise.all(Array.from({ length: concurrency }, () => client()));
   const wallSeconds = (performance.now() - measuredFrom) / 1000;
@@ -327,6 +328,7 @@ async function runLoad(stack, { workflow, latencyMs, tasks, concurrency, warmupS
   const seqTuplesAfter = await seqTuplesRead();
   // Every event of the measured tasks has been sealed by now (the sealer runs every 0.5 s).
   const sealDelayAfter = await sealDelayBuckets(stack.services.orchestrator.url);
+  const statementsAfter = await statementRoundTrips(stack.services);
 
   const { rows: steps } = await sql.query(
     `SELECT s.id, s.kind, s.status::text AS status, s.queued_at, s.started_at, s.completed_at, (SELECT count(*)::int FROM llm_calls c WHERE c.step_id = s.id) AS calls
@@ -375,6 +377,7 @@ async function runLoad(stack, { workflow, latencyMs, tasks, concurrency, warmupS
     dbTransactionsPerStep: (commitsAfter - commitsBefore) / stepCount,
     seqScanRowsPerTask: (seqTuplesAfter - seqTuplesBefore) / measured.length,
     sealDelaySeconds: sealDelayQuantiles(sealDelayBefore, sealDelayAfter),
+    roundTripsPerStep: roundTripsPerStep(statementsBefore, statementsAfter, stepCount),
     statements,
     stepsPerTask: stepCount / measured.length,
   };
@@ -402,6 +405,42 @@ function stepPhases(steps, latencyMs) {
 async function sealDelayBuckets(url) {
   const text = await (await fetch(`${url}/metrics`)).text();
   return [...text.matchAll(/^atelier_audit_seal_delay_seconds_bucket\{[^}]*le="([^"]+)"[^}]*\} (\d+)/gm)].map(([, le, count]) => ({ le, count: Number(count) }));
+}
+
+/** Per service, per statement (atelier_db_statement_duration_seconds): how many so far and their total seconds. */
+async function statementRoundTrips(services) {
+  const scrapes = await Promise.all(
+    Object.entries(services).map(async ([name, service]) => {
+      const text = await (await fetch(`${service.url}/metrics`)).text();
+      const totals = {};
+      for (const [, part, statement, value] of text.matchAll(/^atelier_db_statement_duration_seconds_(count|sum)\{[^}]*statement="([^"]+)"[^}]*\} (\S+)/gm)) {
+        (totals[statement] ??= { count: 0, seconds: 0 })[part === 'count' ? 'count' : 'seconds'] = Number(value);
+      }
+      return [name, totals];
+    }),
+  );
+  return Object.fromEntries(scrapes);
+}
+
+/**
+ * Per service: the statements it ran per step between two scrapes (round trips to Postgres)
+ * and, per statement, how many per step and the mean round trip in ms as the service saw it
+ * (call to answer: a group commit's statement counts once for its whole group).
+ */
+function roundTripsPerStep(before, after, steps) {
+  return Object.fromEntries(
+    Object.entries(after).map(([service, totals]) => {
+      const statements = Object.entries(totals)
+        .map(([statement, { count, seconds }]) => {
+          const earlier = before[service]?.[statement] ?? { count: 0, seconds: 0 };
+          const calls = count - earlier.count;
+          return { statement, perStep: calls / steps, meanMs: calls > 0 ? ((seconds - earlier.seconds) * 1000) / calls : NaN };
+        })
+        .filter(({ perStep }) => perStep > 0)
+        .sort((a, b) => b.perStep - a.perStep);
+      return [service, { perStep: statements.reduce((sum, { perStep }) => sum + perStep, 0), statements }];
+    }),
+  );
 }
 
 /** The smallest bucket bounds holding 50 % and 99 % of the events sealed between two scrapes. */
@@ -448,6 +487,11 @@ function print(result) {
   console.log(`DB transactions per step ${f(result.dbTransactionsPerStep, 2)}   rows read by sequential scans per task ${f(result.seqScanRowsPerTask)}   machine yardstick ms ${f(result.yardstickMs)}`);
   const seal = result.sealDelaySeconds;
   console.log(`audit seal delay s  p50 ≤ ${seal.p50}  p99 ≤ ${seal.p99}  (${seal.events} events; upper bucket bounds of atelier_audit_seal_delay_seconds)`);
+  console.log(`DB round trips/step  ${Object.entries(result.roundTripsPerStep).map(([name, { perStep }]) => `${name} ${f(perStep, 2)}`).join(', ')}`);
+  for (const [name, { statements }] of Object.entries(result.roundTripsPerStep)) {
+    const shown = statements.filter(({ perStep }) => perStep >= 0.01).slice(0, 6);
+    if (shown.length > 0) console.log(`  ${name.padEnd(21)} ${shown.map(({ statement, perStep, meanMs }) => `${statement} ${f(perStep, 2)} × ${f(meanMs, 2)} ms`).join(', ')}`);
+  }
   for (const statement of result.statements ?? []) {
     console.log(
       `  ${String(statement.calls).padStart(6)} calls ${String(statement.plans).padStart(6)} plans (${f(statement.mean_plan_ms, 3)} ms)  ${f(statement.mean_ms, 3).padStart(7)} ms mean  ${String(statement.total_ms).padStart(6)} ms total  ${statement.query}`,

@@ -123,6 +123,9 @@ describe('observability (end to end)', () => {
     // Sampled from JetStream every few seconds: drained once the tasks are done.
     for (const agent of ['research', 'writer']) expect(await waitForSample(() => metricsOf('orchestrator'), 'atelier_queue_depth', { agent }, (value) => value === 0)).toBe(0);
     expect(sample(orchestrator, 'atelier_audit_seal_lag_seconds')).toBeGreaterThanOrEqual(0);
+    // Each hot-path statement's round trip, by its prepared statement's name.
+    expect(sample(orchestrator, 'atelier_db_statement_duration_seconds_count', { statement: 'task.submit.v2' })).toBeGreaterThanOrEqual(2);
+    expect(sample(orchestrator, 'atelier_db_statement_duration_seconds_sum', { statement: 'task.submit.v2' })).toBeGreaterThan(0);
     const utilization = await waitForSample(() => metricsOf('orchestrator'), 'atelier_budget_utilization_ratio', { scope: 'tenant' }, (value) => value > 0);
     expect(utilization).toBeGreaterThan(0);
     expect(utilization).toBeLessThanOrEqual(1);
@@ -130,6 +133,7 @@ describe('observability (end to end)', () => {
     for (const [agent, text] of [['research', research], ['writer', writer]] as const) {
       expect(sample(text, 'atelier_steps_total', { agent, outcome: 'completed' })).toBeGreaterThanOrEqual(2);
       expect(sample(text, 'atelier_step_duration_seconds_count', { agent })).toBeGreaterThanOrEqual(2);
+      expect(sample(text, 'atelier_db_statement_duration_seconds_count', { statement: 'step.claim.v6' })).toBeGreaterThanOrEqual(2);
       expect(sample(text, 'gen_ai_client_token_usage_count', { gen_ai_token_type: 'output', gen_ai_provider_name: 'anthropic' })).toBeGreaterThanOrEqual(2);
       expect(sample(text, 'gen_ai_client_token_usage_sum', { gen_ai_token_type: 'input' })).toBeGreaterThan(0);
       expect(sample(text, 'gen_ai_client_operation_duration_seconds_count', { gen_ai_operation_name: 'chat', error_type: '' })).toBeGreaterThanOrEqual(2);

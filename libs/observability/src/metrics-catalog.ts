@@ -47,6 +47,8 @@ export const GEN_AI_TOKEN_BUCKETS = [1, 4, 16, 64, 256, 1024, 4096, 16384, 65536
 export const GEN_AI_DURATION_BUCKETS = [0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56, 5.12, 10.24, 20.48, 40.96, 81.92] as const;
 /** HTTP semantic conventions: http.server.request.duration (seconds). */
 export const HTTP_DURATION_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 5, 7.5, 10] as const;
+/** A statement's round trip: about a millisecond on the hot path, up to seconds behind a lock or a slow disk. */
+export const DB_STATEMENT_BUCKETS = [0.00025, 0.0005, 0.001, 0.002, 0.004, 0.008, 0.016, 0.032, 0.064, 0.128, 0.256, 0.512, 1.024, 2.048] as const;
 /** A step lasts from a second (a cached call) to many minutes (a long draft with retries). */
 export const STEP_DURATION_BUCKETS = [0.5, 1, 2.5, 5, 10, 20, 40, 80, 160, 320, 640, 1280] as const;
 
@@ -74,6 +76,12 @@ export const METRIC_DEFINITIONS = {
   circuitState: gauge('atelier_circuit_state', 'Circuit breaker per model: 0 closed, 1 open, 2 half-open', ['model']),
   steps: counter('atelier_steps_total', 'Step deliveries by outcome: completed, failed, dead_lettered, retried', ['agent', 'outcome']),
   stepDuration: histogram('atelier_step_duration_seconds', 'Time to execute one step delivery', ['agent', 'kind'], STEP_DURATION_BUCKETS),
+  dbStatementDuration: histogram(
+    'atelier_db_statement_duration_seconds',
+    'Round trip of one statement on the connection pool, from the call to the answer (a wait for a free connection included), by prepared statement name (unnamed: the rest)',
+    ['statement'],
+    DB_STATEMENT_BUCKETS,
+  ),
   queueDepth: gauge('atelier_queue_depth', 'Steps waiting for an agent: JetStream num_pending + num_ack_pending', ['agent']),
   tasks: counter('atelier_tasks_total', 'Tasks by status reached (submitted tasks count as queued)', ['status']),
   budgetUtilization: gauge('atelier_budget_utilization_ratio', '(spent + reserved) / limit per budget', ['scope'], true),

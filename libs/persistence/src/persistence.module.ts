@@ -1,5 +1,6 @@
 import { type DynamicModule, Global, Module } from '@nestjs/common';
 import type { AuditCaptureMode } from '@atelier/contracts';
+import { METRICS_CATALOG, type MetricsCatalog } from '@atelier/observability';
 import { AUDIT_CAPTURE_MODE, AuditContentCapture } from './audit-content';
 import { type PrismaOptions, PrismaService } from './prisma.service';
 
@@ -15,7 +16,12 @@ export class PersistenceModule {
     return {
       module: PersistenceModule,
       providers: [
-        { provide: PrismaService, useFactory: () => new PrismaService(options) },
+        {
+          provide: PrismaService,
+          // Services time their statements (atelier_db_statement_duration_seconds); a module without metrics does not.
+          useFactory: (metrics?: MetricsCatalog) => new PrismaService({ ...options, statementDurations: metrics?.dbStatementDuration }),
+          inject: [{ token: METRICS_CATALOG, optional: true }],
+        },
         { provide: AUDIT_CAPTURE_MODE, useValue: options.auditCapture ?? 'redacted' },
         AuditContentCapture,
       ],

@@ -3,11 +3,14 @@ import { Injectable, Logger, type OnApplicationShutdown, type OnModuleInit } fro
 import { PrismaPg } from '@prisma/adapter-pg';
 import { Pool } from 'pg';
 import { PrismaClient } from './generated/prisma/client';
+import { type StatementDurations, timeStatements } from './statement-timing';
 
 export interface PrismaOptions {
   connectionString: string;
   /** Pool size per process; Postgres connections are the scarce resource across replicas. */
   poolMax?: number;
+  /** Where the round trip of each statement on the pool is recorded (see timeStatements); not timed without it. */
+  statementDurations?: StatementDurations;
 }
 
 export const PRISMA_OPTIONS = Symbol('PRISMA_OPTIONS');
@@ -36,6 +39,7 @@ export class PrismaService extends PrismaClient implements OnModuleInit, OnAppli
     // An idle connection dropped by a Postgres restart is reported here; without a listener
     // the process would crash. The pool replaces it on the next query.
     pool.on('error', (error) => new Logger('Postgres').warn(`idle connection lost: ${error.message}`));
+    if (options.statementDurations) timeStatements(pool, options.statementDurations);
     super({ adapter: new PrismaPg(pool, { disposeExternalPool: true }) });
     this.pool = pool;
   }
