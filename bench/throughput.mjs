@@ -9,7 +9,8 @@
 // end, from queued to its result handled, minus the simulator's deliberate latency) p50/p99,
 // peak RSS per service, CPU per task per process (and its share spent in the kernel), system
 // calls and context switches per task per process, database transactions per step, and per
-// step kind how long a step waited for an agent and how long it spent in it.
+// step kind how long a step waited for an agent and how long it spent in it, and per service
+// the statements it ran on its pool per step with each one's mean round trip.
 //
 // A closed loop of `concurrency` clients: each submits a task (POST /v1/tasks), waits for its
 // `task.finished` event (a NATS subscription on task.*.events), then submits the next. Each
@@ -377,7 +378,7 @@ async function runLoad(stack, { workflow, latencyMs, tasks, concurrency, warmupS
     dbTransactionsPerStep: (commitsAfter - commitsBefore) / stepCount,
     seqScanRowsPerTask: (seqTuplesAfter - seqTuplesBefore) / measured.length,
     sealDelaySeconds: sealDelayQuantiles(sealDelayBefore, sealDelayAfter),
-    roundTripsPerStep: roundTripsPerStep(statementsBefore, statementsAfter, stepCount),
+    poolStatementsPerStep: poolStatementsPerStep(statementsBefore, statementsAfter, stepCount),
     statements,
     stepsPerTask: stepCount / measured.length,
   };
@@ -423,11 +424,12 @@ async function statementRoundTrips(services) {
 }
 
 /**
- * Per service: the statements it ran per step between two scrapes (round trips to Postgres)
- * and, per statement, how many per step and the mean round trip in ms as the service saw it
- * (call to answer: a group commit's statement counts once for its whole group).
+ * Per service: the statements it ran on its pool per step between two scrapes (each one
+ * round trip to Postgres; a transaction's statements are not counted) and, per statement,
+ * how many per step and the mean round trip in ms as the service saw it (call to answer: a
+ * group commit's statement counts once for its whole group).
  */
-function roundTripsPerStep(before, after, steps) {
+function poolStatementsPerStep(before, after, steps) {
   return Object.fromEntries(
     Object.entries(after).map(([service, totals]) => {
       const statements = Object.entries(totals)
@@ -487,8 +489,8 @@ function print(result) {
   console.log(`DB transactions per step ${f(result.dbTransactionsPerStep, 2)}   rows read by sequential scans per task ${f(result.seqScanRowsPerTask)}   machine yardstick ms ${f(result.yardstickMs)}`);
   const seal = result.sealDelaySeconds;
   console.log(`audit seal delay s  p50 ≤ ${seal.p50}  p99 ≤ ${seal.p99}  (${seal.events} events; upper bucket bounds of atelier_audit_seal_delay_seconds)`);
-  console.log(`DB round trips/step  ${Object.entries(result.roundTripsPerStep).map(([name, { perStep }]) => `${name} ${f(perStep, 2)}`).join(', ')}`);
-  for (const [name, { statements }] of Object.entries(result.roundTripsPerStep)) {
+  console.log(`pool statements/step ${Object.entries(result.poolStatementsPerStep).map(([name, { perStep }]) => `${name} ${f(perStep, 2)}`).join(', ')}  (per statement: per step × mean round trip)`);
+  for (const [name, { statements }] of Object.entries(result.poolStatementsPerStep)) {
     const shown = statements.filter(({ perStep }) => perStep >= 0.01).slice(0, 6);
     if (shown.length > 0) console.log(`  ${name.padEnd(21)} ${shown.map(({ statement, perStep, meanMs }) => `${statement} ${f(perStep, 2)} × ${f(meanMs, 2)} ms`).join(', ')}`);
   }

@@ -1,7 +1,7 @@
 export { Prisma, PrismaClient, TaskStatus, StepStatus, LlmCallOutcome, BudgetScope, BudgetPeriod, ReservationState, BudgetAlertState } from './generated/prisma/client';
 export type { Tenant, ApiKey, Task, Step, LlmCall, AuditEvent, AuditChain, Budget, SpendReservation, BudgetAlert, BudgetPendingSettlement } from './generated/prisma/client';
 export * from './prisma.service';
-export * from './statement-timing';
+export type { StatementDurations } from './statement-timing';
 export * from './persistence.module';
 export * from './audit-writer';
 export * from './audit-content';
