@@ -1,3 +1,6 @@
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { setTimeout as sleep } from 'node:timers/promises';
 import Anthropic from '@anthropic-ai/sdk';
 import { startLlmSimulator, type LlmSimulatorProcess } from '@atelier/testing';
 import { createKeepAliveFetch } from './keep-alive-fetch';
@@ -48,5 +51,47 @@ describe(createKeepAliveFetch.name, () => {
   it('reports a refused connection as a connection error', async () => {
     const nowhere = new Anthropic({ apiKey: 'test-key', baseURL: 'http://127.0.0.1:9', maxRetries: 0, fetch: createKeepAliveFetch() });
     await expect(nowhere.messages.create(params)).rejects.toBeInstanceOf(Anthropic.APIConnectionError);
+  });
+});
+
+// A socket the server is about to close is not handed to the next request: taken while the
+// server's close was still unread, it failed that request with ECONNRESET.
+describe('createKeepAliveFetch with a server that announces its keep-alive timeout', () => {
+  let server: Server;
+  let url: string;
+  let connections = 0;
+
+  beforeAll(async () => {
+    server = createServer((request, response) => {
+      request.resume();
+      const delayMs = Number(request.headers['x-delay-ms'] ?? 0);
+      request.on('end', () => setTimeout(() => response.end('{"ok":true}'), delayMs));
+    });
+    server.keepAliveTimeout = 2_000; // announced as `Keep-Alive: timeout=2`
+    server.on('connection', () => connections++);
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/`;
+  });
+
+  afterAll(() => new Promise((resolve) => server.close(resolve)));
+
+  const post = async (fetch: typeof globalThis.fetch, delayMs = 0) => (await fetch(url, { method: 'POST', body: '{}', headers: { 'x-delay-ms': String(delayMs) } })).json();
+
+  it('reuses a socket while it is fresh and closes it a second before the server would', async () => {
+    const fetch = createKeepAliveFetch();
+    const before = connections;
+    await post(fetch);
+    await sleep(200);
+    await post(fetch);
+    expect(connections - before).toBe(1);
+    await sleep(1_500); // past the 1 s left of the server's 2 s: the client has let the socket go
+    await post(fetch);
+    expect(connections - before).toBe(2);
+  });
+
+  it('does not cut a request that runs longer than a socket may idle', async () => {
+    const fetch = createKeepAliveFetch();
+    await post(fetch);
+    await expect(post(fetch, 1_500)).resolves.toEqual({ ok: true });
   });
 });

@@ -4,6 +4,16 @@ import { Readable } from 'node:stream';
 
 /** Statuses whose response may not carry a body (the Response constructor refuses one). */
 const NULL_BODY_STATUSES = new Set([101, 204, 205, 304]);
+/**
+ * How long a socket may sit idle in the pool: the built-in fetch's (undici's) default. Node
+ * closes an idle socket 1 s before the keep-alive timeout a server announces (`Keep-Alive:
+ * timeout=5`), but only when the agent has a timeout of its own. Without one, idle sockets
+ * stayed until the server closed them, and a request that took such a socket while its
+ * close was still unread failed with ECONNRESET ("socket hang up"): a connection failure
+ * that counts against the model's circuit breaker, though the provider is fine. In-flight
+ * requests are not cut by it: on a busy socket Node only reports the inactivity.
+ */
+const IDLE_SOCKET_MS = 4_000;
 
 /**
  * A `fetch` for the Anthropic SDK over node:http(s) with keep-alive agents. Same contract
@@ -13,8 +23,8 @@ const NULL_BODY_STATUSES = new Set([101, 204, 205, 304]);
  */
 export function createKeepAliveFetch(options: { maxSockets?: number } = {}): typeof fetch {
   const agents = {
-    'http:': new HttpAgent({ keepAlive: true, maxSockets: options.maxSockets ?? 256 }),
-    'https:': new HttpsAgent({ keepAlive: true, maxSockets: options.maxSockets ?? 256 }),
+    'http:': new HttpAgent({ keepAlive: true, maxSockets: options.maxSockets ?? 256, timeout: IDLE_SOCKET_MS }),
+    'https:': new HttpsAgent({ keepAlive: true, maxSockets: options.maxSockets ?? 256, timeout: IDLE_SOCKET_MS }),
   };
   return (input, init = {}) => {
     const url = new URL(typeof input === 'string' ? input : input instanceof URL ? input.href : input.url);
