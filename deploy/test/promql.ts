@@ -18,6 +18,7 @@ const HISTOGRAMS = [
   'gen_ai_client_token_usage',
   'gen_ai_client_operation_duration_seconds',
   'atelier_step_duration_seconds',
+  'atelier_db_statement_duration_seconds',
 ];
 
 /**
