@@ -305,31 +305,28 @@ async function runLoad(stack, { workflow, latencyMs, tasks, concurrency, warmupS
 
   // Counters start once the warm-up tasks have finished.
   if (stack.postgres) await sql.query('SELECT pg_stat_statements_reset()');
-  const cpuBefore = Object.fromEntries(Object.entries(pids).map(([name, pid]) => [name, cpuTicks(pid)]));
-  const syscallsBefore = Object.fromEntries(Object.entries(pids).map(([name, pid]) => [name, syscalls(pid)]));
-  const switchesBefore = Object.fromEntries(Object.entries(pids).map(([name, pid]) => [name, contextSwitches(pid)]));
-  const kernelBefore = Object.fromEntries(Object.entries(pids).map(([name, pid]) => [name, kernelTicks(pid)]));
+  /** Each process's counters from /proc, by process name. */
+  const processCounters = () => {
+    const of = (read) => Object.fromEntries(Object.entries(pids).map(([name, pid]) => [name, read(pid)]));
+    return { cpu: of(cpuTicks), syscalls: of(syscalls), switches: of(contextSwitches), kernel: of(kernelTicks) };
+  };
+  const countersBefore = processCounters();
   const pgBefore = postgresCpuTicks(stack.postgres?.pid);
   const benchBefore = process.cpuUsage();
   const commitsBefore = await commits();
   const seqTuplesBefore = await seqTuplesRead();
-  const sealDelayBefore = await sealDelayBuckets(stack.services.orchestrator.url);
-  const statementsBefore = await statementRoundTrips(stack.services);
+  const metricsBefore = await scrapeMetrics(stack.services);
   const measuredFrom = performance.now();
   await Promise.all(Array.from({ length: concurrency }, () => client()));
   const wallSeconds = (performance.now() - measuredFrom) / 1000;
-  const cpuAfter = Object.fromEntries(Object.entries(pids).map(([name, pid]) => [name, cpuTicks(pid)]));
-  const syscallsAfter = Object.fromEntries(Object.entries(pids).map(([name, pid]) => [name, syscalls(pid)]));
-  const switchesAfter = Object.fromEntries(Object.entries(pids).map(([name, pid]) => [name, contextSwitches(pid)]));
-  const kernelAfter = Object.fromEntries(Object.entries(pids).map(([name, pid]) => [name, kernelTicks(pid)]));
+  const countersAfter = processCounters();
   const pgAfter = postgresCpuTicks(stack.postgres?.pid);
   const bench = process.cpuUsage(benchBefore);
   await new Promise((resolve) => setTimeout(resolve, 1_500)); // pg_stat_database is flushed about once a second
   const commitsAfter = await commits();
   const seqTuplesAfter = await seqTuplesRead();
   // Every event of the measured tasks has been sealed by now (the sealer runs every 0.5 s).
-  const sealDelayAfter = await sealDelayBuckets(stack.services.orchestrator.url);
-  const statementsAfter = await statementRoundTrips(stack.services);
+  const metricsAfter = await scrapeMetrics(stack.services);
 
   const { rows: steps } = await sql.query(
     `SELECT s.id, s.kind, s.status::text AS status, s.queued_at, s.started_at, s.completed_at, (SELECT count(*)::int FROM llm_calls c WHERE c.step_id = s.id) AS calls
@@ -352,6 +349,9 @@ async function runLoad(stack, { workflow, latencyMs, tasks, concurrency, warmupS
     .filter((step) => step.status === 'completed' && stepDone.has(step.id))
     .map((step) => stepDone.get(step.id) - step.queued_at.getTime() - latencyMs * step.calls);
   const stepCount = steps.length;
+  /** Per process: `per` of the growth of `counter` over the measured window. */
+  const growth = (counter, per = (delta) => delta / measured.length) =>
+    Object.fromEntries(Object.keys(pids).map((name) => [name, per(countersAfter[counter][name] - countersBefore[counter][name], name)]));
   return {
     workflow,
     latencyMs,
@@ -367,18 +367,18 @@ async function runLoad(stack, { workflow, latencyMs, tasks, concurrency, warmupS
     stepPhasesMs: stepPhases(steps, latencyMs),
     peakRssMb: Object.fromEntries(Object.entries(pids).filter(([name]) => name !== 'nats-server').map(([name, pid]) => [name, peakRssMb(pid)])),
     cpuMsPerTask: {
-      ...Object.fromEntries(Object.entries(pids).map(([name]) => [name, ((cpuAfter[name] - cpuBefore[name]) * (1000 / TICKS_PER_SECOND)) / measured.length])),
+      ...growth('cpu', (ticks) => (ticks * (1000 / TICKS_PER_SECOND)) / measured.length),
       [stack.postgres ? 'postgres (private)' : 'postgres (all, shared server)']: ((pgAfter - pgBefore) * (1000 / TICKS_PER_SECOND)) / measured.length,
       'bench client': (bench.user + bench.system) / 1000 / measured.length,
     },
     // Postgres talks through send/recv, which /proc/<pid>/io does not count: left out.
-    syscallsPerTask: Object.fromEntries(Object.entries(pids).map(([name]) => [name, (syscallsAfter[name] - syscallsBefore[name]) / measured.length])),
-    contextSwitchesPerTask: Object.fromEntries(Object.entries(pids).map(([name]) => [name, (switchesAfter[name] - switchesBefore[name]) / measured.length])),
-    kernelCpuPercent: Object.fromEntries(Object.entries(pids).map(([name]) => [name, (100 * (kernelAfter[name] - kernelBefore[name])) / Math.max(1, cpuAfter[name] - cpuBefore[name])])),
+    syscallsPerTask: growth('syscalls'),
+    contextSwitchesPerTask: growth('switches'),
+    kernelCpuPercent: growth('kernel', (ticks, name) => (100 * ticks) / Math.max(1, countersAfter.cpu[name] - countersBefore.cpu[name])),
     dbTransactionsPerStep: (commitsAfter - commitsBefore) / stepCount,
     seqScanRowsPerTask: (seqTuplesAfter - seqTuplesBefore) / measured.length,
-    sealDelaySeconds: sealDelayQuantiles(sealDelayBefore, sealDelayAfter),
-    poolStatementsPerStep: poolStatementsPerStep(statementsBefore, statementsAfter, stepCount),
+    sealDelaySeconds: sealDelayQuantiles(sealDelayBuckets(metricsBefore.orchestrator), sealDelayBuckets(metricsAfter.orchestrator)),
+    poolStatementsPerStep: poolStatementsPerStep(metricsBefore, metricsAfter, stepCount),
     statements,
     stepsPerTask: stepCount / measured.length,
   };
@@ -402,25 +402,23 @@ function stepPhases(steps, latencyMs) {
   return Object.fromEntries(Object.entries(byKind).map(([kind, phases]) => [kind, { waiting: quantiles(phases.waiting), running: quantiles(phases.running) }]));
 }
 
-/** The orchestrator's atelier_audit_seal_delay_seconds histogram: cumulative count per upper bound. */
-async function sealDelayBuckets(url) {
-  const text = await (await fetch(`${url}/metrics`)).text();
+/** Each service's /metrics text, by service name. */
+async function scrapeMetrics(services) {
+  return Object.fromEntries(await Promise.all(Object.entries(services).map(async ([name, service]) => [name, await (await fetch(`${service.url}/metrics`)).text()])));
+}
+
+/** The orchestrator's atelier_audit_seal_delay_seconds histogram (from its /metrics text): cumulative count per upper bound. */
+function sealDelayBuckets(text) {
   return [...text.matchAll(/^atelier_audit_seal_delay_seconds_bucket\{[^}]*le="([^"]+)"[^}]*\} (\d+)/gm)].map(([, le, count]) => ({ le, count: Number(count) }));
 }
 
-/** Per service, per statement (atelier_db_statement_duration_seconds): how many so far and their total seconds. */
-async function statementRoundTrips(services) {
-  const scrapes = await Promise.all(
-    Object.entries(services).map(async ([name, service]) => {
-      const text = await (await fetch(`${service.url}/metrics`)).text();
-      const totals = {};
-      for (const [, part, statement, value] of text.matchAll(/^atelier_db_statement_duration_seconds_(count|sum)\{[^}]*statement="([^"]+)"[^}]*\} (\S+)/gm)) {
-        (totals[statement] ??= { count: 0, seconds: 0 })[part === 'count' ? 'count' : 'seconds'] = Number(value);
-      }
-      return [name, totals];
-    }),
-  );
-  return Object.fromEntries(scrapes);
+/** Per statement (atelier_db_statement_duration_seconds, from a /metrics text): how many so far and their total seconds. */
+function statementTotals(text) {
+  const totals = {};
+  for (const [, part, statement, value] of text.matchAll(/^atelier_db_statement_duration_seconds_(count|sum)\{[^}]*statement="([^"]+)"[^}]*\} (\S+)/gm)) {
+    (totals[statement] ??= { count: 0, seconds: 0 })[part === 'count' ? 'count' : 'seconds'] = Number(value);
+  }
+  return totals;
 }
 
 /**
@@ -429,12 +427,13 @@ async function statementRoundTrips(services) {
  * how many per step and the mean round trip in ms as the service saw it (call to answer: a
  * group commit's statement counts once for its whole group).
  */
-function poolStatementsPerStep(before, after, steps) {
+function poolStatementsPerStep(metricsBefore, metricsAfter, steps) {
   return Object.fromEntries(
-    Object.entries(after).map(([service, totals]) => {
-      const statements = Object.entries(totals)
+    Object.entries(metricsAfter).map(([service, text]) => {
+      const before = statementTotals(metricsBefore[service] ?? '');
+      const statements = Object.entries(statementTotals(text))
         .map(([statement, { count, seconds }]) => {
-          const earlier = before[service]?.[statement] ?? { count: 0, seconds: 0 };
+          const earlier = before[statement] ?? { count: 0, seconds: 0 };
           const calls = count - earlier.count;
           return { statement, perStep: calls / steps, meanMs: calls > 0 ? ((seconds - earlier.seconds) * 1000) / calls : NaN };
         })
