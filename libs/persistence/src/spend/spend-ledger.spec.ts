@@ -5,7 +5,7 @@ import { createPrismaClient, type PrismaService } from '../prisma.service';
 import { createScratchDatabase, type ScratchDatabase } from '../database-bootstrap';
 import { readBudgetBalances } from './budget-balances';
 import type { Clock } from './clock';
-import { AttemptAlreadySettledError, type ReserveRequest, SpendLedger } from './spend-ledger';
+import { AttemptAlreadySettledError, type ReserveRequest, SpendLedger, type StepClaimTerms } from './spend-ledger';
 
 // Persistence's own specs stay off @atelier/testing (which is built on this library).
 const TEST_SERVER = process.env['TEST_DATABASE_URL'] ?? 'postgresql://postgres@127.0.0.1:5432/postgres';
@@ -494,5 +494,106 @@ describe(SpendLedger.name, () => {
     const events = await prisma.auditEvent.findMany({ where: { taskId: target.taskId, action: 'llm.cache_hit' } });
     expect(events.map((event) => (event.data as { attemptId: string }).attemptId).sort()).toEqual([`${target.stepId}:1:1:1`, `${target.stepId}:1:3:1`]);
     expect(events.every((event) => event.actor === 'service:writer-agent' && event.traceId === null)).toBe(true);
+  });
+
+  describe('reserveClaiming', () => {
+    const terms = (over: Partial<StepClaimTerms> = {}): StepClaimTerms => ({ owner: `owner-${randomUUID()}`, leaseMs: 30_000, agent: 'research', input: '{}', ...over });
+    const first = (target: { tenantId: string; taskId: string; stepId: string }, amountUsd = '0.01') => request(target, amountUsd, `${target.stepId}:1:1:1`);
+    // A ledger of its own per test: after a decline, a ledger claims nothing for a while (the exact statement decides).
+    let claiming: SpendLedger;
+    beforeEach(() => {
+      claiming = new SpendLedger(prisma.pool, clock);
+    });
+    const stepRow = (id: string) => prisma.step.findUniqueOrThrow({ where: { id } });
+    const startedEvents = (stepId: string) => prisma.auditEvent.findMany({ where: { subject: `step:${stepId}`, action: 'step.started' } });
+
+    it('claims a step that never ran and holds its first call in one statement', async () => {
+      const target = await newTask();
+      const task = await budget('TASK', '1', target);
+      const claim = terms({ input: '{ }' });
+
+      const result = await claiming.reserveClaiming(first(target), null, claim);
+
+      expect(result).toEqual({
+        claimed: { key: 'investigate', kind: 'research.investigate', dispatchSeq: 1, deadlineAt: null },
+        reservation: { granted: true, amountUsd: '0.01', budgetIds: [task.id], replayed: false },
+      });
+      const step = await stepRow(target.stepId);
+      expect(step).toMatchObject({ status: 'RUNNING', attempt: 1, leaseOwner: claim.owner });
+      expect((step.leaseUntil?.getTime() ?? 0) - (step.startedAt?.getTime() ?? 0)).toBe(30_000);
+      expect((await prisma.task.findUniqueOrThrow({ where: { id: target.taskId } })).status).toBe('RUNNING');
+      const [started, ...more] = await startedEvents(target.stepId);
+      expect(more).toEqual([]);
+      expect(started).toMatchObject({ actor: 'service:research-agent', tenantId: target.tenantId, traceId: 'trace-1', data: { key: 'investigate', kind: 'research.investigate', attempt: 1 } });
+      expect(await money(task.id)).toEqual({ spent: '0', reserved: '0.01' });
+    });
+
+    it('claims and reserves nothing for a step that ran before, holds other input, is another agent\'s, or whose task is over or past its deadline', async () => {
+      const ran = await newTask();
+      await claiming.reserveClaiming(first(ran), null, terms());
+      const otherInput = await newTask();
+      const otherAgent = await newTask();
+      const cancelled = await newTask();
+      await prisma.task.update({ where: { id: cancelled.taskId }, data: { status: 'CANCELLED' } });
+      const late = await newTask();
+      await prisma.task.update({ where: { id: late.taskId }, data: { deadlineAt: new Date(Date.now() - 1_000) } });
+      const before = await Promise.all([ran, otherInput, otherAgent, cancelled, late].map((target) => stepRow(target.stepId)));
+
+      const results = await Promise.all([
+        claiming.reserveClaiming({ ...first(ran), attemptId: `${ran.stepId}:1:1:2` }, null, terms()),
+        claiming.reserveClaiming(first(otherInput), null, terms({ input: '{"goal":"another"}' })),
+        claiming.reserveClaiming(first(otherAgent), null, terms({ agent: 'writer' })),
+        claiming.reserveClaiming(first(cancelled), null, terms()),
+        claiming.reserveClaiming(first(late), null, terms()),
+      ]);
+
+      expect(results).toEqual(results.map(() => ({ claimed: false })));
+      const after = await Promise.all([ran, otherInput, otherAgent, cancelled, late].map((target) => stepRow(target.stepId)));
+      expect(after).toEqual(before);
+      expect(await prisma.spendReservation.count({ where: { stepId: { in: [otherInput, otherAgent, cancelled, late].map((target) => target.stepId) } } })).toBe(0);
+      expect(await prisma.spendReservation.count({ where: { stepId: ran.stepId } })).toBe(1);
+      expect(await prisma.auditEvent.count({ where: { action: 'step.started', subject: { in: [otherInput, otherAgent, cancelled, late].map((target) => `step:${target.stepId}`) } } })).toBe(0);
+    });
+
+    it('claims nothing when the call does not fit: the step stays queued and the exact reservation decides apart', async () => {
+      const target = await newTask();
+      const task = await budget('TASK', '0.005', target);
+      expect(await claiming.reserveClaiming(first(target), null, terms())).toEqual({ claimed: false });
+
+      expect(await stepRow(target.stepId)).toMatchObject({ status: 'QUEUED', attempt: 0, leaseOwner: null });
+      expect(await startedEvents(target.stepId)).toEqual([]);
+      expect(await prisma.spendReservation.count({ where: { stepId: target.stepId } })).toBe(0);
+      expect(await money(task.id)).toEqual({ spent: '0', reserved: '0' });
+      // Apart, the exact statement refuses it, naming the budget.
+      expect(await claiming.reserve(first(target))).toMatchObject({ granted: false, blocking: [{ id: task.id }] });
+    });
+
+    it('lets one of two deliveries racing from two processes claim the step', async () => {
+      const target = await newTask();
+      const other = new SpendLedger(prisma.pool, clock);
+
+      const results = await Promise.all([claiming.reserveClaiming(first(target), null, terms()), other.reserveClaiming(first(target), null, terms())]);
+
+      expect(results.filter((result) => result.claimed !== false)).toHaveLength(1);
+      expect(await prisma.spendReservation.count({ where: { stepId: target.stepId } })).toBe(1);
+      expect(await startedEvents(target.stepId)).toHaveLength(1);
+    });
+
+    it('answers a claimed step\'s call from the response cache, its start recorded before the hit', async () => {
+      const target = await newTask();
+      const earlier = await newTask();
+      await prisma.task.update({ where: { id: earlier.taskId }, data: { tenantId: target.tenantId } });
+      const cached = request({ ...earlier, tenantId: target.tenantId }, '0.01');
+      await ledger.reserve(cached);
+      const key = `key-${randomUUID()}`;
+      await ledger.settle({ attemptId: cached.attemptId, outcome: 'success', costUsd: '0.002', responseCache: { key, ttlSeconds: 600, response: { text: 'cached answer' } } });
+
+      const result = await claiming.reserveClaiming(first(target), key, terms());
+
+      expect(result).toEqual({ claimed: expect.objectContaining({ key: 'investigate' }), reservation: { cached: { model: 'claude-haiku-5-5', response: { text: 'cached answer' } } } });
+      const events = await prisma.auditEvent.findMany({ where: { subject: `step:${target.stepId}` }, orderBy: { seq: 'asc' } });
+      expect(events.map((event) => event.action)).toEqual(['step.started', 'llm.cache_hit']);
+      expect(await prisma.spendReservation.count({ where: { stepId: target.stepId } })).toBe(0);
+    });
   });
 });

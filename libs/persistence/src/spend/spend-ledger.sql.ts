@@ -124,12 +124,13 @@ const HITS = `COALESCE((SELECT json_object_agg(attempt_id, json_build_object('mo
  * planning every reservation afresh (0.9 ms, more than a reservation of one attempt takes
  * to run). The generic plan finds every row by index, for one attempt as for 64.
  */
-const REQUESTS = `req AS MATERIALIZED (
-  ${arrayRows(
-    ['$1::text[]', '$2::numeric[]', '$3::uuid[]', '$4::uuid[]', '$5::uuid[]', '$6::timestamptz[]', '$7::text[]', '$8::int[]', '$9::text[]', '$10::text[]', '$12::text[]'],
-    ['attempt_id', 'amount', 'tenant_id', 'task_id', 'step_id', 'expires_at', 'model', 'attempt', 'actor', 'trace_id', 'cache_key'],
-    'idx',
-  )}
+const REQUEST_COLUMNS = ['attempt_id', 'amount', 'tenant_id', 'task_id', 'step_id', 'expires_at', 'model', 'attempt', 'actor', 'trace_id', 'cache_key'];
+const REQUEST_ARRAYS = ['$1::text[]', '$2::numeric[]', '$3::uuid[]', '$4::uuid[]', '$5::uuid[]', '$6::timestamptz[]', '$7::text[]', '$8::int[]', '$9::text[]', '$10::text[]', '$12::text[]'];
+
+/** The CTEs above for the request rows `source` yields (REQUEST_COLUMNS and `idx`, the arrival order). */
+function requestsFrom(source: string): string {
+  return `req AS MATERIALIZED (
+  ${source}
 ),
 earlier AS MATERIALIZED (
   SELECT s.attempt_id, s.state, s.amount_usd, s.budget_ids FROM spend_reservations s WHERE s.attempt_id IN (SELECT attempt_id FROM req)
@@ -142,6 +143,9 @@ want AS MATERIALIZED (
   SELECT r.attempt_id, r.idx, r.amount, b.id AS budget_id, b.scope
     FROM fresh r JOIN budgets b ON b.scope_key IN ('global', 'tenant:' || r.tenant_id::text, 'task:' || r.task_id::text)
 )`;
+}
+
+const REQUESTS = requestsFrom(arrayRows(REQUEST_ARRAYS, REQUEST_COLUMNS, 'idx'));
 
 /** The reservation rows of `granted` (fresh attempts), each with the ids of its budgets. */
 const INSERT_RESERVATIONS = (granted: string, now: string) => `INSERT INTO spend_reservations (attempt_id, step_id, task_id, tenant_id, budget_ids, amount_usd, expires_at, model, attempt, actor, trace_id, created_at)
@@ -228,8 +232,15 @@ export const RESERVE_FAST_DECLINED = 'AT409';
  * shares is held for little more than its update and the commit. Same parameters as
  * RESERVE_SQL.
  */
-export const RESERVE_FAST_SQL = `
-WITH ${REQUESTS},
+export const RESERVE_FAST_SQL = fastReservation(REQUESTS);
+
+/**
+ * RESERVE_FAST_SQL's body after `requests` (CTEs ending in `req`, `earlier`, `hit`,
+ * `fresh` and `want`, see requestsFrom), answering `columns` (SQL) too.
+ */
+function fastReservation(requests: string, columns = ''): string {
+  return `
+WITH ${requests},
 reservation AS (
   ${INSERT_RESERVATIONS('fresh', '$11::timestamptz')}
 ),
@@ -252,7 +263,61 @@ held AS (
 )
 SELECT ${GRANTED_AND_EARLIER},
        (SELECT count(*)::int FROM held) AS budgets,
-       CASE WHEN (SELECT ok FROM fits) THEN true ELSE spend_ledger_decline_fast() END AS ok`;
+       CASE WHEN (SELECT ok FROM fits) THEN true ELSE spend_ledger_decline_fast() END AS ok${columns}`;
+}
+
+/**
+ * RESERVE_FAST_SQL for the first model call of steps that never ran, each reservation
+ * claiming its step as well: one statement (and one commit) where a claim and then a
+ * reservation take two, on the way of every step. A step is claimed, as the agent's own
+ * claim would (running, attempt 1, leased to `owner` for `lease_ms`, its task started,
+ * `step.started` in the audit trail), only if it is still queued and never ran, belongs
+ * to `agent`, has exactly this `input` (JSON text: the handler built its prompt from the
+ * dispatch's copy) and its task is neither over nor past its deadline; only a claimed
+ * step's call is reserved (or answered from the cache). A step not claimed has nothing
+ * written; the agent claims it the usual way to learn why. A group that does not fit
+ * fails with AT409 having changed nothing, claims included.
+ *
+ * Locks are taken in the order every statement takes them: task rows, step rows (see the
+ * agent's claim), then the reservation rows and the budget rows. The step's event is
+ * written before any call's (a cache hit's), so the trail reads started, then the call.
+ * Parameters: RESERVE_FAST_SQL's, then arrays $13 lease owners, $14 inputs, $15 agents,
+ * $16 lease ms; answers `claimed` too: step id → its key, kind, dispatchSeq and deadlineAt.
+ */
+export const RESERVE_CLAIMING_SQL = fastReservation(
+  `claim_req AS MATERIALIZED (
+  ${arrayRows([...REQUEST_ARRAYS, '$13::text[]', '$14::text[]', '$15::text[]', '$16::int[]'], [...REQUEST_COLUMNS, 'owner', 'input', 'agent', 'lease_ms'], 'idx')}
+),
+task_lock AS (
+  SELECT id FROM tasks WHERE id IN (SELECT task_id FROM claim_req) AND status::text = 'queued' ORDER BY id FOR NO KEY UPDATE
+),
+step_lock AS (
+  -- The scalar subquery runs first (an init plan): the task rows are locked before any step row.
+  SELECT id FROM steps WHERE id IN (SELECT step_id FROM claim_req) AND (SELECT count(*) FROM task_lock) >= 0 ORDER BY id FOR NO KEY UPDATE
+),
+claimed AS (
+  UPDATE steps s SET status = 'running', attempt = 1, started_at = now(), updated_at = now(),
+         lease_owner = r.owner, lease_until = now() + r.lease_ms * interval '1 millisecond'
+    FROM claim_req r JOIN step_lock l ON l.id = r.step_id JOIN tasks t ON t.id = r.task_id
+   WHERE s.id = r.step_id AND s.task_id = r.task_id AND s.agent = r.agent AND s.status::text = 'queued' AND s.attempt = 0
+     AND s.input = r.input::jsonb AND t.status::text IN ('queued', 'running') AND (t.deadline_at IS NULL OR t.deadline_at > now())
+  RETURNING s.id, s.task_id, s.key, s.kind, s.dispatch_seq, t.deadline_at
+),
+task_started AS (
+  UPDATE tasks SET status = 'running', updated_at = now() WHERE id IN (SELECT task_id FROM claimed) AND status::text = 'queued'
+),
+claim_audit AS (
+  INSERT INTO audit_events (actor, action, subject, tenant_id, task_id, trace_id, data)
+  SELECT r.actor, 'step.started', 'step:' || c.id::text, r.tenant_id, r.task_id, r.trace_id, jsonb_build_object('key', c.key, 'kind', c.kind, 'attempt', 1)
+    FROM claimed c JOIN claim_req r ON r.step_id = c.id
+  RETURNING 1
+),
+${requestsFrom(`SELECT ${REQUEST_COLUMNS.map((column) => `r.${column}`).join(', ')}, r.idx FROM claim_req r
+   -- The init plan on claim_audit runs first: the steps are claimed, and their events written, before anything is reserved.
+   WHERE r.step_id IN (SELECT id FROM claimed) AND (SELECT count(*) FROM claim_audit) >= 0`)}`,
+  `,
+       COALESCE((SELECT json_object_agg(c.id, json_build_object('key', c.key, 'kind', c.kind, 'dispatchSeq', c.dispatch_seq, 'deadlineAt', c.deadline_at)) FROM claimed c), '{}'::json) AS claimed`,
+);
 
 /** The columns a settlement source yields, one row per attempt to settle. */
 const SETTLEMENT_COLUMNS =

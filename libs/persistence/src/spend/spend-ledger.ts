@@ -2,8 +2,8 @@ import Decimal from 'decimal.js';
 import type { Actor } from '../audit-writer';
 import type { QueryConfig, QueryResultRow } from 'pg';
 import { type Clock, systemClock } from './clock';
-import { CallGrouper, DEFAULT_GROUPING, groupOrEachAlone } from '../call-grouper';
-import { ALERTS_SQL, CACHE_HIT_SQL, FOLD_SQL, RESERVE_FAST_DECLINED, RESERVE_FAST_SQL, RESERVE_SQL, SETTLE_SQL, SETTLEMENT_ARRAY_COUNT, SWEEP_SQL } from './spend-ledger.sql';
+import { CallGrouper, DEFAULT_GROUPING, eachKeyOncePerStatement, groupOrEachAlone } from '../call-grouper';
+import { ALERTS_SQL, CACHE_HIT_SQL, FOLD_SQL, RESERVE_CLAIMING_SQL, RESERVE_FAST_DECLINED, RESERVE_FAST_SQL, RESERVE_SQL, SETTLE_SQL, SETTLEMENT_ARRAY_COUNT, SWEEP_SQL } from './spend-ledger.sql';
 
 export { carriedSettlementSql } from './spend-ledger.sql';
 
@@ -52,6 +52,35 @@ export interface BudgetSnapshot extends BudgetFigures {
 export type ReserveResult =
   | { granted: true; amountUsd: string; budgetIds: string[]; replayed: boolean }
   | { granted: false; amountUsd: string; blocking: BudgetSnapshot[] };
+
+/**
+ * The claim of a step that never ran, made by the reservation of its first model call
+ * (reserveClaiming): as the agent's own claim, under a lease of `leaseMs` held by `owner`.
+ */
+export interface StepClaimTerms {
+  owner: string;
+  leaseMs: number;
+  /** The agent the step must belong to. */
+  agent: string;
+  /** The step's input as JSON text, as the handler had it: the step is claimed only if its row holds the same. */
+  input: string;
+}
+
+/** The step a claiming reservation claimed, as its row has it. */
+export interface ClaimedByReservation {
+  key: string;
+  kind: string;
+  dispatchSeq: number;
+  deadlineAt: Date | null;
+}
+
+/**
+ * What a claiming reservation came to: the step not claimed (nothing was written, nor
+ * reserved), or claimed, with what its call's reservation came to. A claimed step's first
+ * try is new to the ledger, so the statement decides it; were it somehow not decided
+ * (`reservation` absent), the call is to be reserved apart.
+ */
+export type ClaimingReservation = { claimed: false } | { claimed: ClaimedByReservation; reservation?: ReserveResult | AnsweredFromCache };
 
 /** A reservation that looked in the response cache first and found the answer there: nothing is held. */
 export interface AnsweredFromCache {
@@ -167,6 +196,12 @@ type SettlementRow = [
   auditData: string | null,
 ];
 
+/** A claiming reservation as its statement's arrays take it. */
+interface PreparedClaimingReservation {
+  reservation: PreparedReservation;
+  claim: StepClaimTerms;
+}
+
 interface ReserveRow {
   granted: Record<string, string[]>;
   /** The exact statement's refusals (the fast one refuses nothing: it declines the group). */
@@ -212,6 +247,7 @@ export class SpendLedger {
   private readonly reserves: CallGrouper<PreparedReservation, ReserveResult | AnsweredFromCache>;
   private readonly settles: CallGrouper<SettlementRow, SettleResult>;
   private readonly cacheLookups: CallGrouper<CacheLookup, CachedResponse | undefined>;
+  private readonly claimingReserves: CallGrouper<PreparedClaimingReservation, ClaimingReservation>;
   /** performance.now() of the fast statement's last decline. */
   private fastDeclinedAt = Number.NEGATIVE_INFINITY;
 
@@ -224,6 +260,11 @@ export class SpendLedger {
     this.reserves = new CallGrouper((group) => this.reserveGroup(group), grouping);
     this.settles = new CallGrouper((group) => groupOrEachAlone(group, (settlements) => this.settleStatement(settlements)), grouping);
     this.cacheLookups = new CallGrouper((group) => groupOrEachAlone(group, (lookups) => this.cacheLookupStatement(lookups)), grouping);
+    // One statement claims each step once (its calls share the attempt id of the step's first try).
+    this.claimingReserves = new CallGrouper(
+      (group) => eachKeyOncePerStatement(group, ({ reservation }) => reservation.request.target.stepId.toLowerCase(), (calls) => this.claimingStatement(calls)),
+      grouping,
+    );
   }
 
   /**
@@ -247,9 +288,24 @@ export class SpendLedger {
     return this.submitReservation(request, cacheKey);
   }
 
+  /**
+   * `reserve` (or `reserveUnlessCached`, given a `cacheKey`) for the first model call of a
+   * step that never ran, claiming the step in the same statement (see RESERVE_CLAIMING_SQL):
+   * the call is reserved only if the step is claimed. Where the fast statement would decline
+   * (a budget near its cap), nothing is claimed either: the caller claims and reserves apart.
+   */
+  async reserveClaiming(request: ReserveRequest, cacheKey: string | null, claim: StepClaimTerms): Promise<ClaimingReservation> {
+    if (performance.now() - this.fastDeclinedAt < EXACT_ONLY_AFTER_DECLINE_MS) return { claimed: false };
+    return this.claimingReserves.submit({ reservation: this.prepareReservation(request, cacheKey), claim });
+  }
+
   private submitReservation(request: ReserveRequest, cacheKey: string | null): Promise<ReserveResult | AnsweredFromCache> {
+    return this.reserves.submit(this.prepareReservation(request, cacheKey));
+  }
+
+  private prepareReservation(request: ReserveRequest, cacheKey: string | null): PreparedReservation {
     const now = this.clock.now();
-    return this.reserves.submit({ request, amountUsd: toLedgerAmount(request.amountUsd), now, expiresAt: new Date(now.getTime() + request.ttlMs), cacheKey });
+    return { request, amountUsd: toLedgerAmount(request.amountUsd), now, expiresAt: new Date(now.getTime() + request.ttlMs), cacheKey };
   }
 
   async settle(settlement: Settlement): Promise<SettleResult> {
@@ -398,43 +454,41 @@ export class SpendLedger {
    * undecided.
    */
   private async reserveStatement(group: PreparedReservation[]): Promise<(PromiseSettledResult<ReserveResult | AnsweredFromCache> | undefined)[]> {
-    const column = <T>(pick: (call: PreparedReservation) => T) => group.map(pick);
-    const values = [
-      column((c) => c.request.attemptId),
-      column((c) => c.amountUsd),
-      column((c) => c.request.target.tenantId),
-      column((c) => c.request.target.taskId),
-      column((c) => c.request.target.stepId),
-      column((c) => c.expiresAt),
-      column((c) => c.request.model),
-      column((c) => c.request.attempt),
-      column((c) => c.request.actor),
-      column((c) => c.request.traceId ?? null),
-      group[0]?.now,
-      column((c) => c.cacheKey),
-    ];
+    const values = reservationValues(group);
     const tryFast = performance.now() - this.fastDeclinedAt >= EXACT_ONLY_AFTER_DECLINE_MS;
-    const fast = tryFast
-      ? await this.run<ReserveRow>('atelier_spend_reserve_fast_v4', RESERVE_FAST_SQL, values).catch((error: { code?: string }) => {
-          if (error.code !== RESERVE_FAST_DECLINED) throw error;
-          this.fastDeclinedAt = performance.now();
-          return undefined;
-        })
-      : undefined;
+    const fast = tryFast ? await this.declinable(this.run<ReserveRow>('atelier_spend_reserve_fast_v4', RESERVE_FAST_SQL, values)) : undefined;
     const [row] = fast ?? (await this.run<ReserveRow>('atelier_spend_reserve_v7', RESERVE_SQL, values));
     if (!row) throw new Error('reserve statement returned no row');
-    return group.map(({ request, amountUsd }) => {
-      const cached = row.hits[request.attemptId];
-      if (cached) return fulfilled<AnsweredFromCache>({ cached });
-      const budgetIds = row.granted[request.attemptId];
-      if (budgetIds) return fulfilled<ReserveResult>({ granted: true, amountUsd, budgetIds, replayed: false });
-      const blocking = row.denied?.[request.attemptId];
-      if (blocking) return fulfilled<ReserveResult>({ granted: false, amountUsd, blocking });
-      const earlier = row.earlier[request.attemptId];
-      if (!earlier) return undefined;
-      // Only a hold still in place is a grant: a settled one holds nothing.
-      if (earlier.state !== 'reserved') return rejected(new AttemptAlreadySettledError(request.attemptId, earlier.state));
-      return fulfilled<ReserveResult>({ granted: true, amountUsd: earlier.amountUsd, budgetIds: earlier.budgetIds, replayed: true });
+    return group.map((call) => reservationOutcome(row, call));
+  }
+
+  /** One claiming statement on a group (each step once); a declined group claims nothing. */
+  private async claimingStatement(group: PreparedClaimingReservation[]): Promise<ClaimingReservation[]> {
+    const column = <T>(pick: (call: PreparedClaimingReservation) => T) => group.map(pick);
+    const values = [
+      ...reservationValues(group.map((call) => call.reservation)),
+      column((c) => c.claim.owner),
+      column((c) => c.claim.input),
+      column((c) => c.claim.agent),
+      column((c) => c.claim.leaseMs),
+    ];
+    const [row] = (await this.declinable(this.run<ReserveRow & { claimed: Record<string, ClaimedByReservation & { deadlineAt: string | null }> }>('atelier_spend_reserve_claiming_v1', RESERVE_CLAIMING_SQL, values))) ?? [];
+    if (!row) return group.map(() => ({ claimed: false }));
+    return group.map(({ reservation }) => {
+      const step = row.claimed[reservation.request.target.stepId.toLowerCase()];
+      if (!step) return { claimed: false };
+      const outcome = reservationOutcome(row, reservation);
+      const claimed = { ...step, deadlineAt: step.deadlineAt === null ? null : new Date(step.deadlineAt) };
+      return outcome?.status === 'fulfilled' ? { claimed, reservation: outcome.value } : { claimed };
+    });
+  }
+
+  /** The fast statement's rows, or undefined when it declined (and then the exact one decides for a while). */
+  private async declinable<R>(statement: Promise<R[]>): Promise<R[] | undefined> {
+    return statement.catch((error: { code?: string }) => {
+      if (error.code !== RESERVE_FAST_DECLINED) throw error;
+      this.fastDeclinedAt = performance.now();
+      return undefined;
     });
   }
 
@@ -460,6 +514,40 @@ export class SpendLedger {
     if (!row) throw new Error('settle statement returned no row');
     return group.map(([attemptId]) => settleResultOf(row, attemptId));
   }
+}
+
+/** A reservation statement's parameters $1 to $12 for `group` (see RESERVE_SQL). */
+function reservationValues(group: readonly PreparedReservation[]): unknown[] {
+  const column = <T>(pick: (call: PreparedReservation) => T) => group.map(pick);
+  return [
+    column((c) => c.request.attemptId),
+    column((c) => c.amountUsd),
+    column((c) => c.request.target.tenantId),
+    column((c) => c.request.target.taskId),
+    column((c) => c.request.target.stepId),
+    column((c) => c.expiresAt),
+    column((c) => c.request.model),
+    column((c) => c.request.attempt),
+    column((c) => c.request.actor),
+    column((c) => c.request.traceId ?? null),
+    group[0]?.now,
+    column((c) => c.cacheKey),
+  ];
+}
+
+/** What a reservation statement's row decided for `call`; undefined when it left the call undecided. */
+function reservationOutcome(row: ReserveRow, { request, amountUsd }: PreparedReservation): PromiseSettledResult<ReserveResult | AnsweredFromCache> | undefined {
+  const cached = row.hits[request.attemptId];
+  if (cached) return fulfilled<AnsweredFromCache>({ cached });
+  const budgetIds = row.granted[request.attemptId];
+  if (budgetIds) return fulfilled<ReserveResult>({ granted: true, amountUsd, budgetIds, replayed: false });
+  const blocking = row.denied?.[request.attemptId];
+  if (blocking) return fulfilled<ReserveResult>({ granted: false, amountUsd, blocking });
+  const earlier = row.earlier[request.attemptId];
+  if (!earlier) return undefined;
+  // Only a hold still in place is a grant: a settled one holds nothing.
+  if (earlier.state !== 'reserved') return rejected(new AttemptAlreadySettledError(request.attemptId, earlier.state));
+  return fulfilled<ReserveResult>({ granted: true, amountUsd: earlier.amountUsd, budgetIds: earlier.budgetIds, replayed: true });
 }
 
 /** Settlement rows as the statement's arrays, one per column of SETTLEMENT_COLUMNS. */
