@@ -1,5 +1,5 @@
 import { Injectable } from '@nestjs/common';
-import { HEADERS, messageIds, STEP_RESULT_OUTPUT_MAX_BYTES, SUBJECTS, type StepDispatch, type StepError, type StepResult } from '@atelier/contracts';
+import { fitsInMessage, HEADERS, messageIds, SUBJECTS, type StepDispatch, type StepError, type StepResult } from '@atelier/contracts';
 import { JetStreamClient } from '@atelier/messaging';
 
 /**
@@ -25,17 +25,11 @@ export class StepResultPublisher {
       tenantId: dispatch.tenantId,
       status,
       ...(status === 'failed' && error ? { error } : {}),
-      ...(status === 'completed' && output !== undefined && fitsInResult(output) ? { output } : {}),
+      ...(status === 'completed' && output !== undefined && fitsInMessage(output) ? { output } : {}),
     };
     await this.nats.publishJson(SUBJECTS.stepResults, result, {
       msgId: messageIds.result(dispatch.stepId, dispatchSeq, status),
       headers: { [HEADERS.tenant]: dispatch.tenantId },
     });
   }
-}
-
-function fitsInResult(output: unknown): boolean {
-  const json = JSON.stringify(output);
-  // UTF-8 bytes are never fewer than UTF-16 units: the length alone turns most long ones away.
-  return json.length <= STEP_RESULT_OUTPUT_MAX_BYTES && Buffer.byteLength(json) <= STEP_RESULT_OUTPUT_MAX_BYTES;
 }

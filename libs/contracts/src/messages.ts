@@ -5,7 +5,8 @@ import { STEP_ERROR_CODES, STEP_KINDS } from './steps';
 // Messages are small versioned unions keyed on `type`, validated on receipt. They carry
 // ids, not payloads: the step row in Postgres is the truth, the message only says
 // "look at this step now", so a stale or replayed message can never overwrite state.
-// (A step result may also carry the output it reports, as a hint: see StepResultV1.)
+// (A step result may also carry the output it reports, and a dispatch the step's input,
+// each checked against the row before it counts: see StepResultV1 and StepDispatchV1.)
 
 const uuid = z.uuid();
 
@@ -18,6 +19,13 @@ export const StepDispatchV1 = z
     tenantId: uuid,
     kind: z.enum(STEP_KINDS),
     agent: z.enum(AGENTS),
+    /**
+     * The step's input as the orchestrator wrote it, when it is small (see
+     * MESSAGE_PAYLOAD_MAX_BYTES): the agent may start on it before it has claimed the step,
+     * and its first model call then claims the step only if the step's row holds this
+     * very input.
+     */
+    input: z.record(z.string(), z.unknown()).optional(),
   })
   .strict();
 export type StepDispatch = z.infer<typeof StepDispatchV1>;
@@ -42,15 +50,25 @@ export const StepResultV1 = z
     error: StepErrorV1.optional(),
     /**
      * A completed step's output as its agent stored it, when it is small (see
-     * STEP_RESULT_OUTPUT_MAX_BYTES): the orchestrator may plan from it without reading the
+     * MESSAGE_PAYLOAD_MAX_BYTES): the orchestrator may plan from it without reading the
      * task back, and writes on that plan only if the step's row holds this very output (by
      * the digest the row keeps of it).
      */
     output: z.unknown().optional(),
   })
   .strict();
-/** Outputs longer than this (as JSON) stay out of step results: the orchestrator reads them from the step row. */
-export const STEP_RESULT_OUTPUT_MAX_BYTES = 64 * 1024;
+/**
+ * Outputs and inputs longer than this (as JSON) stay out of step results and dispatches:
+ * the orchestrator and the agents read them from the step row.
+ */
+export const MESSAGE_PAYLOAD_MAX_BYTES = 64 * 1024;
+
+/** Whether `value` as JSON fits in MESSAGE_PAYLOAD_MAX_BYTES. */
+export function fitsInMessage(value: unknown): boolean {
+  const json = JSON.stringify(value);
+  // UTF-8 bytes are never fewer than UTF-16 units: the length alone turns most long ones away.
+  return json.length <= MESSAGE_PAYLOAD_MAX_BYTES && Buffer.byteLength(json) <= MESSAGE_PAYLOAD_MAX_BYTES;
+}
 export type StepResult = z.infer<typeof StepResultV1>;
 
 export const TASK_EVENT_NAMES = ['step.started', 'step.completed', 'step.failed', 'task.finished'] as const;

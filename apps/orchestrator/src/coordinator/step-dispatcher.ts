@@ -1,5 +1,5 @@
 import { Injectable } from '@nestjs/common';
-import { HEADERS, messageIds, SUBJECTS, type AgentName, type StepDispatch, type StepKind } from '@atelier/contracts';
+import { fitsInMessage, HEADERS, messageIds, SUBJECTS, type AgentName, type StepDispatch, type StepKind } from '@atelier/contracts';
 import { JetStreamClient } from '@atelier/messaging';
 import { type DispatchMark, DispatchMarks } from './dispatch-marks';
 
@@ -11,6 +11,8 @@ export interface DispatchableStep {
   agent: string;
   /** The `<n>` of the message id `<stepId>:<n>` (steps.dispatch_seq). */
   dispatchSeq: number;
+  /** The step's input as written to its row, when at hand: the message carries it if small (StepDispatchV1.input). */
+  input?: Record<string, unknown>;
 }
 
 /**
@@ -40,6 +42,7 @@ export class StepDispatcher {
           tenantId: step.tenantId,
           kind: step.kind as StepKind,
           agent: step.agent as AgentName,
+          ...(step.input !== undefined && fitsInMessage(step.input) ? { input: step.input } : {}),
         };
         const ack = await this.nats.publishJson(SUBJECTS.agentSteps(message.agent), message, {
           msgId: messageIds.dispatch(step.id, step.dispatchSeq),

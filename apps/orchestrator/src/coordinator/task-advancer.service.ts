@@ -150,8 +150,8 @@ export class TaskAdvancer {
   }
 }
 
-function dispatchable(task: TaskSnapshot, step: { id: string; kind: string; agent: string; dispatchSeq: number }): DispatchableStep {
-  return { id: step.id, taskId: task.id, tenantId: task.tenantId, kind: step.kind, agent: step.agent, dispatchSeq: step.dispatchSeq };
+function dispatchable(task: TaskSnapshot, step: { id: string; kind: string; agent: string; dispatchSeq: number; input: Record<string, unknown> }): DispatchableStep {
+  return { id: step.id, taskId: task.id, tenantId: task.tenantId, kind: step.kind, agent: step.agent, dispatchSeq: step.dispatchSeq, input: step.input };
 }
 
 /** The step error's own explanation (a budget's limit and spend, the models that failed and why), as the agent wrote it. */
