@@ -133,7 +133,8 @@ describe('observability (end to end)', () => {
     for (const [agent, text] of [['research', research], ['writer', writer]] as const) {
       expect(sample(text, 'atelier_steps_total', { agent, outcome: 'completed' })).toBeGreaterThanOrEqual(2);
       expect(sample(text, 'atelier_step_duration_seconds_count', { agent })).toBeGreaterThanOrEqual(2);
-      expect(sample(text, 'atelier_db_statement_duration_seconds_count', { statement: 'step.claim.v6' })).toBeGreaterThanOrEqual(2);
+      // A first delivery's claim rides in its first model call's reservation.
+      expect(sample(text, 'atelier_db_statement_duration_seconds_count', { statement: 'atelier_spend_reserve_claiming_v1' })).toBeGreaterThanOrEqual(2);
       expect(sample(text, 'gen_ai_client_token_usage_count', { gen_ai_token_type: 'output', gen_ai_provider_name: 'anthropic' })).toBeGreaterThanOrEqual(2);
       expect(sample(text, 'gen_ai_client_token_usage_sum', { gen_ai_token_type: 'input' })).toBeGreaterThan(0);
       expect(sample(text, 'gen_ai_client_operation_duration_seconds_count', { gen_ai_operation_name: 'chat', error_type: '' })).toBeGreaterThanOrEqual(2);

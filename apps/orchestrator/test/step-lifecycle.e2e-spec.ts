@@ -173,8 +173,11 @@ describe('step lifecycle (end to end)', () => {
     });
     const [{ tenant_id: tenantId }] = await stack.rows(`SELECT tenant_id FROM tasks WHERE id = $1`, [id]);
     const dispatch: StepDispatch = { type: 'step.dispatch', version: 1, taskId: id, stepId: step.id, tenantId, kind: 'research.investigate', agent: 'research' };
+    // As the relay publishes it (the agent claims the step first), and as the orchestrator
+    // does, with the step's input (the agent starts on it, its model call to claim the step).
     await publishJson(js, SUBJECTS.agentSteps('research'), dispatch, { msgId: `${step.id}:again` });
-    await waitFor('the delivery', researchQueue, (queue) => queue.delivered > before.delivered);
+    await publishJson(js, SUBJECTS.agentSteps('research'), { ...dispatch, input: step.input }, { msgId: `${step.id}:again-with-input` });
+    await waitFor('the deliveries', researchQueue, (queue) => queue.delivered >= before.delivered + 2);
     await waitFor('its acknowledgement', researchQueue, (queue) => queue.unacknowledged === 0);
     await waitFor('the result published again', async () => republished, (results) => results.length > 0);
     subscription.unsubscribe();
@@ -189,7 +192,7 @@ describe('step lifecycle (end to end)', () => {
     const id = await stack.submit(key, { workflow: 'brief', input: { goal: 'Leased step [[sim:latency=1500]]' } });
     const step = await runningStep(id, 'investigate');
     const [{ tenant_id: tenantId }] = await stack.rows(`SELECT tenant_id FROM tasks WHERE id = $1`, [id]);
-    const duplicate: StepDispatch = { type: 'step.dispatch', version: 1, taskId: id, stepId: step.id, tenantId, kind: 'research.investigate', agent: 'research' };
+    const duplicate: StepDispatch = { type: 'step.dispatch', version: 1, taskId: id, stepId: step.id, tenantId, kind: 'research.investigate', agent: 'research', input: step.input };
     await publishJson(js, SUBJECTS.agentSteps('research'), duplicate, { msgId: `${step.id}:duplicate` });
 
     const task = await stack.waitForTask(id, key);

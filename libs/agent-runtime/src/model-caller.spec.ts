@@ -8,6 +8,7 @@ import { CircuitBreakerRegistry, LlmCallPolicy } from '@atelier/resilience';
 import { createTestDatabase, type LlmSimulatorProcess, startLlmSimulator, type TestDatabase } from '@atelier/testing';
 import { type AgentConfig, loadAgentConfig } from './agent-config';
 import { LlmClient } from './llm-client';
+import { FirstCallClaim, NotClaimedByFirstCall } from './first-call-claim';
 import { attemptIdFor, ModelCaller, type ModelCallScope } from './model-caller';
 import { StepFailure } from './step-handler';
 
@@ -271,5 +272,52 @@ describe(ModelCaller.name, () => {
     await expect(caller.call(scope, { ...request(), model: 'claude-sonnet-9' }, new AbortController().signal)).rejects.toThrow(UnknownModelError);
     expect(await prisma.spendReservation.count({ where: { stepId: scope.id.stepId } })).toBe(0);
     expect((await stats()).messages).toBe(before.messages);
+  });
+
+  describe('with the step left to its first call to claim', () => {
+    // A caller of its own per test: after a fast reservation declined, a ledger claims nothing for a while.
+    let claiming: ModelCaller;
+    beforeEach(() => {
+      claiming = modelCaller(config);
+    });
+
+    /** A step that never ran, and its claim as a first delivery carrying `input` leaves it to the first call. */
+    async function unclaimed(input: Record<string, string> = { goal: 'g' }) {
+      const scope = await scopeWithBudget();
+      await prisma.step.update({ where: { id: scope.id.stepId }, data: { attempt: 0, input } });
+      const started: unknown[] = [];
+      const claim = new FirstCallClaim({ owner: `delivery-${randomUUID()}`, leaseMs: 30_000, agent: 'research', input: JSON.stringify(input) }, input, (step) => started.push(step));
+      return { scope: { ...scope, claim }, claim, started };
+    }
+
+    it('claims the step in its first call\'s reservation, and later calls of the attempt reserve as usual', async () => {
+      const { scope, claim, started } = await unclaimed();
+
+      await claiming.call(scope, request(), new AbortController().signal);
+
+      expect(started).toEqual([{ key: 'investigate', kind: 'research.investigate', attempt: 1, attemptsUsed: 1, dispatchSeq: 1, input: { goal: 'g' }, deadlineAt: null }]);
+      expect(claim.step).toBe(started[0]);
+      expect(await prisma.step.findUniqueOrThrow({ where: { id: scope.id.stepId } })).toMatchObject({ status: 'RUNNING', attempt: 1 });
+      expect(await callsOf(scope)).toEqual([expect.objectContaining({ attemptId: attemptIdFor(scope, 1), outcome: 'SUCCESS' })]);
+
+      await claiming.call({ ...scope, callIndex: 2 }, request(), new AbortController().signal);
+      expect(started).toHaveLength(1);
+      expect((await reservationsOf(scope)).map((reservation) => reservation.attemptId)).toEqual([attemptIdFor(scope, 1), attemptIdFor({ ...scope, callIndex: 2 }, 1)]);
+    });
+
+    it('makes no call and holds nothing when the step is not as the dispatch said, and every later call of the run fails alike', async () => {
+      const { scope, claim, started } = await unclaimed({ goal: 'g' });
+      await prisma.step.update({ where: { id: scope.id.stepId }, data: { input: { goal: 'changed' } } });
+      const before = await stats();
+
+      await expect(claiming.call(scope, request(), new AbortController().signal)).rejects.toThrow(NotClaimedByFirstCall);
+      await expect(claiming.call({ ...scope, callIndex: 2 }, request(), new AbortController().signal)).rejects.toThrow(NotClaimedByFirstCall);
+
+      expect([started, claim.step]).toEqual([[], undefined]);
+      expect(await prisma.step.findUniqueOrThrow({ where: { id: scope.id.stepId } })).toMatchObject({ status: 'QUEUED', attempt: 0, leaseOwner: null });
+      expect(await reservationsOf(scope)).toEqual([]);
+      const after = await stats();
+      expect([after.messages, after.countTokens]).toEqual([before.messages, before.countTokens + 1]);
+    });
   });
 });

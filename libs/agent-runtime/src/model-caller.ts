@@ -2,7 +2,22 @@ import { Inject, Injectable } from '@nestjs/common';
 import type { StepKind } from '@atelier/contracts';
 import { type Completion, LlmCallError, promptTokensUpperBound, type PromptRequest, responseCacheKey, shouldCountPrompt } from '@atelier/llm';
 import { LOGGER, type Logger, METRICS_CATALOG, type MetricsCatalog, observeLlmAttempt, withLlmSpan } from '@atelier/observability';
-import { type Actor, appendAudit, AuditContentCapture, type CachedResponse, describeDenial, PrismaService, type Settlement, type SettleResult, SpendLedger, tenantSafeBlocking } from '@atelier/persistence';
+import {
+  type Actor,
+  appendAudit,
+  AuditContentCapture,
+  type AnsweredFromCache,
+  type CachedResponse,
+  describeDenial,
+  PrismaService,
+  type ReserveRequest,
+  type ReserveResult,
+  type Settlement,
+  type SettleResult,
+  SpendLedger,
+  type StepClaimTerms,
+  tenantSafeBlocking,
+} from '@atelier/persistence';
 import {
   CallCancelledError,
   InjectLlmPolicySettings,
@@ -16,6 +31,7 @@ import {
 } from '@atelier/resilience';
 import type { AgentConfig } from './agent-config';
 import type { AgentDefinition } from './agent-definition';
+import type { FirstCallClaim } from './first-call-claim';
 import { LlmClient } from './llm-client';
 import { type LlmReply, type LlmRequest, ModelsUnavailable, StepFailure } from './step-handler';
 import type { StepIdentity } from './step-store';
@@ -36,6 +52,8 @@ export interface ModelCallScope {
    * on exact money. Without it a call settles as it ends.
    */
   readonly unsettled?: Settlement[];
+  /** The step's claim, when it is left to the reservation of the handler's first model call (see FirstCallClaim). */
+  readonly claim?: FirstCallClaim;
 }
 
 /** What a step's metadata keeps of one model call: which model served, and why others did not. */
@@ -71,6 +89,16 @@ interface PromptTokenCount {
 
 /** An attempt's answer; `fromCache` when its reservation found it in the response cache instead (no call was made). */
 type AttemptReply = LlmReply & { fromCache?: true };
+
+/** The first try's reservation, made before the call policy by the statement that claimed the step (see ModelCaller.claimingReservation). */
+interface ReservedAhead {
+  readonly model: string;
+  readonly count: PromptTokenCount;
+  /** Undefined if the statement left it undecided: the try then reserves as usual. */
+  readonly reservation: ReserveResult | AnsweredFromCache | undefined;
+  /** Whether the try took it (a grant not taken is released). */
+  taken: boolean;
+}
 
 /** A count of the prompt for `model` already under way (see ModelCaller.call). */
 interface CountAhead {
@@ -132,14 +160,18 @@ export class ModelCaller {
     // delivery failed, perhaps on that very answer) asks afresh, and its answer replaces
     // the cached one.
     const cacheKey = scope.attempt === 1 && this.config.LLM_RESPONSE_CACHE_TTL_SECONDS > 0 ? responseCacheKey(scope.id.tenantId, prepared.request) : undefined;
-    // Usually the lookup rides in the first try's reservation: one round trip less (a hit
+    // The handler's first call of a step not claimed yet claims it in its first try's
+    // reservation (with the cache lookup), before the call policy; later calls wait for it.
+    const claimTerms = await scope.claim?.termsForCall();
+    const reservedAhead = claimTerms && scope.claim ? await this.claimingReservation(prepared, cacheKey, claimTerms, scope.claim, signal) : undefined;
+    // Otherwise the lookup usually rides in the first try's reservation: one round trip less (a hit
     // then passes through the call policy as that try's success). It goes out alone, before
     // the policy, when the prompt is to be counted (the count goes out alongside it, and the
     // reservation needs the count) and when the routed model's breaker is not closed (a
     // cached answer must neither wait for the breaker nor pass for a half-open probe's
     // success).
-    const lookupInReservation = cacheKey !== undefined && !prepared.countPrompt && this.policy.breakers.state(routed) === 'closed';
-    const lookup = cacheKey !== undefined && !lookupInReservation ? this.fromResponseCache(prepared, cacheKey) : undefined;
+    const lookupInReservation = !reservedAhead && cacheKey !== undefined && !prepared.countPrompt && this.policy.breakers.state(routed) === 'closed';
+    const lookup = !reservedAhead && cacheKey !== undefined && !lookupInReservation ? this.fromResponseCache(prepared, cacheKey) : undefined;
     // A miss is the common case, and its first attempt needs the prompt's token count:
     // count_tokens (free) goes out alongside the lookup, a round trip sooner, and the
     // count serves every attempt with the routed model. Cancelled on a hit.
@@ -147,15 +179,18 @@ export class ModelCaller {
     let outcome: LlmCallOutcome<AttemptReply>;
     const settings = resolveCallPolicy(this.policySettings, scope.kind, routed);
     try {
-      const cached = await lookup;
+      const cached = reservedAhead?.reservation && 'cached' in reservedAhead.reservation ? cachedReply(reservedAhead.reservation.cached) : await lookup;
       if (cached) return { reply: cached, summary: { callIndex: scope.callIndex, model: cached.model, cached: true } };
       outcome = await this.policy.execute(
         settings,
         (attempt) => {
-          const counted = ahead?.model === attempt.model ? ahead.tokens : undefined;
+          const counted = reservedAhead?.model === attempt.model ? Promise.resolve(reservedAhead.count) : ahead?.model === attempt.model ? ahead.tokens : undefined;
           // The try the lookup would have been recorded under: the first, with the routed model.
-          const lookUpFirst = lookupInReservation && attempt.attempt === 1 && attempt.model === routed ? cacheKey : undefined;
-          return this.attempt(prepared, { model: attempt.model, attemptId: attemptIdFor(scope, attempt.attempt), callerSignal: signal, counted, cacheKey: lookUpFirst }, attempt.signal);
+          const first = attempt.attempt === 1 && attempt.model === routed;
+          const lookUpFirst = lookupInReservation && first ? cacheKey : undefined;
+          const reserved = first && reservedAhead?.reservation && !('cached' in reservedAhead.reservation) ? reservedAhead.reservation : undefined;
+          if (reserved && reservedAhead) reservedAhead.taken = true;
+          return this.attempt(prepared, { model: attempt.model, attemptId: attemptIdFor(scope, attempt.attempt), callerSignal: signal, counted, cacheKey: lookUpFirst, reserved }, attempt.signal);
         },
         { signal },
       );
@@ -170,6 +205,10 @@ export class ModelCaller {
       throw error;
     } finally {
       ahead?.cancel();
+      // A hold made ahead for a try the policy never made (its bulkhead was full, say) is released, not left for the sweeper to bill.
+      if (reservedAhead?.reservation && 'granted' in reservedAhead.reservation && reservedAhead.reservation.granted && !reservedAhead.taken) {
+        await this.settle({ attemptId: attemptIdFor(scope, 1), outcome: 'not_sent' }).catch(() => undefined /* the sweeper bills it at its reservation */);
+      }
     }
     const { fromCache, ...reply } = outcome.value;
     if (fromCache) return { reply, summary: { callIndex: scope.callIndex, model: reply.model, cached: true } };
@@ -200,34 +239,31 @@ export class ModelCaller {
    */
   private async attempt(
     call: PreparedCall,
-    options: { model: string; attemptId: string; callerSignal: AbortSignal; counted: Promise<PromptTokenCount> | undefined; cacheKey: string | undefined },
+    options: {
+      model: string;
+      attemptId: string;
+      callerSignal: AbortSignal;
+      counted: Promise<PromptTokenCount> | undefined;
+      cacheKey: string | undefined;
+      /** Made already (see claimingReservation). */
+      reserved: ReserveResult | undefined;
+    },
     signal: AbortSignal,
   ): Promise<AttemptReply> {
     const { scope } = call;
     const request = { ...call.request, model: options.model };
-    const { pricing } = this.config;
-    pricing.priceFor(request.model); // an unpriced model is refused before anything is held or sent
+    this.config.pricing.priceFor(request.model); // an unpriced model is refused before anything is held or sent
 
     // The routed model's decision was made once, in prepare; a fallback model's prices may differ.
     const count = request.model === call.request.model ? call.countPrompt : this.worthCounting(request);
-    const { promptTokens, promptTokensAreUpperBound } = await (options.counted ? unlessAborted(options.counted, signal) : this.countPromptTokens(request, count, signal));
-    const worstCase = pricing.worstCaseCost(request.model, { promptTokens, promptTokensAreUpperBound, maxTokens: request.maxTokens, cacheTtl: request.cacheTtl });
-    const hold = {
-      attemptId: options.attemptId,
-      target: { tenantId: scope.id.tenantId, taskId: scope.id.taskId, stepId: scope.id.stepId },
-      amountUsd: worstCase,
-      ttlMs: this.config.SPEND_RESERVATION_TTL_MS,
-      model: request.model,
-      attempt: scope.attempt,
-      actor: this.actor,
-      traceId: scope.id.traceId,
-    };
-    const reservation = await (options.cacheKey ? this.ledger.reserveUnlessCached(hold, options.cacheKey) : this.ledger.reserve(hold)).catch(async (error: unknown) => {
-      // The reservation may have committed before the connection failed: release it
-      // rather than leave it for the sweeper to bill for a call that never went out.
-      await this.ledger.settle({ attemptId: options.attemptId, outcome: 'not_sent' }).catch(() => undefined);
-      throw error;
-    });
+    const counted = await (options.counted ? unlessAborted(options.counted, signal) : this.countPromptTokens(request, count, signal));
+    const { promptTokens } = counted;
+    const reservation =
+      options.reserved ??
+      (await this.releasingOnFailure(options.attemptId, () => {
+        const hold = this.holdFor(scope, request, counted, options.attemptId);
+        return options.cacheKey ? this.ledger.reserveUnlessCached(hold, options.cacheKey) : this.ledger.reserve(hold);
+      }));
     if ('cached' in reservation) return { ...cachedReply(reservation.cached), fromCache: true };
     if (!reservation.granted) {
       const reason = describeDenial(reservation.amountUsd, reservation.blocking);
@@ -288,6 +324,60 @@ export class ModelCaller {
         errorType: failureKind(error, options.callerSignal),
         auditData: asked,
       });
+      throw error;
+    }
+  }
+
+  /**
+   * The first try's reservation with the routed model (and the cache lookup, under
+   * `cacheKey`), made by the statement that claims the step (FirstCallClaim). Throws
+   * NotClaimedByFirstCall when the step was not claimed, and when this call must not carry
+   * the claim: its routed model's breaker is not closed, so the policy may not make that
+   * try at all (and a cached answer must not pass for a half-open probe's success).
+   */
+  private async claimingReservation(call: PreparedCall, cacheKey: string | undefined, terms: StepClaimTerms, claim: FirstCallClaim, signal: AbortSignal): Promise<ReservedAhead> {
+    const { scope, request } = call;
+    if (this.policy.breakers.state(request.model) !== 'closed') throw claim.giveUp(`the circuit breaker of ${request.model} is not closed`);
+    const attemptId = attemptIdFor(scope, 1);
+    let count: PromptTokenCount;
+    let claiming;
+    try {
+      this.config.pricing.priceFor(request.model); // an unpriced model is refused before anything is held or sent
+      count = await this.countPromptTokens(request, call.countPrompt, signal);
+      claiming = await this.releasingOnFailure(attemptId, () => this.ledger.reserveClaiming(this.holdFor(scope, request, count, attemptId), cacheKey ?? null, terms));
+    } catch (error) {
+      // Whatever it was, the delivery claims the step the usual way and runs the handler again, which meets it again.
+      claim.giveUp('the first model call failed before it could claim the step');
+      throw error;
+    }
+    if (claiming.claimed === false) throw claim.giveUp('the step was not claimed by its first model call');
+    claim.claimed(claiming.claimed);
+    return { model: request.model, count, reservation: claiming.reservation, taken: false };
+  }
+
+  /** What one try holds: the worst case of `request` on its prompt's count. */
+  private holdFor(scope: ModelCallScope, request: PromptRequest, { promptTokens, promptTokensAreUpperBound }: PromptTokenCount, attemptId: string): ReserveRequest {
+    return {
+      attemptId,
+      target: { tenantId: scope.id.tenantId, taskId: scope.id.taskId, stepId: scope.id.stepId },
+      amountUsd: this.config.pricing.worstCaseCost(request.model, { promptTokens, promptTokensAreUpperBound, maxTokens: request.maxTokens, cacheTtl: request.cacheTtl }),
+      ttlMs: this.config.SPEND_RESERVATION_TTL_MS,
+      model: request.model,
+      attempt: scope.attempt,
+      actor: this.actor,
+      traceId: scope.id.traceId,
+    };
+  }
+
+  /**
+   * `reserve()`, releasing the hold under `attemptId` when it fails: the reservation may have
+   * committed before the connection failed, and the sweeper would bill a call that never went out.
+   */
+  private async releasingOnFailure<T>(attemptId: string, reserve: () => Promise<T>): Promise<T> {
+    try {
+      return await reserve();
+    } catch (error) {
+      await this.ledger.settle({ attemptId, outcome: 'not_sent' }).catch(() => undefined);
       throw error;
     }
   }

@@ -7,6 +7,7 @@ import { activeTraceIds, crashPoint, LOGGER, type Logger, METRICS_CATALOG, type 
 import { isDatabaseUnavailable, type Settlement } from '@atelier/persistence';
 import type { AgentConfig } from './agent-config';
 import type { AgentDefinition } from './agent-definition';
+import { FirstCallClaim } from './first-call-claim';
 import { ModelCaller, type ModelCallSummary } from './model-caller';
 import { ModelsUnavailable, type StepContext, StepFailure } from './step-handler';
 import { toStepError } from './step-error';
@@ -84,6 +85,17 @@ export class StepExecutor {
     const id: StepIdentity = { taskId: dispatch.taskId, stepId: dispatch.stepId, tenantId: dispatch.tenantId, traceId };
     const log = this.logger;
     const owner = randomUUID();
+    const delivery: Delivery = { dispatch, id, owner, message, log };
+
+    // A first delivery that carries the step's input starts on it at once, leaving the claim
+    // to its first model call; what that call does not claim is claimed below, as any other.
+    if (dispatch.input && message.deliveryCount === 1) {
+      if (await this.runClaimingInFirstCall(delivery, dispatch.input, shutdown)) return;
+      if (shutdown.aborted) {
+        message.nak(0); // nothing was written: another replica takes the step now
+        return;
+      }
+    }
 
     let claim;
     try {
@@ -112,14 +124,26 @@ export class StepExecutor {
       case 'exhausted': {
         const error: StepError = { code: 'DEAD_LETTERED', message: `The step was interrupted on every one of its ${this.config.STEP_MAX_ATTEMPTS} attempts.`, retryable: true };
         log.error({ attempts: claim.attempts }, 'step dead-lettered: every attempt was interrupted');
-        await this.endAndReport({ dispatch, id, owner, message, log }, claim.dispatchSeq, null, { type: 'dead_lettered', error });
+        await this.endAndReport(delivery, claim.dispatchSeq, null, { type: 'dead_lettered', error });
         return;
       }
       case 'claimed':
         if (claim.step.interruptedAttempt) log.warn({ interruptedAttempt: claim.step.interruptedAttempt }, 'taking over a step whose previous attempt was interrupted');
-        this.announceStart(id, dispatch, claim.step);
-        await this.run({ dispatch, id, step: claim.step, owner, message, log }, shutdown);
+        await this.run({ ...delivery, step: claim.step }, shutdown);
     }
+  }
+
+  /**
+   * Runs the handler on the dispatch's `input` before the step is claimed; its first model
+   * call claims the step (FirstCallClaim). False when the step was not claimed so: nothing
+   * was written, and the delivery goes on to claim it the usual way.
+   */
+  private runClaimingInFirstCall(delivery: Delivery, input: Record<string, unknown>, shutdown: AbortSignal): Promise<boolean> {
+    const { dispatch } = delivery;
+    // What the step is known to be before its row is read; the claim brings the rest.
+    const unclaimed: ClaimedStep = { key: '', kind: dispatch.kind, attempt: 1, attemptsUsed: 1, dispatchSeq: 0, input, deadlineAt: null };
+    const terms = { owner: delivery.owner, leaseMs: this.config.STEP_ACK_WAIT_MS, agent: this.agent, input: JSON.stringify(input) };
+    return this.run({ ...delivery, step: unclaimed }, shutdown, (onClaimed) => new FirstCallClaim(terms, input, onClaimed));
   }
 
   /**
@@ -135,15 +159,31 @@ export class StepExecutor {
     );
   }
 
-  private async run(attempt: Attempt, shutdown: AbortSignal): Promise<void> {
-    const { id, step, message, log } = attempt;
+  /**
+   * Runs the claimed step's attempt: its handler under heartbeats, its deadline and the
+   * task's stop notice, then its end. With `firstCallClaim`, `attempt.step` is not claimed
+   * yet: the handler's first model call claims it (the lease, the deadline and the start
+   * announcement begin then), and false means it did not: the run is dropped, nothing
+   * settled, for the caller to claim the step the usual way.
+   */
+  private async run(attempt: Attempt, shutdown: AbortSignal, firstCallClaim?: (onClaimed: (step: ClaimedStep) => void) => FirstCallClaim): Promise<boolean> {
+    const { id, message, log } = attempt;
     const stop = new AbortController();
     const signal = AbortSignal.any([shutdown, stop.signal]);
     const unwatch = this.stops.watch(id.taskId, stop);
-    const untilDeadline = step.deadlineAt ? step.deadlineAt.getTime() - Date.now() : undefined;
-    const deadline = untilDeadline !== undefined ? setTimeout(() => stop.abort(new TaskStopped('timed_out')), Math.max(0, untilDeadline)) : undefined;
+    let deadline: NodeJS.Timeout | undefined;
+    const begin = (step: ClaimedStep) => {
+      this.announceStart(id, attempt.dispatch, step);
+      const untilDeadline = step.deadlineAt ? step.deadlineAt.getTime() - Date.now() : undefined;
+      if (untilDeadline !== undefined) deadline = setTimeout(() => stop.abort(new TaskStopped('timed_out')), Math.max(0, untilDeadline));
+    };
+    const claim = firstCallClaim?.(begin);
+    if (!claim) begin(attempt.step);
+    /** The attempt as claimed; undefined while (or if never) claimed by the first model call. */
+    const claimed = (): Attempt | undefined => (!claim ? attempt : claim.step ? { ...attempt, step: claim.step } : undefined);
     const heartbeat = setInterval(() => {
       message.working();
+      if (!claimed()) return; // no lease to renew yet
       this.store.renewLease(id.stepId, attempt.owner, this.config.STEP_ACK_WAIT_MS).then(
         (held) => held || stop.abort(new LeaseLost('another delivery took the step over')),
         () => undefined /* the database is away; the lease still runs, retried next beat */,
@@ -155,19 +195,29 @@ export class StepExecutor {
     // Successful calls not settled yet: the completion writes them (see ModelCallScope.unsettled).
     const unsettled: Settlement[] = [];
     try {
-      const output = await this.runHandler(attempt, signal, modelCalls, unsettled);
+      const output = await this.runHandler(attempt, signal, modelCalls, unsettled, claim);
+      const ours = claimed();
+      // No model call claimed the step (the handler made none): nothing was written.
+      if (!ours) return false;
       crashPoint('agent:after-handler');
-      await this.endAndReport(attempt, attempt.step.dispatchSeq, attempt.owner, { type: 'completed', output, metadata: { modelCalls }, settlements: unsettled.splice(0) });
+      await this.endAndReport(ours, ours.step.dispatchSeq, attempt.owner, { type: 'completed', output, metadata: { modelCalls }, settlements: unsettled.splice(0) });
     } catch (error) {
+      const ours = claimed();
+      // Failed before its first model call claimed the step (NotClaimedByFirstCall among others): nothing was written.
+      if (!ours) return false;
       await this.settleApart(unsettled.splice(0), attempt.log);
-      await this.endFailedAttempt(attempt, error, signal, shutdown, { modelCalls });
+      await this.endFailedAttempt(ours, error, signal, shutdown, { modelCalls });
     } finally {
-      this.metrics.stepDuration.observe({ agent: this.agent, kind: attempt.dispatch.kind }, (performance.now() - started) / 1000);
       clearInterval(heartbeat);
       clearTimeout(deadline);
       unwatch();
-      if (!message.settled) log.warn('attempt ended without settling its message');
+      claim?.close();
+      if (claimed()) {
+        this.metrics.stepDuration.observe({ agent: this.agent, kind: attempt.dispatch.kind }, (performance.now() - started) / 1000);
+        if (!message.settled) log.warn('attempt ended without settling its message');
+      }
     }
+    return true;
   }
 
   private async endFailedAttempt(attempt: Attempt, error: unknown, signal: AbortSignal, shutdown: AbortSignal, metadata: StepMetadata): Promise<void> {
@@ -308,7 +358,7 @@ export class StepExecutor {
     message.term(reason);
   }
 
-  private runHandler(attempt: Attempt, signal: AbortSignal, modelCalls: ModelCallSummary[], unsettled: Settlement[]): Promise<Record<string, unknown>> {
+  private runHandler(attempt: Attempt, signal: AbortSignal, modelCalls: ModelCallSummary[], unsettled: Settlement[], claim: FirstCallClaim | undefined): Promise<Record<string, unknown>> {
     const { dispatch, id, step, log } = attempt;
     const handler = this.definition.handlers[dispatch.kind];
     if (!handler) return Promise.reject(new StepFailure('HANDLER_ERROR', `agent ${this.agent} has no handler for ${dispatch.kind}`, false));
@@ -324,7 +374,7 @@ export class StepExecutor {
       signal,
       logger: log,
       complete: async (request) => {
-        const { reply, summary } = await this.models.call({ id, kind: dispatch.kind, attempt: step.attempt, callIndex: ++callIndex, unsettled }, request, signal);
+        const { reply, summary } = await this.models.call({ id, kind: dispatch.kind, attempt: step.attempt, callIndex: ++callIndex, unsettled, ...(claim ? { claim } : {}) }, request, signal);
         modelCalls.push(summary);
         return reply;
       },
