@@ -45,8 +45,9 @@ interface Attempt extends Delivery {
 
 /**
  * One delivery of one step message, start to finish: validate, claim the step under a
- * lease, run the handler with heartbeats, end the attempt in one statement, publish
- * the result, settle the message. Delivery is at-least-once; the
+ * lease (a first delivery that carries the step's input: in its first model call's
+ * reservation, see FirstCallClaim), run the handler with heartbeats, end the attempt in
+ * one statement, publish the result, settle the message. Delivery is at-least-once; the
  * step row (status, lease, attempt count) makes execution effectively-once.
  */
 @Injectable()

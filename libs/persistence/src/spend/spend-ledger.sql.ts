@@ -272,11 +272,11 @@ SELECT ${GRANTED_AND_EARLIER},
  * reservation take two, on the way of every step. A step is claimed, as the agent's own
  * claim would (running, attempt 1, leased to `owner` for `lease_ms`, its task started,
  * `step.started` in the audit trail), only if it is still queued and never ran, belongs
- * to `agent`, has exactly this `input` (JSON text: the handler built its prompt from the
- * dispatch's copy) and its task is neither over nor past its deadline; only a claimed
- * step's call is reserved (or answered from the cache). A step not claimed has nothing
- * written; the agent claims it the usual way to learn why. A group that does not fit
- * fails with AT409 having changed nothing, claims included.
+ * to `agent`, holds this `input` (JSON text, compared as jsonb: the handler built its
+ * prompt from the dispatch's copy) and its task is neither over nor past its deadline;
+ * only a claimed step's call is reserved (or answered from the cache). A step not claimed
+ * has nothing written; the agent claims it the usual way to learn why. A group that does
+ * not fit fails with AT409 having changed nothing, claims included.
  *
  * Locks are taken in the order every statement takes them: task rows, step rows (see the
  * agent's claim), then the reservation rows and the budget rows. The step's event is
