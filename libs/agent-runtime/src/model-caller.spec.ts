@@ -319,5 +319,18 @@ describe(ModelCaller.name, () => {
       const after = await stats();
       expect([after.messages, after.countTokens]).toEqual([before.messages, before.countTokens + 1]);
     });
+
+    it('releases the hold it made with the claim when the call policy never makes that try (its bulkhead is full)', async () => {
+      const oneAtATime = modelCaller({ ...config, llmPolicy: { ...config.llmPolicy, bulkhead: { maxConcurrent: 1, maxQueued: 0 } } });
+      const busy = oneAtATime.call(await scopeWithBudget(), request(`Goal: slow ${randomUUID()} [[sim:latency=800]]`), new AbortController().signal);
+      await new Promise((resolve) => setTimeout(resolve, 300)); // the slow call holds the only slot
+      const { scope, claim } = await unclaimed();
+
+      await expect(oneAtATime.call(scope, request(), new AbortController().signal)).rejects.toThrow(StepFailure);
+
+      expect(claim.step).toBeDefined();
+      expect((await reservationsOf(scope)).map((reservation) => [reservation.attemptId, reservation.state])).toEqual([[attemptIdFor(scope, 1), 'RELEASED']]);
+      await busy;
+    });
   });
 });
