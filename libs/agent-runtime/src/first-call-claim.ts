@@ -22,14 +22,16 @@ export class FirstCallClaim {
   private claimedStep: ClaimedStep | undefined;
   private readonly decided: Promise<void>;
   private decide!: () => void;
+  /** Settles once the step is claimed (its lease, deadline and start announcement begin then); never if it is not. */
+  readonly whenClaimed: Promise<ClaimedStep>;
+  private resolveClaimed!: (step: ClaimedStep) => void;
 
   constructor(
     private readonly terms: StepClaimTerms,
     private readonly input: Record<string, unknown>,
-    /** Called once the step is claimed (its lease, deadline and start announcement begin then). */
-    private readonly onClaimed: (step: ClaimedStep) => void,
   ) {
     this.decided = new Promise((resolve) => (this.decide = resolve));
+    this.whenClaimed = new Promise((resolve) => (this.resolveClaimed = resolve));
   }
 
   /** The step, once claimed. */
@@ -57,7 +59,7 @@ export class FirstCallClaim {
     this.claimedStep = { key: row.key, kind: row.kind as StepKind, attempt: 1, attemptsUsed: 1, dispatchSeq: row.dispatchSeq, input: this.input, deadlineAt: row.deadlineAt };
     this.state = 'claimed';
     this.decide();
-    this.onClaimed(this.claimedStep);
+    this.resolveClaimed(this.claimedStep);
   }
 
   /** Not claimed, and no longer to be: returns the error for the call to fail with. */

@@ -286,7 +286,8 @@ describe(ModelCaller.name, () => {
       const scope = await scopeWithBudget();
       await prisma.step.update({ where: { id: scope.id.stepId }, data: { attempt: 0, input } });
       const started: unknown[] = [];
-      const claim = new FirstCallClaim({ owner: `delivery-${randomUUID()}`, leaseMs: 30_000, agent: 'research', input: JSON.stringify(input) }, input, (step) => started.push(step));
+      const claim = new FirstCallClaim({ owner: `delivery-${randomUUID()}`, leaseMs: 30_000, agent: 'research', input: JSON.stringify(input) }, input);
+      void claim.whenClaimed.then((step) => started.push(step));
       return { scope: { ...scope, claim }, claim, started };
     }
 

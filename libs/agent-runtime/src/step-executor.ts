@@ -144,15 +144,15 @@ export class StepExecutor {
     // What the step is known to be before its row is read; the claim brings the rest.
     const unclaimed: ClaimedStep = { key: '', kind: dispatch.kind, attempt: 1, attemptsUsed: 1, dispatchSeq: 0, input, deadlineAt: null };
     const terms = { owner: delivery.owner, leaseMs: this.config.STEP_ACK_WAIT_MS, agent: this.agent, input: JSON.stringify(input) };
-    return this.run({ ...delivery, step: unclaimed }, shutdown, (onClaimed) => new FirstCallClaim(terms, input, onClaimed));
+    return this.run({ ...delivery, step: unclaimed }, shutdown, new FirstCallClaim(terms, input));
   }
 
   /**
-   * `step.started` for watchers, published once the attempt's first write (usually its
-   * model call's reservation) is on its way to Postgres: that write is on the step's
-   * critical path, the event is not. setImmediate runs before this process handles any
-   * further I/O, so the event still goes out before anything the attempt ends with, which
-   * needs at least one more round trip.
+   * `step.started` for watchers, published once the attempt's next request (a model call's
+   * reservation, or the call itself when the reservation claimed the step) is on its way:
+   * that request is on the step's critical path, the event is not. setImmediate runs before
+   * this process handles any further I/O, so the event still goes out before anything the
+   * attempt ends with, which needs at least one more round trip.
    */
   private announceStart(id: StepIdentity, dispatch: StepDispatch, step: ClaimedStep): void {
     setImmediate(() =>
@@ -162,12 +162,12 @@ export class StepExecutor {
 
   /**
    * Runs the claimed step's attempt: its handler under heartbeats, its deadline and the
-   * task's stop notice, then its end. With `firstCallClaim`, `attempt.step` is not claimed
-   * yet: the handler's first model call claims it (the lease, the deadline and the start
+   * task's stop notice, then its end. With `claim`, `attempt.step` is not claimed yet: the
+   * handler's first model call claims it (the lease, the deadline and the start
    * announcement begin then), and false means it did not: the run is dropped, nothing
    * settled, for the caller to claim the step the usual way.
    */
-  private async run(attempt: Attempt, shutdown: AbortSignal, firstCallClaim?: (onClaimed: (step: ClaimedStep) => void) => FirstCallClaim): Promise<boolean> {
+  private async run(attempt: Attempt, shutdown: AbortSignal, claim?: FirstCallClaim): Promise<boolean> {
     const { id, message, log } = attempt;
     const stop = new AbortController();
     const signal = AbortSignal.any([shutdown, stop.signal]);
@@ -178,8 +178,8 @@ export class StepExecutor {
       const untilDeadline = step.deadlineAt ? step.deadlineAt.getTime() - Date.now() : undefined;
       if (untilDeadline !== undefined) deadline = setTimeout(() => stop.abort(new TaskStopped('timed_out')), Math.max(0, untilDeadline));
     };
-    const claim = firstCallClaim?.(begin);
-    if (!claim) begin(attempt.step);
+    if (claim) void claim.whenClaimed.then(begin);
+    else begin(attempt.step);
     /** The attempt as claimed; undefined while (or if never) claimed by the first model call. */
     const claimed = (): Attempt | undefined => (!claim ? attempt : claim.step ? { ...attempt, step: claim.step } : undefined);
     const heartbeat = setInterval(() => {
